@@ -1,0 +1,244 @@
+-- Up Migration
+-- seedops base schema. Platform source tables are created only where absent (an empty
+-- database such as the embedded demo); nothing here drops or rewrites platform rows.
+
+
+CREATE TABLE IF NOT EXISTS exam_results (
+  id uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+  session_id text UNIQUE,
+  user_id text NOT NULL,
+  exam_id int,
+  status text,
+  result_json jsonb,
+  score_raw numeric,
+  standard_error numeric,
+  created_at timestamptz NOT NULL DEFAULT now(),
+  updated_at timestamptz
+);
+CREATE INDEX IF NOT EXISTS exam_results_result_json_gin ON exam_results USING gin (result_json);
+CREATE INDEX IF NOT EXISTS exam_results_user_id_idx ON exam_results (user_id);
+CREATE INDEX IF NOT EXISTS exam_results_completed_at_idx ON exam_results ((COALESCE(updated_at, created_at)));
+
+CREATE TABLE IF NOT EXISTS question (
+  id bigint PRIMARY KEY,
+  topic_id text,
+  difficulty numeric,
+  meta jsonb NOT NULL DEFAULT '{}'::jsonb
+);
+
+CREATE TABLE IF NOT EXISTS interest_goal (
+  user_id text NOT NULL,
+  topic_id text NOT NULL,
+  target_level numeric(6,3),
+  priority smallint,
+  PRIMARY KEY (user_id, topic_id)
+);
+
+-- Tolerant casts: a malformed value yields NULL instead of failing the whole view
+-- (the predecessor's bare casts made one bad row break every reader).
+CREATE OR REPLACE FUNCTION seedops_try_bigint(v text) RETURNS bigint
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+  SELECT CASE WHEN v ~ '^\s*[0-9]{1,18}\s*$' THEN v::bigint END
+$$;
+
+CREATE OR REPLACE FUNCTION seedops_try_num(v jsonb) RETURNS double precision
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+  SELECT CASE jsonb_typeof(v)
+    WHEN 'number' THEN (v #>> '{}')::double precision
+    WHEN 'string' THEN CASE WHEN (v #>> '{}') ~ '^\s*-?[0-9]+(\.[0-9]+)?\s*$' THEN (v #>> '{}')::double precision END
+  END
+$$;
+
+CREATE OR REPLACE FUNCTION seedops_try_bool(v jsonb) RETURNS boolean
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+  SELECT CASE jsonb_typeof(v)
+    WHEN 'boolean' THEN (v #>> '{}')::boolean
+    WHEN 'number' THEN CASE (v #>> '{}') WHEN '1' THEN true WHEN '0' THEN false END
+    WHEN 'string' THEN CASE lower(v #>> '{}') WHEN 'true' THEN true WHEN 't' THEN true WHEN '1' THEN true
+                                             WHEN 'false' THEN false WHEN 'f' THEN false WHEN '0' THEN false END
+  END
+$$;
+
+-- used_hints may be a boolean or a count.
+CREATE OR REPLACE FUNCTION seedops_hint_used(v jsonb) RETURNS boolean
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+  SELECT CASE jsonb_typeof(v)
+    WHEN 'boolean' THEN (v #>> '{}')::boolean
+    WHEN 'number' THEN (v #>> '{}')::double precision > 0
+    WHEN 'string' THEN CASE WHEN (v #>> '{}') ~ '^\s*[0-9]+(\.[0-9]+)?\s*$' THEN (v #>> '{}')::double precision > 0
+                            ELSE seedops_try_bool(v) END
+  END
+$$;
+
+CREATE OR REPLACE FUNCTION seedops_student_uuid(user_id text) RETURNS uuid
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+  SELECT CASE WHEN user_id ~* '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$'
+              THEN user_id::uuid ELSE md5(user_id)::uuid END
+$$;
+
+-- The hot-path read model: one row per answered question, no window function (PERF-NOTES:
+-- a window in the read model makes every read sort the whole history). A time predicate on
+-- completed_at is pushed down to exam_results and its expression index, before unnesting.
+CREATE OR REPLACE VIEW seedops_attempt_base AS
+SELECT
+  er.id AS exam_result_id,
+  q.ord::int AS question_no,
+  seedops_student_uuid(er.user_id) AS student_id,
+  er.user_id,
+  seedops_try_bigint(q.elem ->> 'question_id') AS item_id,
+  q.elem ->> 'topic' AS topic,
+  COALESCE(seedops_try_bool(q.elem -> 'is_correct'), seedops_try_bool(q.elem -> 'correct'), false) AS correct,
+  CASE WHEN seedops_try_num(q.elem -> 'time_spent_sec') >= 0
+       THEN round(seedops_try_num(q.elem -> 'time_spent_sec') * 1000)::int END AS response_time_ms,
+  seedops_hint_used(q.elem -> 'used_hints') AS hint_used,
+  er.created_at AS started_at,
+  COALESCE(er.updated_at, er.created_at) AS completed_at,
+  er.session_id
+FROM exam_results er
+CROSS JOIN LATERAL jsonb_array_elements(
+  CASE WHEN jsonb_typeof(er.result_json) = 'object' AND jsonb_typeof(er.result_json -> 'questions') = 'array'
+       THEN er.result_json -> 'questions' ELSE '[]'::jsonb END
+) WITH ORDINALITY AS q(elem, ord)
+WHERE jsonb_typeof(q.elem) = 'object'
+  AND seedops_try_bigint(q.elem ->> 'question_id') IS NOT NULL;
+
+-- The standard read model of the contract (SPEC 1), with user_id text and attempt_no.
+CREATE OR REPLACE VIEW attempt AS
+SELECT
+  md5(b.exam_result_id::text || ':' || b.question_no)::uuid AS id,
+  b.student_id,
+  b.user_id,
+  b.item_id,
+  COALESCE(qu.topic_id::text, b.topic) AS topic_id,
+  b.correct,
+  b.response_time_ms,
+  b.hint_used,
+  b.started_at,
+  b.completed_at,
+  row_number() OVER (PARTITION BY b.user_id, b.item_id ORDER BY b.completed_at, b.session_id, b.question_no)::int AS attempt_no,
+  b.session_id
+FROM seedops_attempt_base b
+LEFT JOIN question qu ON qu.id = b.item_id;
+
+-- Rows the read model leaves out, with the reason; verify counts and names them.
+CREATE OR REPLACE VIEW seedops_malformed_exam_results AS
+SELECT er.id, er.session_id, er.user_id, COALESCE(er.updated_at, er.created_at) AS completed_at,
+  CASE
+    WHEN er.result_json IS NULL THEN 'result_json is null'
+    WHEN jsonb_typeof(er.result_json) <> 'object' THEN 'result_json is not an object'
+    WHEN er.result_json -> 'questions' IS NULL THEN 'result_json.questions is missing'
+    WHEN jsonb_typeof(er.result_json -> 'questions') <> 'array' THEN 'result_json.questions is not an array'
+    ELSE 'questions with a missing or non-numeric question_id'
+  END AS reason,
+  CASE WHEN jsonb_typeof(er.result_json) = 'object' AND jsonb_typeof(er.result_json -> 'questions') = 'array'
+       THEN (SELECT count(*) FROM jsonb_array_elements(er.result_json -> 'questions') e
+             WHERE jsonb_typeof(e) <> 'object' OR seedops_try_bigint(e ->> 'question_id') IS NULL)::int
+       ELSE NULL END AS bad_questions
+FROM exam_results er
+WHERE er.result_json IS NULL
+   OR jsonb_typeof(er.result_json) <> 'object'
+   OR jsonb_typeof(er.result_json -> 'questions') IS DISTINCT FROM 'array'
+   OR EXISTS (SELECT 1 FROM jsonb_array_elements(er.result_json -> 'questions') e
+              WHERE jsonb_typeof(e) <> 'object' OR seedops_try_bigint(e ->> 'question_id') IS NULL);
+
+-- Derived tables (names and keys read by the platform API).
+CREATE TABLE IF NOT EXISTS features_topic_daily (
+  user_id text NOT NULL,
+  topic_id text NOT NULL,
+  date date NOT NULL,
+  attempts int NOT NULL,
+  correct int NOT NULL,
+  avg_time_ms double precision,
+  rt_median double precision,
+  hints int,
+  theta_estimate double precision,
+  theta_sd double precision,
+  improvement double precision,
+  last_seen_at timestamptz,
+  computed_at timestamptz NOT NULL DEFAULT now(),
+  PRIMARY KEY (user_id, topic_id, date)
+);
+CREATE INDEX IF NOT EXISTS features_topic_daily_date_idx ON features_topic_daily (date);
+
+CREATE TABLE IF NOT EXISTS weekly_kpi (
+  user_id text NOT NULL,
+  week_start date NOT NULL,
+  kpis jsonb NOT NULL DEFAULT '{}'::jsonb,
+  created_at timestamptz NOT NULL DEFAULT now(),
+  updated_at timestamptz NOT NULL DEFAULT now(),
+  PRIMARY KEY (user_id, week_start)
+);
+
+CREATE TABLE IF NOT EXISTS mirt_item_params (
+  item_id bigint PRIMARY KEY,
+  model text NOT NULL,
+  params jsonb NOT NULL,
+  version text,
+  fitted_at timestamptz NOT NULL DEFAULT now()
+);
+ALTER TABLE mirt_item_params ADD COLUMN IF NOT EXISTS se jsonb;
+ALTER TABLE mirt_item_params ADD COLUMN IF NOT EXISTS fit jsonb;
+
+CREATE TABLE IF NOT EXISTS mirt_ability (
+  user_id text NOT NULL,
+  version text NOT NULL,
+  theta double precision NOT NULL,
+  se double precision,
+  model text,
+  fitted_at timestamptz NOT NULL DEFAULT now(),
+  PRIMARY KEY (user_id, version)
+);
+
+CREATE TABLE IF NOT EXISTS mirt_fit_meta (
+  run_id text PRIMARY KEY,
+  model_spec jsonb,
+  metrics jsonb,
+  fitted_at timestamptz NOT NULL DEFAULT now()
+);
+
+CREATE TABLE IF NOT EXISTS report_artifacts (
+  id bigserial PRIMARY KEY,
+  user_id text NOT NULL,
+  week_start date NOT NULL,
+  format text NOT NULL,
+  url text NOT NULL,
+  generated_at timestamptz NOT NULL DEFAULT now(),
+  UNIQUE (user_id, week_start, format)
+);
+
+-- seedops' own: append-only ability history (one row per estimate; `key` makes re-runs idempotent).
+CREATE TABLE IF NOT EXISTS seedops_ability_history (
+  id bigserial PRIMARY KEY,
+  user_id text NOT NULL,
+  theta double precision NOT NULL,
+  se double precision,
+  model text,
+  version text,
+  source text NOT NULL,
+  key text NOT NULL,
+  measured_at timestamptz NOT NULL,
+  recorded_at timestamptz NOT NULL DEFAULT now(),
+  UNIQUE (user_id, key)
+);
+CREATE INDEX IF NOT EXISTS seedops_ability_history_user_time_idx ON seedops_ability_history (user_id, measured_at);
+
+-- seedops' own: the stage run log read by `status`, `verify` and `doctor`.
+CREATE TABLE IF NOT EXISTS seedops_stage_runs (
+  id bigserial PRIMARY KEY,
+  stage text NOT NULL,
+  params jsonb NOT NULL DEFAULT '{}'::jsonb,
+  as_of date,
+  dry_run boolean NOT NULL DEFAULT false,
+  status text NOT NULL CHECK (status IN ('running', 'succeeded', 'failed', 'abandoned')),
+  started_at timestamptz NOT NULL DEFAULT now(),
+  finished_at timestamptz,
+  rows jsonb,
+  error text,
+  host text,
+  pid int,
+  seedops_version text
+);
+CREATE INDEX IF NOT EXISTS seedops_stage_runs_stage_idx ON seedops_stage_runs (stage, started_at DESC);
+
+-- Down Migration
+-- Deliberately empty: seedops never drops tables that may hold platform or derived data.

@@ -1,0 +1,86 @@
+import { usageError } from '../errors/index.js'
+
+/**
+ * Configuration precedence everywhere: flag > environment > default. Predecessor env names
+ * stay accepted as aliases (the first name listed wins when several are set).
+ */
+export function envFirst(names: string[], env: NodeJS.ProcessEnv = process.env): { name: string; value: string } | undefined {
+  for (const n of names) {
+    const v = env[n]
+    if (v !== undefined && v !== '') return { name: n, value: v }
+  }
+  return undefined
+}
+
+export function resolveInt(
+  flag: number | undefined,
+  envNames: string[],
+  def: number,
+  opts: { min?: number; max?: number; label: string },
+  env: NodeJS.ProcessEnv = process.env,
+): number {
+  let value = flag
+  let source = `--${opts.label}`
+  if (value === undefined) {
+    const e = envFirst(envNames, env)
+    if (e) {
+      if (!/^-?\d+$/.test(e.value.trim())) throw usageError(`${e.name}=${JSON.stringify(e.value)} is not an integer`, [`Set ${e.name} to a whole number, e.g. ${def}`])
+      value = Number(e.value)
+      source = e.name
+    }
+  }
+  if (value === undefined) return def
+  if ((opts.min !== undefined && value < opts.min) || (opts.max !== undefined && value > opts.max)) {
+    throw usageError(`${source}=${value} is out of range [${opts.min ?? '-∞'}, ${opts.max ?? '∞'}]`)
+  }
+  return value
+}
+
+export function resolveNumber(flag: number | undefined, envNames: string[], def: number, label: string, env: NodeJS.ProcessEnv = process.env): number {
+  if (flag !== undefined) return flag
+  const e = envFirst(envNames, env)
+  if (!e) return def
+  const n = Number(e.value)
+  if (!Number.isFinite(n)) throw usageError(`${e.name}=${JSON.stringify(e.value)} is not a number (for --${label})`)
+  return n
+}
+
+export function resolveBool(flag: boolean | undefined, envNames: string[], def: boolean, env: NodeJS.ProcessEnv = process.env): boolean {
+  if (flag !== undefined) return flag
+  const e = envFirst(envNames, env)
+  if (!e) return def
+  const v = e.value.trim().toLowerCase()
+  if (['1', 'true', 'yes', 'on'].includes(v)) return true
+  if (['0', 'false', 'no', 'off'].includes(v)) return false
+  throw usageError(`${e.name}=${JSON.stringify(e.value)} is not a boolean (true/false)`)
+}
+
+export function resolveString(flag: string | undefined, envNames: string[], def: string, env: NodeJS.ProcessEnv = process.env): string {
+  if (flag !== undefined && flag !== '') return flag
+  return envFirst(envNames, env)?.value ?? def
+}
+
+/** As-of date: YYYY-MM-DD in UTC; default today (UTC). */
+export function resolveDate(flag: string | undefined, now: Date = new Date()): string {
+  if (flag === undefined || flag === '' || flag === 'today') return now.toISOString().slice(0, 10)
+  if (flag === 'yesterday') return new Date(now.getTime() - 86_400_000).toISOString().slice(0, 10)
+  if (!/^\d{4}-\d{2}-\d{2}$/.test(flag)) throw usageError(`--date ${JSON.stringify(flag)} is not a date`, ['Use YYYY-MM-DD (UTC), e.g. --date 2026-11-20'])
+  const d = new Date(`${flag}T00:00:00Z`)
+  if (Number.isNaN(d.getTime()) || d.toISOString().slice(0, 10) !== flag) throw usageError(`--date ${flag} is not a valid calendar date`)
+  return flag
+}
+
+export function addDays(date: string, n: number): string {
+  return new Date(Date.parse(`${date}T00:00:00Z`) + n * 86_400_000).toISOString().slice(0, 10)
+}
+
+/** ISO week start (Monday) of a UTC date. */
+export function isoWeekStart(date: string): string {
+  const d = new Date(`${date}T00:00:00Z`)
+  const dow = (d.getUTCDay() + 6) % 7 // Monday = 0
+  return addDays(date, -dow)
+}
+
+export function seedopsHome(env: NodeJS.ProcessEnv = process.env): string {
+  return env.SEEDOPS_HOME && env.SEEDOPS_HOME !== '' ? env.SEEDOPS_HOME : '.seedops'
+}
