@@ -6,6 +6,7 @@ export default defineConfig({
     testTimeout: 60_000,
     hookTimeout: 120_000,
     disableConsoleIntercept: true,
+    globalSetup: ['test/support/global-setup.ts'],
     // Two cores: files run in parallel processes, two at a time.
     pool: 'forks',
     maxWorkers: 2,

@@ -1,0 +1,14 @@
+// The stage registry's contents: import each stage module here (one line per stage).
+import { registerStage, listStages, getStage } from './registry.js'
+
+let loaded = false
+export async function loadStages() {
+  if (loaded) return
+  loaded = true
+  const mods: { default: Parameters<typeof registerStage>[0] }[] = await Promise.all([
+    // import('../features/stage.js'),
+  ])
+  for (const m of mods) registerStage(m.default)
+}
+
+export { listStages, getStage }

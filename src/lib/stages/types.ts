@@ -1,0 +1,58 @@
+import type pg from 'pg'
+import type { Db } from '../db/index.js'
+import type { Logger } from '../output/index.js'
+
+/** What every stage run gets. `tx` is the one transaction all its writes go through. */
+export interface StageContext {
+  db: Db
+  tx: pg.PoolClient
+  logger: Logger
+  signal: AbortSignal
+  /** As-of date, YYYY-MM-DD (UTC). */
+  asOf: string
+  dryRun: boolean
+  env: NodeJS.ProcessEnv
+  runId: number | null
+}
+
+export interface StageResult<S = unknown> {
+  /** Row counts by table or kind, e.g. { features_topic_daily: 120, malformed_exam_results: 2 }. */
+  rows: Record<string, number>
+  /** Stage-specific summary (JSON-safe), shown under --json and in the run log. */
+  summary?: S
+  /** Optional table for humans (and for --dry-run: what would be written). */
+  table?: { head: string[]; rows: unknown[][] }
+  warnings?: string[]
+}
+
+/**
+ * A stage is a small typed object (graphile-worker / backstage style): an id, a param parser
+ * (flags > env > defaults, validated), and run(). The runner owns locking, the transaction,
+ * dry-run rollback and the run log, so a stage only computes and writes.
+ */
+export interface Stage<P = Record<string, unknown>, S = unknown> {
+  id: string
+  description: string
+  supportsDryRun: boolean
+  /** false for stages that write outside the database (objects in S3) and manage their own atomicity. */
+  transactional?: boolean
+  /** Parse and validate params from flag values and environment (flags win). Throws usageError. */
+  parseParams(flags: Record<string, unknown>, env: NodeJS.ProcessEnv): P
+  run(params: P, ctx: StageContext): Promise<StageResult<S>>
+}
+
+export interface StageRunReport<S = unknown> {
+  stage: string
+  runId: number | null
+  asOf: string
+  dryRun: boolean
+  params: unknown
+  status: 'succeeded' | 'failed'
+  startedAt: string
+  finishedAt: string
+  durationMs: number
+  rows: Record<string, number>
+  summary?: S
+  table?: { head: string[]; rows: unknown[][] }
+  warnings: string[]
+}
