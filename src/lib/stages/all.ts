@@ -6,7 +6,7 @@ export async function loadStages() {
   if (loaded) return
   loaded = true
   const mods: { default: Parameters<typeof registerStage>[0] }[] = await Promise.all([
-    // import('../features/stage.js'),
+    import('../features/stage.js'),
   ])
   for (const m of mods) registerStage(m.default)
 }

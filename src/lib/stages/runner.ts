@@ -6,7 +6,7 @@ import type { Logger } from '../output/index.js'
 import { seedopsVersion } from '../paths.js'
 import type { Stage, StageRunReport } from './types.js'
 
-/** Same-process guard: on the embedded server all connections share one backend, where
+/** Stages must do all their database work through ctx.tx (see runner). Same-process guard: on the embedded server all connections share one backend, where
  *  advisory locks cannot exclude each other. Cross-process exclusion there is the data-folder lock. */
 const runningHere = new Set<string>()
 
@@ -51,26 +51,28 @@ export async function runStage<P, S>(db: Db, stage: Stage<P, S>, params: P, opts
   if (runningHere.has(stage.id)) throw lockedError(stage.id, ' in this process')
   runningHere.add(stage.id)
   const started = new Date()
+  // One client for everything: on the embedded server a second connection cannot even start
+  // while a transaction is open, so the lock, the run log and the writes share this session.
   const tx = await db.pool.connect()
   let runId: number | null = null
+  let locked = false
   try {
-    await tx.query('BEGIN')
-    const lock = await tx.query<{ ok: boolean }>(`SELECT pg_try_advisory_xact_lock(hashtext($1)) AS ok`, [lockKey(stage.id)])
-    if (!lock.rows[0]?.ok) {
-      await tx.query('ROLLBACK')
-      throw lockedError(stage.id, await describeHolder(db, stage.id))
-    }
+    // Session-level lock: held for the whole run, released by the server if the process dies.
+    const lock = await tx.query<{ ok: boolean }>(`SELECT pg_try_advisory_lock(hashtext($1)) AS ok`, [lockKey(stage.id)])
+    if (!lock.rows[0]?.ok) throw lockedError(stage.id, await describeHolder(db, stage.id))
+    locked = true
     // We hold the lock, so any 'running' row left for this stage is from a killed process.
-    await db.pool.query(
+    await tx.query(
       `UPDATE seedops_stage_runs SET status = 'abandoned', finished_at = now(), error = 'process ended without finishing (killed?)' WHERE stage = $1 AND status = 'running'`,
       [stage.id],
     )
-    const ins = await db.pool.query<{ id: number }>(
+    const ins = await tx.query<{ id: number }>(
       `INSERT INTO seedops_stage_runs (stage, params, as_of, dry_run, status, host, pid, seedops_version)
        VALUES ($1, $2, $3, $4, 'running', $5, $6, $7) RETURNING id`,
       [stage.id, JSON.stringify(params ?? {}), opts.asOf, opts.dryRun, hostname(), process.pid, seedopsVersion()],
     )
     runId = ins.rows[0]!.id
+    await tx.query('BEGIN')
     opts.logger.progress(`${stage.id}: run #${runId}, as of ${opts.asOf}${opts.dryRun ? ' (dry run: nothing will be written)' : ''}`)
     const controller = new AbortController()
     opts.signal?.addEventListener('abort', () => controller.abort(opts.signal?.reason))
@@ -92,7 +94,7 @@ export async function runStage<P, S>(db: Db, stage: Stage<P, S>, params: P, opts
     }
     await tx.query(opts.dryRun ? 'ROLLBACK' : 'COMMIT')
     const finished = new Date()
-    await db.pool.query(`UPDATE seedops_stage_runs SET status = 'succeeded', finished_at = $2, rows = $3 WHERE id = $1`, [
+    await tx.query(`UPDATE seedops_stage_runs SET status = 'succeeded', finished_at = $2, rows = $3 WHERE id = $1`, [
       runId,
       finished,
       JSON.stringify(result.rows),
@@ -117,12 +119,13 @@ export async function runStage<P, S>(db: Db, stage: Stage<P, S>, params: P, opts
     await tx.query('ROLLBACK').catch(() => {})
     const err = translateError(e)
     if (runId !== null) {
-      await db.pool
+      await tx
         .query(`UPDATE seedops_stage_runs SET status = 'failed', finished_at = now(), error = $2 WHERE id = $1`, [runId, redact(err.message).slice(0, 4000)])
         .catch(() => {})
     }
     throw err
   } finally {
+    if (locked) await tx.query(`SELECT pg_advisory_unlock(hashtext($1))`, [lockKey(stage.id)]).catch(() => {})
     tx.release()
     runningHere.delete(stage.id)
   }

@@ -1,0 +1,31 @@
+import { BaseCommand } from '../../lib/base-command.js'
+import { resolveDate } from '../../lib/config/index.js'
+import { dbFlags, withDb } from '../../lib/db/flags.js'
+import { seedFlags } from '../../lib/demo/flags.js'
+import { runDemo, type DemoResult } from '../../lib/demo/pipeline.js'
+import { renderTable } from '../../lib/output/index.js'
+import { stageFlags } from '../../lib/stages/command.js'
+
+export default class Demo extends BaseCommand<typeof Demo> {
+  static override description =
+    'The whole pipeline on demo data: migrate, seed demo data if the database is empty, run every stage, print a summary. Uses the embedded database unless DATABASE_URL is set.'
+  static override examples = ['<%= config.bin %> demo', '<%= config.bin %> demo --learners 1000 --json', 'SEEDOPS_HOME=/tmp/demo <%= config.bin %> demo']
+  static override flags = { ...dbFlags, ...seedFlags, date: stageFlags.date }
+
+  async run(): Promise<DemoResult> {
+    const { flags } = await this.parse(Demo)
+    const asOf = resolveDate(flags.date)
+    return withDb(flags, (db) =>
+      runDemo(db, { seed: { learners: flags.learners, items: flags.items, days: flags.days, seed: flags.seed }, asOf, logger: this.logger }),
+    )
+  }
+
+  protected override render(r: DemoResult): void {
+    const out = process.stdout
+    out.write(`\nseedops demo on ${r.target}, as of ${r.asOf}\n`)
+    if (r.seeded) out.write(`seeded ${r.seeded.learners} learners, ${r.seeded.sessions} sessions, ${r.seeded.answered} answered questions (${r.seeded.from}..${r.seeded.to})\n`)
+    out.write('\n' + renderTable(['stage', 'status', 'seconds', 'rows'], r.stages.map((s) => [s.stage, s.status, s.durationMs / 1000, Object.entries(s.rows).map(([k, v]) => `${k}=${v}`).join(' ')])) + '\n')
+    out.write('\n' + renderTable(['table', 'rows'], Object.entries(r.tables)) + '\n')
+    out.write('\nNext: seedops verify features · seedops db status\n')
+  }
+}

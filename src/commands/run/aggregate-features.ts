@@ -1,0 +1,31 @@
+import { Flags } from '@oclif/core'
+import { BaseCommand } from '../../lib/base-command.js'
+import { dbFlags } from '../../lib/db/flags.js'
+import aggregateFeatures from '../../lib/features/stage.js'
+import { executeStage, renderStageReport, stageFlags } from '../../lib/stages/command.js'
+import type { StageRunReport } from '../../lib/stages/types.js'
+
+export default class RunAggregateFeatures extends BaseCommand<typeof RunAggregateFeatures> {
+  static override description =
+    'Compute daily per user × topic features (features_topic_daily) for the lookback window ending at --date. Idempotent, all-or-nothing, one run at a time.'
+  static override examples = [
+    '<%= config.bin %> run aggregate-features',
+    '<%= config.bin %> run aggregate-features --date 2026-11-20 --lookback-days 14 --json',
+    'AGG_INCLUDE_THETA=true <%= config.bin %> run aggregate-features --dry-run',
+  ]
+  static override flags = {
+    ...dbFlags,
+    ...stageFlags,
+    'lookback-days': Flags.integer({ description: 'Days to (re)compute, ending at --date [env AGG_LOOKBACK_DAYS, default 7].' }),
+    'include-theta': Flags.boolean({ description: 'Also fill theta_estimate/theta_sd from item parameters [env AGG_INCLUDE_THETA].', allowNo: true }),
+  }
+
+  async run(): Promise<StageRunReport> {
+    const { flags } = await this.parse(RunAggregateFeatures)
+    return executeStage(aggregateFeatures, flags, this.logger)
+  }
+
+  protected override render(r: StageRunReport): void {
+    renderStageReport(r)
+  }
+}

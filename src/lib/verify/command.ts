@@ -1,0 +1,55 @@
+import { writeFileSync } from 'node:fs'
+import { Flags } from '@oclif/core'
+import { resolveDate } from '../config/index.js'
+import { withDb } from '../db/flags.js'
+import { assertMigrated } from '../db/migrate.js'
+import { color, renderTable } from '../output/index.js'
+import { runChecks, toJUnit, type VerifyReport } from './run.js'
+import type { CheckGroup } from './types.js'
+
+export const verifyFlags = {
+  date: Flags.string({ description: 'As-of date YYYY-MM-DD (UTC) for window checks (default: the as-of of the last successful run of the stage, else today).' }),
+  junit: Flags.string({ description: 'Also write a JUnit XML report to this file (for CI).' }),
+  'max-age-hours': Flags.integer({ description: 'Freshness: the last successful run must be younger than this.', default: 26 }),
+  days: Flags.integer({ description: 'Window length in days for coverage and range checks.', default: 7 }),
+}
+
+/** As-of for window checks: --date, else the last successful run of `stage`, else today. */
+async function defaultAsOf(q: { query: (s: string, p: unknown[]) => Promise<{ rows: { as_of: string }[] }> }, stage: string | undefined, flag: string | undefined): Promise<string> {
+  if (flag) return resolveDate(flag)
+  if (stage) {
+    const r = await q.query(`SELECT as_of FROM seedops_stage_runs WHERE stage = $1 AND status = 'succeeded' AND NOT dry_run ORDER BY finished_at DESC LIMIT 1`, [stage])
+    if (r.rows[0]?.as_of) return r.rows[0].as_of
+  }
+  return resolveDate(undefined)
+}
+
+export async function executeVerify(
+  groups: CheckGroup[],
+  flags: { 'database-url'?: string; date?: string; junit?: string; 'max-age-hours': number; days: number },
+  opts: { stage?: string; extraOptions?: Record<string, number> } = {},
+): Promise<VerifyReport> {
+  return withDb(flags, async (db) => {
+    await assertMigrated(db)
+    const asOf = await defaultAsOf(db.pool as never, opts.stage, flags.date)
+    const report = await runChecks(groups, {
+      q: db.pool,
+      asOf,
+      now: new Date(),
+      options: { maxAgeHours: flags['max-age-hours'], days: flags.days, ...opts.extraOptions },
+    })
+    if (flags.junit) writeFileSync(flags.junit, toJUnit(report))
+    return report
+  })
+}
+
+const BADGE = { pass: () => color.green('ok  '), warn: () => color.yellow('warn'), fail: () => color.red('FAIL') }
+
+export function renderVerify(r: VerifyReport): void {
+  process.stdout.write(renderTable(['', 'check', 'result'], r.checks.map((c) => [BADGE[c.status](), c.id, c.message])) + '\n')
+  for (const c of r.checks.filter((x) => x.status === 'fail' && x.examples?.length)) {
+    const head = Object.keys(c.examples![0]!)
+    process.stdout.write(`\n${c.id}: offending rows (first ${c.examples!.length})\n` + renderTable(head, c.examples!.map((e) => head.map((h) => e[h]))) + '\n')
+  }
+  process.stdout.write(`\n${r.failed ? color.red(`${r.failed} failed`) : 'all passed'}, ${r.warned} warning(s), ${r.passed} passed (as of ${r.asOf})\n`)
+}
