@@ -1,0 +1,154 @@
+/**
+ * The E-step of Bock & Aitkin (1981) over sparse data, in log space.
+ *
+ * For person i with responses y_ij on the items j ∈ S_i and quadrature nodes θ_q with log prior
+ * weights log w_q:
+ *   log L_iq = Σ_{j∈S_i} log P_j(y_ij | θ_q)                     (local independence)
+ *   post_iq  = w_q L_iq / Σ_q' w_q' L_iq'                         (posterior on the grid)
+ *   logLik  += log Σ_q w_q L_iq                                   (marginal log-likelihood)
+ * and the "artificial data" of the M-step are accumulated per item, node and response value:
+ *   counts[(2j + y)·Q + q] += post_iq   for each response y_ij = y,
+ * so n_jq = counts[2j] + counts[2j+1] (expected examinees at θ_q) and r_jq = counts[2j+1]
+ * (expected correct). Summing logs and subtracting the row maximum before exponentiating keeps
+ * long tests from underflowing.
+ *
+ * The log table holds logT[(2j + y)·Q + q] = log P_j(y | θ_q), and `cells[k] = (2·item + y)·Q`
+ * is precomputed per observation so the hot loop is a plain contiguous add.
+ */
+export interface EstepInput {
+  rowPtr: Int32Array
+  /** Offset (2·item + y)·Q of each observation into the log table / counts. */
+  cells: Int32Array
+  Q: number
+}
+
+export interface EstepOutput {
+  logLik: number
+  /** 2·J·Q expected counts. */
+  counts: Float64Array
+  /** Σ_i post_iq over persons with at least one response. */
+  nodeTotals: Float64Array
+}
+
+/** Builds cells for the persons×items data restricted to the items where `include[j]` is 1. */
+export function buildCells(rowPtr: Int32Array, items: Int32Array, resp: Uint8Array, Q: number, include?: Uint8Array): { rowPtr: Int32Array; cells: Int32Array } {
+  const nP = rowPtr.length - 1
+  const outPtr = new Int32Array(nP + 1)
+  let m = 0
+  if (!include) m = items.length
+  else for (let k = 0; k < items.length; k++) m += include[items[k]]
+  const cells = new Int32Array(m)
+  let o = 0
+  for (let i = 0; i < nP; i++) {
+    outPtr[i] = o
+    for (let k = rowPtr[i]; k < rowPtr[i + 1]; k++) {
+      const j = items[k]
+      if (include && !include[j]) continue
+      cells[o++] = (2 * j + resp[k]) * Q
+    }
+  }
+  outPtr[nP] = o
+  return { rowPtr: outPtr, cells }
+}
+
+/**
+ * Runs the E-step for persons [p0, p1), adding into `counts` and `nodeTotals` (not cleared here),
+ * and returns that range's marginal log-likelihood.
+ */
+export function estepRange(
+  input: EstepInput,
+  logT: Float64Array,
+  logPrior: Float64Array,
+  counts: Float64Array,
+  nodeTotals: Float64Array,
+  p0: number,
+  p1: number,
+): number {
+  const { rowPtr, cells, Q } = input
+  const acc = new Float64Array(Q)
+  let ll = 0
+  for (let i = p0; i < p1; i++) {
+    const s = rowPtr[i]
+    const e = rowPtr[i + 1]
+    if (s === e) continue
+    for (let q = 0; q < Q; q++) acc[q] = logPrior[q]
+    for (let k = s; k < e; k++) {
+      const off = cells[k]
+      for (let q = 0; q < Q; q++) acc[q] += logT[off + q]
+    }
+    let max = -Infinity
+    for (let q = 0; q < Q; q++) if (acc[q] > max) max = acc[q]
+    let sum = 0
+    for (let q = 0; q < Q; q++) {
+      const v = Math.exp(acc[q] - max)
+      acc[q] = v
+      sum += v
+    }
+    ll += max + Math.log(sum)
+    const inv = 1 / sum
+    for (let q = 0; q < Q; q++) {
+      const v = acc[q] * inv
+      acc[q] = v
+      nodeTotals[q] += v
+    }
+    for (let k = s; k < e; k++) {
+      const off = cells[k]
+      for (let q = 0; q < Q; q++) counts[off + q] += acc[q]
+    }
+  }
+  return ll
+}
+
+/** Marginal log-likelihood only (no counts), for persons [p0, p1). */
+export function logLikRange(input: EstepInput, logT: Float64Array, logPrior: Float64Array, p0: number, p1: number): number {
+  const { rowPtr, cells, Q } = input
+  const acc = new Float64Array(Q)
+  let ll = 0
+  for (let i = p0; i < p1; i++) {
+    const s = rowPtr[i]
+    const e = rowPtr[i + 1]
+    if (s === e) continue
+    for (let q = 0; q < Q; q++) acc[q] = logPrior[q]
+    for (let k = s; k < e; k++) {
+      const off = cells[k]
+      for (let q = 0; q < Q; q++) acc[q] += logT[off + q]
+    }
+    let max = -Infinity
+    for (let q = 0; q < Q; q++) if (acc[q] > max) max = acc[q]
+    let sum = 0
+    for (let q = 0; q < Q; q++) sum += Math.exp(acc[q] - max)
+    ll += max + Math.log(sum)
+  }
+  return ll
+}
+
+/**
+ * Fills logT with log P_j(y | θ_q) for items with slope a, intercept d, lower asymptote c
+ * (Float64Arrays of length J). log σ(z) is computed as −log1p(e^(−z)) to stay accurate in the tails.
+ */
+export function fillLogTable(nodes: Float64Array, a: Float64Array, d: Float64Array, c: Float64Array, logT: Float64Array): Float64Array {
+  const Q = nodes.length
+  const J = a.length
+  for (let j = 0; j < J; j++) {
+    const o0 = 2 * j * Q
+    const o1 = o0 + Q
+    const aj = a[j]
+    const dj = d[j]
+    const cj = c[j]
+    for (let q = 0; q < Q; q++) {
+      const z = aj * nodes[q] + dj
+      // log σ(z) and log σ(−z), stably.
+      const lp = z >= 0 ? -Math.log1p(Math.exp(-z)) : z - Math.log1p(Math.exp(z))
+      const lq = lp - z
+      if (cj > 0) {
+        // P = c + (1 − c)σ(z); 1 − P = (1 − c)σ(−z)
+        logT[o1 + q] = Math.log(cj + (1 - cj) * Math.exp(lp))
+        logT[o0 + q] = Math.log1p(-cj) + lq
+      } else {
+        logT[o1 + q] = lp
+        logT[o0 + q] = lq
+      }
+    }
+  }
+  return logT
+}
