@@ -1,0 +1,94 @@
+import { describe, expect, it } from 'vitest'
+import { buildFromIndexed, buildResponseMatrix } from '../../src/lib/irt/data.js'
+import { readResponsesCsv } from '../../src/lib/irt/io.js'
+import { SeedopsError } from '../../src/lib/errors/index.js'
+import { fixture, readTable } from './helpers.js'
+
+describe('response data: the dirty copy of sim2pl-dupes-and-bad', () => {
+  const labels = readTable('sim2pl-dupes-and-bad', 'responses_raw_labels.csv')
+  const clean = readResponsesCsv(fixture('sim2pl-dupes-and-bad', 'responses.csv')).data
+  const raw = readResponsesCsv(fixture('sim2pl-dupes-and-bad', 'responses_raw.csv'))
+
+  it('rejects the 8 malformed rows with their row numbers and reasons, never coercing them', () => {
+    const malformed = labels.filter((l) => l.status === 'malformed')
+    expect(malformed).toHaveLength(8)
+    const { rejected } = raw.report
+    expect(raw.report.rows).toBe(5053)
+    expect(rejected.count).toBe(8)
+    expect(rejected.byReason).toEqual({ empty_value: 2, invalid_value: 6 })
+    expect(rejected.examples.map((e) => e.row).sort((a, b) => a - b)).toEqual(malformed.map((l) => l.row).sort((a, b) => (a as number) - (b as number)))
+    expect(new Set(rejected.examples.map((e) => e.value))).toEqual(new Set(['', 'yes', '2', '-1']))
+  })
+
+  it('counts 30 same-value and 15 conflicting duplicates and names the rows', () => {
+    const d = raw.report.duplicates
+    expect(d).toMatchObject({ count: 45, sameValue: 30, conflicting: 15, policy: 'first' })
+    const dupRows = new Map(labels.filter((l) => String(l.status).startsWith('duplicate')).map((l) => [l.row, l]))
+    for (const ex of d.examples) {
+      const l = dupRows.get(ex.row)!
+      expect(l, `row ${ex.row}`).toBeDefined()
+      expect(ex.kept_row).toBe(l.original_row)
+      expect(ex.conflicting).toBe(l.status === 'duplicate_conflicting_value')
+    }
+    expect(raw.report.accepted).toBe(5000)
+  })
+
+  it('first-occurrence rule turns the dirty file into exactly the clean data', () => {
+    expect(raw.data.personIds).toEqual(clean.personIds)
+    expect(raw.data.itemIds).toEqual(clean.itemIds)
+    expect(Array.from(raw.data.rowPtr)).toEqual(Array.from(clean.rowPtr))
+    expect(Array.from(raw.data.items)).toEqual(Array.from(clean.items))
+    expect(Array.from(raw.data.resp)).toEqual(Array.from(clean.resp))
+  })
+
+  it('last-occurrence rule differs exactly in the 15 conflicting pairs', () => {
+    const last = readResponsesCsv(fixture('sim2pl-dupes-and-bad', 'responses_raw.csv'), { duplicates: 'last' }).data
+    const conflicting = new Set(labels.filter((l) => l.status === 'duplicate_conflicting_value').map((l) => `${l.user_id}/${l.item_id}`))
+    const diffs = new Set<string>()
+    for (let i = 0; i < clean.nPersons; i++) {
+      for (let k = clean.rowPtr[i]; k < clean.rowPtr[i + 1]; k++) {
+        if (clean.resp[k] !== last.resp[k]) diffs.add(`${clean.personIds[i]}/${clean.itemIds[clean.items[k]]}`)
+      }
+    }
+    expect(diffs).toEqual(conflicting)
+  })
+
+  it('policy "error" refuses duplicated data with a message naming rows', () => {
+    try {
+      readResponsesCsv(fixture('sim2pl-dupes-and-bad', 'responses_raw.csv'), { duplicates: 'error' })
+      expect.fail('should throw')
+    } catch (e) {
+      expect(e).toBeInstanceOf(SeedopsError)
+      expect((e as SeedopsError).code).toBe('IRT_DUPLICATES')
+      expect((e as Error).message).toMatch(/45 duplicate .* at rows \d+ and \d+/)
+    }
+  })
+})
+
+describe('buildResponseMatrix', () => {
+  it('orders persons and items by id, keeps sparse rows, accepts 0/1 numbers, booleans and strings', () => {
+    const { data, report } = buildResponseMatrix([
+      { user_id: 'u2', item_id: 'i9', is_correct: true },
+      { user_id: 'u1', item_id: 'i3', is_correct: ' 1 ' },
+      { user_id: 'u2', item_id: 'i1', is_correct: 0 },
+      { user_id: '', item_id: 'i1', is_correct: 1 },
+      { user_id: 'u3', item_id: null, is_correct: 1 },
+      { user_id: 'u3', item_id: 'i1', is_correct: 0.5 },
+      { user_id: 'u3', item_id: 'i1', is_correct: 'true' },
+    ])
+    expect(data.personIds).toEqual(['u1', 'u2'])
+    expect(data.itemIds).toEqual(['i1', 'i3', 'i9'])
+    expect(Array.from(data.rowPtr)).toEqual([0, 1, 3])
+    expect(Array.from(data.items)).toEqual([1, 0, 2])
+    expect(Array.from(data.resp)).toEqual([1, 0, 1])
+    expect(report.rejected.byReason).toEqual({ missing_user_id: 1, missing_item_id: 1, invalid_value: 2 })
+    expect(report.rejected.examples.map((e) => e.row)).toEqual([4, 5, 6, 7])
+  })
+
+  it('buildFromIndexed gives the same structure as the row builder', () => {
+    const { data } = buildFromIndexed(['a', 'b'], ['x', 'y'], Int32Array.from([1, 0, 1, 1]), Int32Array.from([1, 0, 0, 1]), Uint8Array.from([1, 0, 1, 0]))
+    expect(Array.from(data.rowPtr)).toEqual([0, 1, 3])
+    expect(Array.from(data.items)).toEqual([0, 0, 1])
+    expect(Array.from(data.resp)).toEqual([0, 1, 1])
+  })
+})
