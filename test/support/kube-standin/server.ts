@@ -1,0 +1,482 @@
+import type { IncomingMessage, Server, ServerResponse } from 'node:http'
+import { createServer } from 'node:https'
+import type { AddressInfo } from 'node:net'
+import { parse as parseYaml } from 'yaml'
+import { applyDefaults, validate } from './admission.js'
+import { LogStore } from './logs.js'
+import { applyPatch, clone, jsonPatch, mergePatch, PatchError, strategicMergePatch } from './patch.js'
+import { authorize, forbiddenMessage, type Attributes, type UserInfo } from './rbac.js'
+import { discoveryGroups, discoveryResourceList, findByKind, findResource, groupVersion, qualifiedName, RESOURCES, type ResourceType } from './resources.js'
+import { labelSelectorFromObject, matchFields, matchLabels, parseFieldSelector, parseLabelSelector, SelectorError } from './selectors.js'
+import { nowIso, sameObject, StatusError, Store } from './store.js'
+
+export interface RequestRecord {
+  method: string
+  path: string
+  query: string
+  user: string
+  verb: string
+  status: number
+  contentType?: string
+  accept?: string
+  auth?: string
+}
+
+/** Faults the tests switch on to prove seedops copes (e.g. a log stream dropped mid-way). */
+export interface Faults {
+  /** Cut the next followed log stream after this many lines (once). */
+  dropLogStreamAfterLines?: number
+  /** Answer the next N writes to this resource with 409 Conflict. */
+  conflicts?: { resource: string; remaining: number }
+}
+
+interface Route {
+  rt?: ResourceType
+  namespace?: string
+  name?: string
+  subresource?: string
+  discovery?: unknown
+}
+
+function readBody(req: IncomingMessage): Promise<string> {
+  return new Promise((resolve, reject) => {
+    let b = ''
+    req.setEncoding('utf8')
+    req.on('data', (d) => (b += d))
+    req.on('end', () => resolve(b))
+    req.on('error', reject)
+  })
+}
+
+function badRequest(message: string): StatusError {
+  return new StatusError(400, 'BadRequest', message)
+}
+
+/**
+ * A local Kubernetes API server for tests: discovery, CRUD with Status errors, selectors,
+ * watch, the four patch types, dry-run, RBAC over stored Roles, pod logs (follow too), and a
+ * job controller (see controller.ts). Plain HTTP on 127.0.0.1; bearer tokens name the user.
+ */
+export class ApiServer {
+  readonly store = new Store()
+  readonly logs = new LogStore()
+  readonly requests: RequestRecord[] = []
+  readonly faults: Faults = {}
+  private server?: Server
+  private users = new Map<string, UserInfo>()
+  /** Per object and field manager, what was last applied (to report managedFields). */
+  url = ''
+
+  constructor() {
+    this.users.set('admin-token', { name: 'kubernetes-admin', groups: ['system:masters', 'system:authenticated'] })
+  }
+
+  /** A bearer token that authenticates as `user` (e.g. `system:serviceaccount:seedtest:seedops-operator`). */
+  addToken(token: string, name: string, groups: string[] = []): void {
+    this.users.set(token, { name, groups: [...groups, 'system:authenticated'] })
+  }
+
+  /** Listens on 127.0.0.1 over TLS (clients send bearer tokens only over TLS). */
+  async listen(tls: { key: string; cert: string }): Promise<string> {
+    this.server = createServer({ key: tls.key, cert: tls.cert }, (req, res) => {
+      this.handle(req, res).catch((e) => {
+        if (!res.headersSent) this.sendError(res, e instanceof StatusError ? e : new StatusError(500, 'InternalError', String((e as Error)?.stack ?? e)))
+        else res.end()
+      })
+    })
+    // Followed logs and watches hold connections open; don't let them keep the test alive.
+    await new Promise<void>((r) => this.server!.listen(0, '127.0.0.1', r))
+    const port = (this.server.address() as AddressInfo).port
+    this.url = `https://127.0.0.1:${port}`
+    return this.url
+  }
+
+  async close(): Promise<void> {
+    if (!this.server) return
+    this.server.closeAllConnections()
+    await new Promise<void>((r) => this.server!.close(() => r()))
+  }
+
+  private sendJson(res: ServerResponse, code: number, body: unknown) {
+    const s = JSON.stringify(body)
+    res.writeHead(code, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(s), 'Audit-Id': 'standin' })
+    res.end(s)
+  }
+
+  private sendError(res: ServerResponse, e: StatusError) {
+    this.sendJson(res, e.code, e.toStatus())
+  }
+
+  private authenticate(req: IncomingMessage): UserInfo {
+    const h = req.headers.authorization
+    if (!h) return { name: 'system:anonymous', groups: ['system:unauthenticated'] }
+    const m = /^Bearer (.+)$/i.exec(h)
+    const u = m && this.users.get(m[1].trim())
+    if (!u) throw new StatusError(401, 'Unauthorized', 'Unauthorized')
+    return u
+  }
+
+  private route(path: string): Route {
+    const parts = path.split('/').filter(Boolean)
+    let group = ''
+    let version = ''
+    let rest: string[]
+    if (parts[0] === 'api') {
+      if (parts.length === 1) return { discovery: { kind: 'APIVersions', versions: ['v1'], serverAddressByClientCIDRs: [{ clientCIDR: '0.0.0.0/0', serverAddress: this.url.replace('https://', '') }] } }
+      version = parts[1]
+      rest = parts.slice(2)
+    } else if (parts[0] === 'apis') {
+      if (parts.length === 1) return { discovery: discoveryGroups() }
+      group = parts[1]
+      if (parts.length === 2) {
+        const g = discoveryGroups().groups.find((x) => x.name === group)
+        if (!g) throw new StatusError(404, 'NotFound', 'the server could not find the requested resource')
+        return { discovery: { kind: 'APIGroup', apiVersion: 'v1', ...g } }
+      }
+      version = parts[2]
+      rest = parts.slice(3)
+    } else {
+      throw new StatusError(404, 'NotFound', 'the server could not find the requested resource')
+    }
+    if (!RESOURCES.some((r) => r.group === group && r.version === version)) throw new StatusError(404, 'NotFound', 'the server could not find the requested resource')
+    if (rest.length === 0) return { discovery: discoveryResourceList(group, version) }
+    let namespace: string | undefined
+    if (rest[0] === 'namespaces' && rest.length >= 3 && !(group === '' && ['status', 'finalize'].includes(rest[2]) && rest.length === 3)) {
+      namespace = rest[1]
+      rest = rest.slice(2)
+    }
+    const rt = findResource(group, version, rest[0])
+    if (!rt) throw new StatusError(404, 'NotFound', 'the server could not find the requested resource')
+    return { rt, namespace, name: rest[1], subresource: rest[2] }
+  }
+
+  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const url = new URL(req.url ?? '/', 'http://standin')
+    const q = url.searchParams
+    const rec: RequestRecord = { method: req.method ?? 'GET', path: url.pathname, query: url.search, user: '', verb: '', status: 200, contentType: req.headers['content-type'], accept: req.headers.accept, auth: req.headers.authorization }
+    this.requests.push(rec)
+    res.on('finish', () => (rec.status = res.statusCode))
+    try {
+      if (url.pathname === '/version') {
+        return this.sendJson(res, 200, { major: '1', minor: '35', gitVersion: 'v1.35.0-seedops-standin', gitCommit: '0000000', gitTreeState: 'clean', buildDate: '2026-01-01T00:00:00Z', goVersion: 'go1.25', compiler: 'gc', platform: 'linux/amd64' })
+      }
+      if (url.pathname === '/healthz' || url.pathname === '/readyz' || url.pathname === '/livez') {
+        res.writeHead(200, { 'Content-Type': 'text/plain' })
+        return void res.end('ok')
+      }
+      if (url.pathname.startsWith('/openapi/v3')) return this.sendJson(res, 200, this.openapiV3(url.pathname))
+      const user = this.authenticate(req)
+      rec.user = user.name
+      const r = this.route(url.pathname)
+      if (r.discovery) return this.sendJson(res, 200, r.discovery)
+      const rt = r.rt!
+      if (rt.namespaced && r.namespace === undefined && req.method !== 'GET') throw new StatusError(404, 'NotFound', 'the server could not find the requested resource')
+      const verb = this.verbOf(req.method ?? 'GET', r, q)
+      rec.verb = verb
+      const attrs: Attributes = { verb, group: rt.group, resource: rt.resource, subresource: r.subresource, namespace: rt.namespaced ? r.namespace : undefined, name: r.name }
+      if (rt.resource === 'selfsubjectaccessreviews') return await this.accessReview(req, res, user)
+      if (!authorize(this.rbacSource(), user, attrs)) {
+        throw new StatusError(403, 'Forbidden', forbiddenMessage(user, attrs, qualifiedName(rt)), { name: r.name, group: rt.group || undefined, kind: rt.resource })
+      }
+      if (rt.namespaced && r.namespace && !['get', 'list', 'watch', 'delete'].includes(verb) && !this.store.get(findResource('', 'v1', 'namespaces')!, undefined, r.namespace)) {
+        throw new StatusError(404, 'NotFound', `namespaces "${r.namespace}" not found`, { name: r.namespace, kind: 'namespaces' })
+      }
+      const dryRun = q.getAll('dryRun').includes('All')
+      switch (verb) {
+        case 'get':
+          if (r.subresource === 'log') return this.podLog(res, r.namespace!, r.name!, q)
+          return this.sendJson(res, 200, this.store.mustGet(rt, r.namespace, r.name!))
+        case 'list':
+          return this.sendJson(res, 200, this.list(rt, r.namespace, q))
+        case 'watch':
+          return this.watch(req, res, rt, r.namespace, q)
+        case 'create': {
+          const body = this.parseBody(await readBody(req), req.headers['content-type'])
+          return this.sendJson(res, 201, this.create(rt, r.namespace, body, dryRun))
+        }
+        case 'update': {
+          const body = this.parseBody(await readBody(req), req.headers['content-type'])
+          if (body.metadata?.name !== r.name) throw badRequest(`the name of the object (${body.metadata?.name}) does not match the name on the URL (${r.name})`)
+          return this.sendJson(res, 200, this.update(rt, r.namespace, body, dryRun, r.subresource))
+        }
+        case 'patch':
+          return await this.patch(req, res, rt, r, q, dryRun, user)
+        case 'delete':
+          return this.sendJson(res, 200, this.store.delete(rt, r.namespace, r.name!, { dryRun, orphan: q.get('propagationPolicy') === 'Orphan' }))
+        default:
+          throw new StatusError(405, 'MethodNotAllowed', `the server does not allow this method on the requested resource`)
+      }
+    } catch (e) {
+      if (e instanceof StatusError) return this.sendError(res, e)
+      if (e instanceof SelectorError) return this.sendError(res, badRequest(e.message))
+      if (e instanceof PatchError) return this.sendError(res, new StatusError(422, 'Invalid', e.message))
+      throw e
+    }
+  }
+
+  /**
+   * Just enough OpenAPI v3 for kubectl to see that every resource's PATCH takes `fieldValidation`,
+   * so it validates server-side (as against a real 1.35 server) instead of downloading schemas.
+   */
+  private openapiV3(path: string) {
+    const gvs = [...new Set(RESOURCES.map((r) => groupVersion(r)))]
+    const docPath = (gv: string) => (gv.includes('/') ? `apis/${gv}` : `api/${gv}`)
+    if (path === '/openapi/v3' || path === '/openapi/v3/') {
+      return { paths: Object.fromEntries(gvs.map((gv) => [docPath(gv), { serverRelativeURL: `/openapi/v3/${docPath(gv)}?hash=STANDIN${gv.replace(/\W/g, '')}` }])) }
+    }
+    const gv = gvs.find((g) => path === `/openapi/v3/${docPath(g)}`)
+    if (!gv) throw new StatusError(404, 'NotFound', 'the server could not find the requested resource')
+    const paths: Record<string, unknown> = {}
+    for (const r of RESOURCES.filter((x) => groupVersion(x) === gv)) {
+      const p = `/${docPath(gv)}/${r.namespaced ? 'namespaces/{namespace}/' : ''}${r.resource}/{name}`
+      paths[p] = {
+        patch: {
+          operationId: `patch${r.kind}`,
+          parameters: [{ name: 'fieldValidation', in: 'query', schema: { type: 'string', uniqueItems: true } }, { name: 'dryRun', in: 'query', schema: { type: 'string' } }],
+          'x-kubernetes-action': 'patch',
+          'x-kubernetes-group-version-kind': { group: r.group, version: r.version, kind: r.kind },
+        },
+      }
+    }
+    return { openapi: '3.0.0', info: { title: 'Kubernetes', version: 'v1.35.0' }, paths, components: { schemas: {} } }
+  }
+
+  private verbOf(method: string, r: Route, q: URLSearchParams): string {
+    if (method === 'GET') {
+      if (q.get('watch') === 'true' || q.get('watch') === '1') return 'watch'
+      return r.name ? 'get' : 'list'
+    }
+    return ({ POST: 'create', PUT: 'update', PATCH: 'patch', DELETE: r.name ? 'delete' : 'deletecollection' } as Record<string, string>)[method] ?? method.toLowerCase()
+  }
+
+  private rbacSource() {
+    const rbac = (res: string) => findResource('rbac.authorization.k8s.io', 'v1', res)!
+    return {
+      list: (res: 'roles' | 'rolebindings' | 'clusterroles' | 'clusterrolebindings', ns?: string) => this.store.list(rbac(res), ns),
+      get: (res: 'roles' | 'clusterroles', ns: string | undefined, name: string) => this.store.get(rbac(res), ns, name),
+    }
+  }
+
+  private async accessReview(req: IncomingMessage, res: ServerResponse, user: UserInfo) {
+    const body = JSON.parse(await readBody(req))
+    const ra = body.spec?.resourceAttributes ?? {}
+    const allowed = authorize(this.rbacSource(), user, { verb: ra.verb, group: ra.group ?? '', resource: ra.resource, subresource: ra.subresource || undefined, namespace: ra.namespace || undefined, name: ra.name || undefined })
+    this.sendJson(res, 201, { ...body, metadata: { creationTimestamp: null }, status: { allowed, ...(allowed ? { reason: 'RBAC: allowed by stand-in' } : {}) } })
+  }
+
+  private parseBody(text: string, contentType?: string): any {
+    if (contentType?.includes('protobuf')) throw new StatusError(415, 'UnsupportedMediaType', `the body of the request was in an unknown format - accepted media types include: application/json, application/yaml`)
+    try {
+      return contentType?.includes('yaml') ? parseYaml(text) : JSON.parse(text)
+    } catch (e) {
+      throw badRequest(`error decoding request body: ${(e as Error).message}`)
+    }
+  }
+
+  private selectors(q: URLSearchParams) {
+    return { labels: parseLabelSelector(q.get('labelSelector')), fields: parseFieldSelector(q.get('fieldSelector')) }
+  }
+
+  private list(rt: ResourceType, ns: string | undefined, q: URLSearchParams) {
+    const s = this.selectors(q)
+    const items = this.store
+      .list(rt, ns)
+      .filter((o) => matchLabels(s.labels, o.metadata.labels) && matchFields(s.fields, o))
+      .map((o) => {
+        // Items of a typed list carry no kind/apiVersion on the wire.
+        delete o.kind
+        delete o.apiVersion
+        return o
+      })
+    return { kind: `${rt.kind}List`, apiVersion: groupVersion(rt), metadata: { resourceVersion: this.store.currentRv() }, items }
+  }
+
+  private watch(req: IncomingMessage, res: ServerResponse, rt: ResourceType, ns: string | undefined, q: URLSearchParams) {
+    const s = this.selectors(q)
+    const matches = (o: any) => (!ns || o.metadata.namespace === ns) && matchLabels(s.labels, o.metadata.labels) && matchFields(s.fields, o)
+    res.writeHead(200, { 'Content-Type': 'application/json', 'Transfer-Encoding': 'chunked' })
+    const send = (type: string, o: any) => res.write(JSON.stringify({ type, object: o }) + '\n')
+    const rv = q.get('resourceVersion')
+    if (q.get('sendInitialEvents') === 'true') {
+      // WatchList (kubectl wait, informers): the state as ADDED events, then a bookmark marking their end.
+      for (const o of this.store.list(rt, ns)) if (matches(o)) send('ADDED', o)
+      send('BOOKMARK', { kind: rt.kind, apiVersion: groupVersion(rt), metadata: { resourceVersion: this.store.currentRv(), annotations: { 'k8s.io/initial-events-end': 'true' } } })
+    } else if (!rv || rv === '0') {
+      for (const o of this.store.list(rt, ns)) if (matches(o)) send('ADDED', o)
+    } else {
+      for (const e of this.store.history) if (e.rt === rt && e.rv > Number(rv) && matches(e.object)) send(e.type, e.object)
+    }
+    const unsub = this.store.subscribe((e) => {
+      if (e.rt === rt && matches(e.object)) send(e.type, e.object)
+    })
+    const timeout = Number(q.get('timeoutSeconds') ?? 0)
+    const timer = timeout > 0 ? setTimeout(() => res.end(), timeout * 1000) : undefined
+    const done = () => {
+      unsub()
+      if (timer) clearTimeout(timer)
+    }
+    req.on('close', done)
+    res.on('close', done)
+  }
+
+  private create(rt: ResourceType, ns: string | undefined, body: any, dryRun: boolean) {
+    if (!body || typeof body !== 'object') throw badRequest('empty body')
+    if (body.kind && body.kind !== rt.kind) throw badRequest(`the API version in the data (${body.apiVersion}) does not match the expected API version (${groupVersion(rt)})`)
+    body.metadata ??= {}
+    if (rt.namespaced) {
+      if (body.metadata.namespace && body.metadata.namespace !== ns) throw badRequest('the namespace of the provided object does not match the namespace sent on the request')
+      body.metadata.namespace = ns
+    } else delete body.metadata.namespace
+    delete body.metadata.uid
+    delete body.metadata.resourceVersion
+    delete body.metadata.creationTimestamp
+    if (!body.metadata.name && body.metadata.generateName) {
+      // Validate the name the server will generate.
+    }
+    return this.store.create(rt, body, {
+      dryRun,
+      prepare: (o) => {
+        applyDefaults(rt, o, o.metadata.uid)
+        if (rt.kind === 'Job' || rt.kind === 'CronJob') o.status ??= {}
+        validate(rt, o)
+      },
+    })
+  }
+
+  private maybeConflict(rt: ResourceType, name: string) {
+    const c = this.faults.conflicts
+    if (c && c.resource === rt.resource && c.remaining > 0) {
+      c.remaining--
+      throw new StatusError(409, 'Conflict', `Operation cannot be fulfilled on ${qualifiedName(rt)} "${name}": the object has been modified; please apply your changes to the latest version and try again`, { name, group: rt.group || undefined, kind: rt.resource })
+    }
+  }
+
+  private update(rt: ResourceType, ns: string | undefined, body: any, dryRun: boolean, subresource?: string, expectRv?: string) {
+    this.maybeConflict(rt, body.metadata.name)
+    if (rt.namespaced) body.metadata.namespace = ns
+    const cur = this.store.mustGet(rt, ns, body.metadata.name)
+    let next = body
+    if (subresource === 'status') next = { ...cur, status: body.status }
+    else if (cur.status !== undefined) next = { ...body, status: cur.status } // status is the controller's
+    if (rt.kind === 'Secret' || rt.kind === 'Namespace' || rt.kind === 'Service' || rt.kind === 'Job') applyDefaults(rt, next, cur.metadata.uid)
+    validate(rt, next)
+    return this.store.update(rt, next, { expectRv: expectRv ?? body.metadata.resourceVersion, dryRun })
+  }
+
+  private async patch(req: IncomingMessage, res: ServerResponse, rt: ResourceType, r: Route, q: URLSearchParams, dryRun: boolean, user: UserInfo) {
+    const ct = (req.headers['content-type'] ?? '').split(';')[0].trim()
+    const text = await readBody(req)
+    const manager = q.get('fieldManager') ?? ''
+    if (ct === 'application/apply-patch+yaml') {
+      if (!manager) throw new StatusError(422, 'Invalid', 'PatchOptions.meta.k8s.io "" is invalid: fieldManager: Required value: is required for apply patch')
+      const applied = this.parseBody(text, 'yaml')
+      if (applied?.metadata?.name && applied.metadata.name !== r.name) throw badRequest(`the name of the object (${applied.metadata.name}) does not match the name on the URL (${r.name})`)
+      const found = findByKind(applied?.apiVersion ?? '', applied?.kind ?? '')
+      if (found !== rt) throw badRequest(`the API version in the data (${applied?.apiVersion}) does not match the expected API version (${groupVersion(rt)})`)
+      const cur = this.store.get(rt, r.namespace, r.name!)
+      const managed = (o: any) => {
+        const entries = (o.metadata.managedFields ?? []).filter((m: any) => !(m.manager === manager && m.operation === 'Apply'))
+        entries.push({ manager, operation: 'Apply', apiVersion: groupVersion(rt), time: nowIso(), fieldsType: 'FieldsV1', fieldsV1: {} })
+        o.metadata.managedFields = entries
+      }
+      if (!cur) {
+        // Apply on a missing object creates it, which also needs the create verb.
+        const attrs: Attributes = { verb: 'create', group: rt.group, resource: rt.resource, namespace: rt.namespaced ? r.namespace : undefined }
+        if (!authorize(this.rbacSource(), user, attrs)) throw new StatusError(403, 'Forbidden', forbiddenMessage(user, attrs, qualifiedName(rt)), { group: rt.group || undefined, kind: rt.resource })
+        const body = clone(applied)
+        managed(body)
+        const created = this.create(rt, r.namespace, body, dryRun)
+        return this.sendJson(res, 201, created)
+      }
+      let next = applyPatch(cur, applied)
+      next.metadata.resourceVersion = cur.metadata.resourceVersion
+      if (!sameObject(cur, next) || !(cur.metadata.managedFields ?? []).some((m: any) => m.manager === manager)) managed(next)
+      else next.metadata.managedFields = cur.metadata.managedFields
+      return this.sendJson(res, 200, this.update(rt, r.namespace, next, dryRun, r.subresource, cur.metadata.resourceVersion))
+    }
+    const cur = this.store.mustGet(rt, r.namespace, r.name!)
+    let patch: any
+    try {
+      patch = JSON.parse(text)
+    } catch (e) {
+      throw badRequest(`error decoding patch: ${(e as Error).message}`)
+    }
+    let next: any
+    if (ct === 'application/merge-patch+json') next = mergePatch(cur, patch)
+    else if (ct === 'application/strategic-merge-patch+json') next = strategicMergePatch(cur, patch)
+    else if (ct === 'application/json-patch+json') next = jsonPatch(cur, patch)
+    else throw new StatusError(415, 'UnsupportedMediaType', `the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml, application/strategic-merge-patch+json`)
+    // A resourceVersion in the patch is a precondition.
+    const expectRv = patch?.metadata?.resourceVersion ?? cur.metadata.resourceVersion
+    next.metadata.resourceVersion = cur.metadata.resourceVersion
+    if (manager && !sameObject(cur, next)) {
+      const entries = (next.metadata.managedFields ?? []).filter((m: any) => !(m.manager === manager && m.operation === 'Update'))
+      entries.push({ manager, operation: 'Update', apiVersion: groupVersion(rt), time: nowIso(), fieldsType: 'FieldsV1', fieldsV1: {} })
+      next.metadata.managedFields = entries
+    }
+    return this.sendJson(res, 200, this.update(rt, r.namespace, next, dryRun, r.subresource, expectRv))
+  }
+
+  private podLog(res: ServerResponse, ns: string, name: string, q: URLSearchParams) {
+    const pods = findResource('', 'v1', 'pods')!
+    const pod = this.store.mustGet(pods, ns, name)
+    const regular: string[] = (pod.spec.containers ?? []).map((c: any) => c.name)
+    const init: string[] = (pod.spec.initContainers ?? []).map((c: any) => c.name)
+    let container = q.get('container') ?? ''
+    if (!container) {
+      if (regular.length !== 1) {
+        throw badRequest(`a container name must be specified for pod ${name}, choose one of: [${regular.join(' ')}]${init.length ? ` or one of the init containers: [${init.join(' ')}]` : ''}`)
+      }
+      container = regular[0]
+    }
+    if (!regular.includes(container) && !init.includes(container)) throw badRequest(`container ${container} is not valid for pod ${name}`)
+    const statuses = [...(pod.status?.containerStatuses ?? []), ...(pod.status?.initContainerStatuses ?? [])]
+    const st = statuses.find((s: any) => s.name === container)
+    if (!st || st.state?.waiting) {
+      const reason = st?.state?.waiting?.reason ?? 'ContainerCreating'
+      const why = reason === 'ImagePullBackOff' ? 'trying and failing to pull image' : reason === 'ErrImagePull' ? "image can't be pulled" : reason
+      throw badRequest(`container "${container}" in pod "${name}" is waiting to start: ${why}`)
+    }
+    const follow = q.get('follow') === 'true'
+    const timestamps = q.get('timestamps') === 'true'
+    const tail = q.has('tailLines') ? Number(q.get('tailLines')) : -1
+    const since = q.get('sinceTime') ? Date.parse(q.get('sinceTime')!) : q.get('sinceSeconds') ? Date.now() - Number(q.get('sinceSeconds')) * 1000 : undefined
+    const fmt = (e: { ts: string; line: string }) => (timestamps ? `${e.ts} ${e.line}\n` : `${e.line}\n`)
+    const { entries, done } = this.logs.read(ns, name, container)
+    let first = entries.filter((e) => since === undefined || e.tsMs >= since)
+    if (tail >= 0) first = first.slice(Math.max(0, first.length - tail))
+    res.writeHead(200, { 'Content-Type': 'text/plain', 'Transfer-Encoding': 'chunked' })
+    let sent = 0
+    let dropAfter = follow ? this.faults.dropLogStreamAfterLines : undefined
+    if (dropAfter !== undefined) this.faults.dropLogStreamAfterLines = undefined
+    const write = (e: { ts: string; line: string }): boolean => {
+      res.write(fmt(e))
+      sent++
+      if (dropAfter !== undefined && sent >= dropAfter) {
+        res.destroy() // the connection drops, as when an apiserver or kubelet restarts
+        return false
+      }
+      return true
+    }
+    for (const e of first) if (!write(e)) return
+    if (!follow || done) return void res.end()
+    let pos = entries.length
+    const unsub = this.logs.onChange(ns, name, container, () => {
+      const now = this.logs.read(ns, name, container)
+      for (; pos < now.entries.length; pos++) if (!write(now.entries[pos])) return unsub()
+      if (now.done) {
+        unsub()
+        res.end()
+      }
+    })
+    res.on('close', unsub)
+  }
+
+  /** Pod selector of a job, for tests. */
+  jobPods(ns: string, jobName: string): any[] {
+    const job = this.store.get(findResource('batch', 'v1', 'jobs')!, ns, jobName)
+    if (!job) return []
+    const sel = labelSelectorFromObject(job.spec.selector)
+    return this.store.list(findResource('', 'v1', 'pods')!, ns).filter((p) => matchLabels(sel, p.metadata.labels))
+  }
+}
