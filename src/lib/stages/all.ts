@@ -7,6 +7,7 @@ export async function loadStages() {
   loaded = true
   const mods: { default: Parameters<typeof registerStage>[0] }[] = await Promise.all([
     import('../features/stage.js'),
+    import('../kpi/stage.js'),
   ])
   for (const m of mods) registerStage(m.default)
 }

@@ -1,0 +1,33 @@
+import { Flags } from '@oclif/core'
+import { BaseCommand } from '../../lib/base-command.js'
+import { dbFlags } from '../../lib/db/flags.js'
+import { kpiFlags } from '../../lib/kpi/flags.js'
+import computeKpisStage from '../../lib/kpi/stage.js'
+import { executeStage, renderStageReport, stageFlags } from '../../lib/stages/command.js'
+import type { StageRunReport } from '../../lib/stages/types.js'
+
+export default class RunComputeKpis extends BaseCommand<typeof RunComputeKpis> {
+  static override description =
+    'Compute the weekly KPIs (I_t, E_t, R_t, A_t, P, S) for every user active in the lookback, for the ISO week of --date (as of its Sunday), into weekly_kpi. Idempotent, all-or-nothing, one run at a time.'
+  static override examples = [
+    '<%= config.bin %> run compute-kpis',
+    '<%= config.bin %> run compute-kpis --date 2026-11-16 --bayesian --json',
+    '<%= config.bin %> run compute-kpis --user learner-00042 --dry-run',
+  ]
+  static override flags = {
+    ...dbFlags,
+    ...stageFlags,
+    ...kpiFlags,
+    'lookback-days': Flags.integer({ description: 'Users with an attempt in this many days ending at as_of get KPIs [env KPI_LOOKBACK_DAYS, default 30].' }),
+    user: Flags.string({ description: 'Only this user (repeatable).', multiple: true }),
+  }
+
+  async run(): Promise<StageRunReport> {
+    const { flags } = await this.parse(RunComputeKpis)
+    return executeStage(computeKpisStage, flags, this.logger)
+  }
+
+  protected override render(r: StageRunReport): void {
+    renderStageReport(r)
+  }
+}

@@ -1,0 +1,150 @@
+/**
+ * compute-kpis inputs for the whole population in ONE statement (no per-user queries).
+ *
+ * Every window of the KPIs lies inside the 56 days ending at as_of, so the attempts are read
+ * once (`a`, materialised: the result_json unnest is the expensive part) and folded three ways:
+ * per user (counts, medians), per user × session (sessions, dwell) and per user × (item, topic)
+ * (R_t's keys). `ago` = as_of − the attempt's UTC day, so a window "of n days ending at as_of − k"
+ * is `ago BETWEEN k AND k + n − 1`.
+ *
+ * $1 as_of (date), $2 first UTC instant read, $3 end instant (as_of + 1 day 00:00 UTC),
+ * $4 KPI_LOOKBACK_DAYS (active = an attempt with ago < $4), $5 user filter (text[] or null),
+ * $6 mode: true = the active users (restricted to $5 when given); false = exactly the users in $5.
+ *
+ * The mean gap between consecutive sessions telescopes: Σ(tᵢ₊₁ − tᵢ)/(n − 1) = (t_last − t_first)/(n − 1).
+ */
+export const KPI_INPUTS = `
+WITH a AS MATERIALIZED (
+  SELECT b.user_id, b.item_id, COALESCE(qu.topic_id::text, b.topic) AS topic_id, b.correct,
+         b.response_time_ms AS rt, b.hint_used, b.completed_at,
+         COALESCE(b.session_id, b.exam_result_id::text) AS sid,
+         ($1::date - (b.completed_at AT TIME ZONE 'UTC')::date) AS ago
+  FROM seedops_attempt_base b
+  LEFT JOIN question qu ON qu.id = b.item_id
+  WHERE b.completed_at >= $2::timestamptz AND b.completed_at < $3::timestamptz
+    AND ($5::text[] IS NULL OR b.user_id = ANY ($5::text[]))
+),
+per_user AS (
+  SELECT user_id,
+         count(*) FILTER (WHERE ago < $4) AS n_active,
+         count(*) FILTER (WHERE ago < 14) AS n_recent,
+         count(*) FILTER (WHERE ago < 14 AND correct) AS c_recent,
+         count(*) FILTER (WHERE ago BETWEEN 14 AND 27) AS n_prev,
+         count(*) FILTER (WHERE ago BETWEEN 14 AND 27 AND correct) AS c_prev,
+         percentile_cont(0.5) WITHIN GROUP (ORDER BY rt) FILTER (WHERE correct AND ago < 28) AS med_recent,
+         percentile_cont(0.5) WITHIN GROUP (ORDER BY rt) FILTER (WHERE correct AND ago BETWEEN 28 AND 55) AS med_prev,
+         count(*) FILTER (WHERE ago < 28) AS a_attempts,
+         count(hint_used) FILTER (WHERE ago < 28) AS a_hint_n,
+         count(*) FILTER (WHERE ago < 28 AND hint_used) AS a_hint_c
+  FROM a GROUP BY user_id
+),
+users AS (
+  SELECT user_id FROM per_user WHERE $6::boolean AND n_active > 0
+  UNION
+  SELECT DISTINCT unnest($5::text[]) WHERE NOT $6::boolean
+),
+per_session AS (
+  SELECT user_id, sid,
+         min(completed_at) FILTER (WHERE ago < 28) AS t28,
+         sum(rt) FILTER (WHERE ago < 28) AS dwell_ms,
+         min(completed_at) FILTER (WHERE ago < 56) AS t56
+  FROM a GROUP BY user_id, sid
+),
+sessions AS (
+  SELECT user_id,
+         count(t28) AS a_sessions,
+         CASE WHEN count(t28) >= 2 THEN extract(epoch FROM max(t28) - min(t28)) / 86400.0 / (count(t28) - 1) END AS a_mean_gap_days,
+         avg(dwell_ms) / 1000.0 AS a_mean_dwell_s,
+         count(t56) AS s_sessions,
+         CASE WHEN count(t56) >= 2 THEN extract(epoch FROM max(t56) - min(t56)) / 86400.0 / (count(t56) - 1) END AS s_mean_gap_days,
+         $1::date - (max(t56) AT TIME ZONE 'UTC')::date AS s_days_since_last
+  FROM per_session GROUP BY user_id
+),
+per_key AS (
+  SELECT user_id, item_id, topic_id,
+         bool_or(NOT correct) FILTER (WHERE ago BETWEEN 28 AND 55) AS wrong_before,
+         count(*) FILTER (WHERE ago < 28) AS n28,
+         count(*) FILTER (WHERE ago < 28 AND correct) AS c28
+  FROM a GROUP BY user_id, item_id, topic_id
+),
+recovery AS (
+  SELECT user_id, count(*) AS r_keys, sum(n28) AS r_n, sum(c28) AS r_c
+  FROM per_key WHERE wrong_before GROUP BY user_id
+),
+hist AS (
+  SELECT DISTINCT ON (h.user_id, w.win) h.user_id, w.win, h.theta, h.se
+  FROM seedops_ability_history h
+  JOIN users u ON u.user_id = h.user_id
+  CROSS JOIN LATERAL (SELECT CASE WHEN h.measured_at >= $3::timestamptz - interval '14 days' THEN 'recent' ELSE 'prev' END AS win) w
+  WHERE h.measured_at >= $3::timestamptz - interval '28 days' AND h.measured_at < $3::timestamptz
+  ORDER BY h.user_id, w.win, h.measured_at DESC, h.id DESC
+),
+latest AS (
+  SELECT DISTINCT ON (h.user_id) h.user_id, h.theta, h.se, 'history'::text AS src
+  FROM seedops_ability_history h JOIN users u ON u.user_id = h.user_id
+  WHERE h.measured_at < $3::timestamptz
+  ORDER BY h.user_id, h.measured_at DESC, h.id DESC
+),
+latest_mirt AS (
+  SELECT DISTINCT ON (m.user_id) m.user_id, m.theta, m.se, 'mirt_ability'::text AS src
+  FROM mirt_ability m JOIN users u ON u.user_id = m.user_id
+  WHERE m.fitted_at < $3::timestamptz
+  ORDER BY m.user_id, m.fitted_at DESC, m.version DESC
+),
+goal AS (
+  SELECT DISTINCT ON (g.user_id) g.user_id, g.target_level::float8 AS target
+  FROM interest_goal g JOIN users u ON u.user_id = g.user_id
+  WHERE g.target_level IS NOT NULL
+  ORDER BY g.user_id, g.priority ASC NULLS LAST, g.target_level DESC, g.topic_id
+)
+SELECT u.user_id,
+       COALESCE(p.n_recent, 0)::int AS n_recent, COALESCE(p.c_recent, 0)::int AS c_recent,
+       COALESCE(p.n_prev, 0)::int AS n_prev, COALESCE(p.c_prev, 0)::int AS c_prev,
+       hr.theta AS theta_recent, hr.se AS se_recent, hp.theta AS theta_prev,
+       p.med_recent::float8 AS med_recent, p.med_prev::float8 AS med_prev,
+       COALESCE(r.r_keys, 0)::int AS r_keys, COALESCE(r.r_n, 0)::int AS r_n, COALESCE(r.r_c, 0)::int AS r_c,
+       COALESCE(p.a_attempts, 0)::int AS a_attempts, COALESCE(s.a_sessions, 0)::int AS a_sessions,
+       s.a_mean_gap_days::float8 AS a_mean_gap_days,
+       COALESCE(p.a_hint_n, 0)::int AS a_hint_n, COALESCE(p.a_hint_c, 0)::int AS a_hint_c,
+       s.a_mean_dwell_s::float8 AS a_mean_dwell_s,
+       COALESCE(s.s_sessions, 0)::int AS s_sessions, s.s_mean_gap_days::float8 AS s_mean_gap_days,
+       s.s_days_since_last::int AS s_days_since_last,
+       COALESCE(l.theta, lm.theta) AS theta_latest,
+       CASE WHEN l.user_id IS NOT NULL THEN l.se ELSE lm.se END AS se_latest,
+       COALESCE(l.src, lm.src) AS theta_source,
+       gl.target AS goal_target
+FROM users u
+LEFT JOIN per_user p ON p.user_id = u.user_id
+LEFT JOIN sessions s ON s.user_id = u.user_id
+LEFT JOIN recovery r ON r.user_id = u.user_id
+LEFT JOIN hist hr ON hr.user_id = u.user_id AND hr.win = 'recent'
+LEFT JOIN hist hp ON hp.user_id = u.user_id AND hp.win = 'prev'
+LEFT JOIN latest l ON l.user_id = u.user_id
+LEFT JOIN latest_mirt lm ON lm.user_id = u.user_id
+LEFT JOIN goal gl ON gl.user_id = u.user_id
+ORDER BY u.user_id`
+
+/**
+ * τ² for the Bayesian P: the population variance of weekly θ change, from the ability history up
+ * to as_of (the last 52 weeks): each user's last estimate per ISO week, differences between
+ * consecutive calendar weeks only. $1 = end instant (as_of + 1 day 00:00 UTC).
+ */
+export const WEEKLY_THETA_CHANGE = `
+WITH wk AS (
+  SELECT DISTINCT ON (user_id, date_trunc('week', measured_at AT TIME ZONE 'UTC'))
+         user_id, date_trunc('week', measured_at AT TIME ZONE 'UTC') AS week, theta
+  FROM seedops_ability_history
+  WHERE measured_at < $1::timestamptz AND measured_at >= $1::timestamptz - interval '364 days'
+  ORDER BY user_id, date_trunc('week', measured_at AT TIME ZONE 'UTC'), measured_at DESC, id DESC
+), d AS (
+  SELECT theta - lag(theta) OVER w AS delta, week - lag(week) OVER w AS step
+  FROM wk WINDOW w AS (PARTITION BY user_id ORDER BY week)
+)
+SELECT count(*)::int AS n, var_pop(delta)::float8 AS var FROM d WHERE step = interval '7 days'`
+
+/** One bulk upsert: the KPI keys merge into kpis (`||`), so keys owned by others survive. */
+export const UPSERT_KPIS = `
+INSERT INTO weekly_kpi AS w (user_id, week_start, kpis, created_at, updated_at)
+SELECT u, $1::date, k::jsonb, now(), now() FROM unnest($2::text[], $3::text[]) AS t(u, k)
+ON CONFLICT (user_id, week_start) DO UPDATE
+  SET kpis = w.kpis || EXCLUDED.kpis, updated_at = now()`
