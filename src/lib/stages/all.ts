@@ -8,6 +8,7 @@ export async function loadStages() {
   const mods: { default: Parameters<typeof registerStage>[0] }[] = await Promise.all([
     import('../features/stage.js'),
     import('../kpi/stage.js'),
+    import('../kpi/inactivity.js'),
   ])
   for (const m of mods) registerStage(m.default)
 }

@@ -1,0 +1,34 @@
+import { Flags } from '@oclif/core'
+import { BaseCommand } from '../../lib/base-command.js'
+import { dbFlags } from '../../lib/db/flags.js'
+import { kpiFlags } from '../../lib/kpi/flags.js'
+import detectInactivityStage from '../../lib/kpi/inactivity.js'
+import { executeStage, renderStageReport, stageFlags } from '../../lib/stages/command.js'
+import type { StageRunReport } from '../../lib/stages/types.js'
+
+export default class RunDetectInactivity extends BaseCommand<typeof RunDetectInactivity> {
+  static override description =
+    'Flag users with activity in the lookback but none in the last --threshold-days (ending at --date) in ANY source (exam_results, responses, features_topic_daily.last_seen_at, session.ended_at), and recompute their P and S for the week, keeping I/E/R/A. Lists who was flagged and why.'
+  static override examples = [
+    '<%= config.bin %> run detect-inactivity',
+    '<%= config.bin %> run detect-inactivity --date 2026-11-20 --threshold-days 10 --json',
+    'INACTIVITY_THRESHOLD_DAYS=14 <%= config.bin %> run detect-inactivity --dry-run',
+  ]
+  static override flags = {
+    ...dbFlags,
+    ...stageFlags,
+    ...kpiFlags,
+    'threshold-days': Flags.integer({ description: 'Flag users with no activity in this many days ending at --date [env INACTIVITY_THRESHOLD_DAYS, default 7].' }),
+    'lookback-days': Flags.integer({ description: 'Only users with some activity in this many days ending at --date [env INACTIVITY_LOOKBACK_DAYS, default 56 = the S window].' }),
+    user: Flags.string({ description: 'Only this user (repeatable).', multiple: true }),
+  }
+
+  async run(): Promise<StageRunReport> {
+    const { flags } = await this.parse(RunDetectInactivity)
+    return executeStage(detectInactivityStage, flags, this.logger)
+  }
+
+  protected override render(r: StageRunReport): void {
+    renderStageReport(r)
+  }
+}
