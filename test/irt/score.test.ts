@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import { readResponsesCsv } from '../../src/lib/irt/io.js'
 import { irf } from '../../src/lib/irt/model.js'
-import { posteriorSummary, priorPosterior, score, updatePosterior, type ScoringItem } from '../../src/lib/irt/score.js'
+import { posteriorSummary, priorPosterior, score, updatePosterior, type GridPosterior, type ScoringItem } from '../../src/lib/irt/score.js'
 import { fixture, maxAbsDiff, readTable } from './helpers.js'
 
 // mirt's own item estimates, so these tests check scoring independently of calibration.
@@ -90,7 +90,7 @@ describe('scoring with fixed item parameters', () => {
     let post = priorPosterior()
     for (const { j, y } of resp.slice(0, half)) post = updatePosterior(post, items[j], y)
     const stored = JSON.parse(JSON.stringify({ nodes: Array.from(post.nodes), logDensity: Array.from(post.logDensity), n: post.nResponses }))
-    let resumed = { nodes: Float64Array.from(stored.nodes), logDensity: Float64Array.from(stored.logDensity), nResponses: stored.n }
+    let resumed: GridPosterior = { nodes: Float64Array.from(stored.nodes), logDensity: Float64Array.from(stored.logDensity), nResponses: stored.n }
     for (const { j, y } of resp.slice(half)) resumed = updatePosterior(resumed, items[j], y)
     const full = score(items, data)
     expect(Math.abs(posteriorSummary(resumed).theta - full.theta[7])).toBeLessThan(1e-10)

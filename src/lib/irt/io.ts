@@ -60,7 +60,6 @@ function readText(path: string, what: string): string {
     const code = (e as NodeJS.ErrnoException).code
     throw new SeedopsError(`cannot read ${what} ${path}: ${code === 'ENOENT' ? 'no such file' : (e as Error).message}`, {
       code: code === 'ENOENT' ? 'FILE_NOT_FOUND' : 'FILE_READ',
-      exitCode: 2,
       suggestions: [`Check the path given to the ${what} flag`],
     })
   }
