@@ -1,0 +1,39 @@
+import { Flags } from '@oclif/core'
+import { BaseCommand } from '../../lib/base-command.js'
+import { resolveInt } from '../../lib/config/index.js'
+import { dbFlags } from '../../lib/db/flags.js'
+import { executeVerify, renderVerify, verifyFlags } from '../../lib/verify/command.js'
+import { kpisGroup, maxNullOptions } from '../../lib/verify/kpis.js'
+import type { VerifyReport } from '../../lib/verify/run.js'
+
+export default class VerifyKpis extends BaseCommand<typeof VerifyKpis> {
+  static override description =
+    'SQL checks on weekly_kpi for the ISO week of --date (default: the last compute-kpis run): freshness, coverage of active users, value ranges, null rate per KPI. Exit 1 if any check fails.'
+  static override examples = [
+    '<%= config.bin %> verify kpis',
+    '<%= config.bin %> verify kpis --date 2026-11-16 --json --junit verify-kpis.xml',
+    '<%= config.bin %> verify kpis --max-null P=0.9 --min-coverage 99.5',
+  ]
+  static override flags = {
+    ...dbFlags,
+    ...verifyFlags,
+    'min-coverage': Flags.integer({ description: 'Coverage: minimum % of active users with a row for the week.', default: 100, min: 0, max: 100 }),
+    'max-null': Flags.string({ description: 'Maximum null rate for a KPI, KPI=rate (repeatable). Defaults: I_t=0.6 E_t=0.7 R_t=0.9 A_t=0.1 P=0.5 S=0.05.', multiple: true }),
+    'lookback-days': Flags.integer({ description: 'Active-user lookback when no compute-kpis run recorded one [env KPI_LOOKBACK_DAYS, default 30].' }),
+  }
+
+  async run(): Promise<VerifyReport> {
+    const { flags } = await this.parse(VerifyKpis)
+    const lookback = resolveInt(flags['lookback-days'], ['KPI_LOOKBACK_DAYS'], 30, { min: 1, max: 366, label: 'lookback-days' })
+    const r = await executeVerify([kpisGroup], flags, {
+      stage: 'compute-kpis',
+      extraOptions: { minCoveragePct: flags['min-coverage'], lookbackDays: lookback, ...maxNullOptions(flags['max-null']) },
+    })
+    this.failed = r.failed > 0
+    return r
+  }
+
+  protected override render(r: VerifyReport): void {
+    renderVerify(r)
+  }
+}
