@@ -86,14 +86,22 @@ export function estepRange(
     }
     ll += max + Math.log(sum)
     const inv = 1 / sum
+    // Nodes whose posterior mass is below 1e-15 cannot change the counts in double precision;
+    // skipping them shrinks the scatter to the posterior's support (a few SDs around θ̂).
+    let qlo = Q
+    let qhi = -1
     for (let q = 0; q < Q; q++) {
       const v = acc[q] * inv
       acc[q] = v
       nodeTotals[q] += v
+      if (v > 1e-15) {
+        if (q < qlo) qlo = q
+        qhi = q
+      }
     }
     for (let k = s; k < e; k++) {
       const off = cells[k]
-      for (let q = 0; q < Q; q++) counts[off + q] += acc[q]
+      for (let q = qlo; q <= qhi; q++) counts[off + q] += acc[q]
     }
   }
   return ll

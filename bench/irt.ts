@@ -1,0 +1,260 @@
+/**
+ * IRT engine benchmark (npm run bench:irt). Simulated data from a fixed seed:
+ *   (a) 10,000 × 100 complete 2PL
+ *   (b) 100,000 persons × 500-item bank, 30 items each, 2PL
+ *   (c) 20,000 × 50 complete 3PL with the Beta(5, 17) prior on c
+ *   (d) EAP scoring of the 100,000 persons of (b)
+ * Prints wall time, EM cycles, E-step throughput (multiply-adds/s, counting 2 · responses · nodes
+ * per E-step: the accumulation of log-likelihoods and the scatter of posterior counts) and its
+ * ratio to a bare typed-array multiply-add loop of the same size measured in the same run.
+ * mirt 1.47 on a comparable 2-core machine: (a) 3.4 s, (b) 61 s, (c) 4.1 s, 100k EAP 11.8 s.
+ */
+import { calibrate, type CalibrationResult } from '../src/lib/irt/calibrate.js'
+import { buildFromIndexed } from '../src/lib/irt/data.js'
+import type { EstepInput } from '../src/lib/irt/estep.js'
+import type { IrtModel } from '../src/lib/irt/model.js'
+import { chooseThreads, parallelRunner } from '../src/lib/irt/parallel.js'
+import { serialRunner, type EstepRunner } from '../src/lib/irt/runner.js'
+import { score } from '../src/lib/irt/score.js'
+
+/** xoshiro128** (Blackman & Vigna) — small, fast, seedable. */
+function rng(seed: number) {
+  let a = seed >>> 0 || 1
+  let b = 0x9e3779b9
+  let c = 0x243f6a88
+  let d = 0xb7e15162
+  const next = () => {
+    const t = b << 9
+    let r = Math.imul(b, 5)
+    r = Math.imul((r << 7) | (r >>> 25), 9)
+    c ^= a
+    d ^= b
+    b ^= c
+    a ^= d
+    c ^= t
+    d = (d << 11) | (d >>> 21)
+    return (r >>> 0) / 4294967296
+  }
+  for (let i = 0; i < 20; i++) next()
+  let spare: number | null = null
+  const normal = () => {
+    if (spare !== null) {
+      const s = spare
+      spare = null
+      return s
+    }
+    let u = 0
+    while (u === 0) u = next()
+    const v = next()
+    const r = Math.sqrt(-2 * Math.log(u))
+    spare = r * Math.sin(2 * Math.PI * v)
+    return r * Math.cos(2 * Math.PI * v)
+  }
+  return { next, normal }
+}
+
+interface Sim {
+  person: Int32Array
+  item: Int32Array
+  resp: Uint8Array
+  a: Float64Array
+  b: Float64Array
+  c: Float64Array
+  nP: number
+  J: number
+}
+
+function simulate(seed: number, nP: number, J: number, k: number, threePL: boolean): Sim {
+  const r = rng(seed)
+  const a = new Float64Array(J)
+  const b = new Float64Array(J)
+  const c = new Float64Array(J)
+  for (let j = 0; j < J; j++) {
+    a[j] = Math.exp(0.25 * r.normal())
+    b[j] = r.normal()
+    c[j] = threePL ? 0.05 + 0.2 * r.next() : 0
+  }
+  const m = nP * k
+  const person = new Int32Array(m)
+  const item = new Int32Array(m)
+  const resp = new Uint8Array(m)
+  const perm = Int32Array.from({ length: J }, (_, j) => j)
+  let o = 0
+  for (let i = 0; i < nP; i++) {
+    const th = r.normal()
+    if (k < J) {
+      // Partial Fisher–Yates: k distinct items.
+      for (let t = 0; t < k; t++) {
+        const s = t + Math.floor(r.next() * (J - t))
+        const tmp = perm[t]
+        perm[t] = perm[s]
+        perm[s] = tmp
+      }
+    }
+    for (let t = 0; t < k; t++) {
+      const j = k < J ? perm[t] : t
+      const p = c[j] + (1 - c[j]) / (1 + Math.exp(-a[j] * (th - b[j])))
+      person[o] = i
+      item[o] = j
+      resp[o] = r.next() < p ? 1 : 0
+      o++
+    }
+  }
+  return { person, item, resp, a, b, c, nP, J }
+}
+
+const ids = (prefix: string, n: number) => Array.from({ length: n }, (_, i) => `${prefix}${String(i + 1).padStart(6, '0')}`)
+
+/** The practical limit: `2 · nnz · Q` multiply-adds through the same access pattern, no exp/log. */
+function bareLoop(input: EstepInput, table: Float64Array): number {
+  const { rowPtr, cells, Q } = input
+  const acc = new Float64Array(Q)
+  const x = new Float64Array(Q).fill(0.999)
+  const counts = new Float64Array(table.length)
+  const t0 = performance.now()
+  for (let i = 0; i + 1 < rowPtr.length; i++) {
+    for (let k = rowPtr[i]; k < rowPtr[i + 1]; k++) {
+      const off = cells[k]
+      for (let q = 0; q < Q; q++) acc[q] += table[off + q] * x[q]
+    }
+    for (let k = rowPtr[i]; k < rowPtr[i + 1]; k++) {
+      const off = cells[k]
+      for (let q = 0; q < Q; q++) counts[off + q] += acc[q] * x[q]
+    }
+  }
+  const ms = performance.now() - t0
+  if (counts[0] === 12345.678) console.log('')
+  return ms
+}
+
+interface Row {
+  scenario: string
+  persons: number
+  items: number
+  responses: number
+  prepare_s: number
+  fit_s: number
+  total_s: number
+  cycles: number
+  converged: boolean
+  threads: number
+  estep_ms_per_cycle: number
+  estep_gmadds: number
+  bare_gmadds: number
+  ratio_vs_bare: number
+  goal_s: number
+}
+
+async function scenario(name: string, sim: Sim, model: IrtModel, goal: number): Promise<{ row: Row; res: CalibrationResult }> {
+  const t0 = performance.now()
+  const { data } = buildFromIndexed(ids('u', sim.nP), ids('i', sim.J), sim.person, sim.item, sim.resp)
+  const t1 = performance.now()
+  let estepMs = 0
+  let estepCalls = 0
+  let inputSeen: EstepInput | null = null
+  let tableSize = 0
+  const res = await calibrate(data, {
+    model,
+    se: false,
+    runnerFactory: async (input, nItems) => {
+      inputSeen = input
+      tableSize = 2 * nItems * input.Q
+      const t = chooseThreads(input, 'auto')
+      const inner: EstepRunner = (t > 1 ? await parallelRunner(input, nItems, t) : null) ?? serialRunner(input, nItems)
+      return {
+        threads: inner.threads,
+        async run(lt, lp) {
+          const s = performance.now()
+          const out = await inner.run(lt, lp)
+          estepMs += performance.now() - s
+          estepCalls++
+          return out
+        },
+        close: () => inner.close(),
+      }
+    },
+  })
+  const t2 = performance.now()
+  const input = inputSeen! as EstepInput
+  const madds = 2 * input.cells.length * input.Q
+  const bareMs = Math.min(bareLoop(input, new Float64Array(tableSize).fill(-0.5)), bareLoop(input, new Float64Array(tableSize).fill(-0.5)))
+  const perCycle = estepMs / estepCalls
+  const row: Row = {
+    scenario: name,
+    persons: data.nPersons,
+    items: data.nItems,
+    responses: data.nObs,
+    prepare_s: (t1 - t0) / 1000,
+    fit_s: (t2 - t1) / 1000,
+    total_s: (t2 - t0) / 1000,
+    cycles: res.fit.iterations,
+    converged: res.fit.converged,
+    threads: res.fit.threads,
+    estep_ms_per_cycle: perCycle,
+    estep_gmadds: madds / (perCycle / 1000) / 1e6,
+    bare_gmadds: madds / (bareMs / 1000) / 1e6,
+    ratio_vs_bare: bareMs / perCycle,
+    goal_s: goal,
+  }
+  return { row, res }
+}
+
+function rmse(x: ArrayLike<number>, y: ArrayLike<number>): number {
+  let s = 0
+  for (let i = 0; i < x.length; i++) s += (x[i] - y[i]) ** 2
+  return Math.sqrt(s / x.length)
+}
+
+const f = (v: number, d = 2) => v.toFixed(d)
+const rows: Row[] = []
+const log = (s: string) => process.stderr.write(s + '\n')
+
+log('simulating (a) 10,000 × 100 2PL …')
+const simA = simulate(20261, 10_000, 100, 100, false)
+const A = await scenario('(a) 10k × 100 2PL complete', simA, '2PL', 3.4)
+rows.push(A.row)
+log(`  RMSE a ${f(rmse(A.res.items.map((x) => x.a), simA.a), 3)}, b ${f(rmse(A.res.items.map((x) => x.b), simA.b), 3)}`)
+
+log('simulating (b) 100,000 persons × 500-item bank, 30 each …')
+const simB = simulate(20262, 100_000, 500, 30, false)
+const B = await scenario('(b) 100k × 500 bank, 30 each, 2PL', simB, '2PL', 20)
+rows.push(B.row)
+log(`  RMSE a ${f(rmse(B.res.items.map((x) => x.a), simB.a), 3)}, b ${f(rmse(B.res.items.map((x) => x.b), simB.b), 3)}`)
+
+log('simulating (c) 20,000 × 50 3PL …')
+const simC = simulate(20263, 20_000, 50, 50, true)
+const C = await scenario('(c) 20k × 50 3PL, Beta(5,17) prior', simC, '3PL', 4)
+rows.push(C.row)
+log(`  RMSE a ${f(rmse(C.res.items.map((x) => x.a), simC.a), 3)}, b ${f(rmse(C.res.items.map((x) => x.b), simC.b), 3)}, c ${f(rmse(C.res.items.map((x) => x.c), simC.c), 3)}`)
+
+log('(d) EAP scoring of the 100,000 persons of (b) …')
+const { data: dataB } = buildFromIndexed(ids('u', simB.nP), ids('i', simB.J), simB.person, simB.item, simB.resp)
+const s0 = performance.now()
+const sc = score(B.res.items, dataB, { method: 'eap' })
+const eapS = (performance.now() - s0) / 1000
+
+console.log('')
+console.log('scenario                              persons  items  responses  prepare s  fit s  total s  goal s  cycles  conv  threads  E-step ms/cycle  E-step Mmadd/s  bare Mmadd/s  E-step/bare')
+for (const r of rows) {
+  console.log(
+    [
+      r.scenario.padEnd(36),
+      String(r.persons).padStart(8),
+      String(r.items).padStart(6),
+      String(r.responses).padStart(10),
+      f(r.prepare_s).padStart(10),
+      f(r.fit_s).padStart(6),
+      f(r.total_s).padStart(8),
+      f(r.goal_s, 1).padStart(7),
+      String(r.cycles).padStart(7),
+      String(r.converged).padStart(5),
+      String(r.threads).padStart(8),
+      f(r.estep_ms_per_cycle, 1).padStart(16),
+      f(r.estep_gmadds, 0).padStart(15),
+      f(r.bare_gmadds, 0).padStart(13),
+      `${f(100 * r.ratio_vs_bare, 0)}%`.padStart(12),
+    ].join(' '),
+  )
+}
+console.log(`(d) EAP scoring, 100,000 persons × 30 responses: ${f(eapS, 2)} s (goal 1 s; mirt 11.8 s); mean SE ${f(sc.se.reduce((s, v) => s + v, 0) / sc.se.length, 3)}`)
+console.log('E-step/bare: the bare loop is single-threaded; with worker threads the ratio can exceed 100%.')

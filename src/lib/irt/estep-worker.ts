@@ -1,0 +1,43 @@
+/**
+ * Worker side of the parallel E-step (see parallel.ts). Holds views on shared memory: the data
+ * (row pointers, cells), the log table and log prior written by the main thread each cycle, and
+ * its own output block (counts, node totals). On each "run" it processes its person range.
+ */
+import { parentPort } from 'node:worker_threads'
+import { estepRange } from './estep.js'
+
+interface Init {
+  rowPtr: SharedArrayBuffer
+  cells: SharedArrayBuffer
+  logT: SharedArrayBuffer
+  logPrior: SharedArrayBuffer
+  counts: SharedArrayBuffer
+  totals: SharedArrayBuffer
+  Q: number
+  p0: number
+  p1: number
+}
+
+let state: { input: { rowPtr: Int32Array; cells: Int32Array; Q: number }; logT: Float64Array; logPrior: Float64Array; counts: Float64Array; totals: Float64Array; p0: number; p1: number } | null = null
+
+parentPort!.on('message', (msg: { cmd: 'init'; init: Init } | { cmd: 'run' }) => {
+  if (msg.cmd === 'init') {
+    const m = msg.init
+    state = {
+      input: { rowPtr: new Int32Array(m.rowPtr), cells: new Int32Array(m.cells), Q: m.Q },
+      logT: new Float64Array(m.logT),
+      logPrior: new Float64Array(m.logPrior),
+      counts: new Float64Array(m.counts),
+      totals: new Float64Array(m.totals),
+      p0: m.p0,
+      p1: m.p1,
+    }
+    parentPort!.postMessage({ ok: true })
+    return
+  }
+  const s = state!
+  s.counts.fill(0)
+  s.totals.fill(0)
+  const ll = estepRange(s.input, s.logT, s.logPrior, s.counts, s.totals, s.p0, s.p1)
+  parentPort!.postMessage({ ok: true, ll })
+})
