@@ -20,6 +20,7 @@ const AS_OF = '2026-03-15' // lookback 7 → target days 2026-03-09 .. 2026-03-1
  *     attempts 2, correct 1, avg/median null, hints null; improvement: prev window 02-24..03-03 empty → null
  *  geo 03-15: s1 q3 ✓ 5 s → attempts 1, correct 1, median 5000, improvement null (no prev)
  *  Not in the window: s4 on 03-05 (only feeds improvement), s5 on 03-16 (after as-of).
+ *  s1's item 99 has no topic (not in question, no topic key): left out, counted as 1.
  *  Malformed: m1 (result_json is a string), m2 (question_id "abc") — left out, counted, named.
  */
 async function loadFixture(db: Db) {
@@ -36,6 +37,7 @@ async function loadFixture(db: Db) {
         { question_id: 2, is_correct: false, time_spent_sec: 20, used_hints: 0 },
         { question_id: '1', is_correct: true, time_spent_sec: 40 },
         { question_id: 3, is_correct: true, time_spent_sec: 5, used_hints: false },
+        { question_id: 99, is_correct: true }, // unknown item, no topic: left out and counted
       ],
     },
     { session_id: 's2', user_id: 'u1', at: '2026-03-15T23:30:00Z', updated: null, questions: [{ question_id: 2, is_correct: true, time_spent_sec: 30, used_hints: 0 }] },
@@ -83,6 +85,7 @@ describe.each(DB_KINDS)('aggregate-features on %s', (kind) => {
       expect(r1.rows.malformed_exam_results).toBe(2)
       expect(r1.warnings.join(' ')).toMatch(/m1 \(result_json is not an object\)/)
       expect(r1.warnings.join(' ')).toMatch(/m2 \(questions with a missing or non-numeric question_id\)/)
+      expect(r1.warnings.join(' ')).toContain('1 attempt(s) have no topic')
 
       const r2 = await runStage(db, aggregateFeatures, { lookbackDays: 7, includeTheta: false }, { asOf: AS_OF, dryRun: false, logger: silentLogger })
       expect(r2.rows.replaced).toBe(3)

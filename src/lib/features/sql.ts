@@ -47,11 +47,17 @@ result AS (
 
 export const DELETE_RANGE = `DELETE FROM features_topic_daily WHERE date BETWEEN $1::date AND $2::date`
 
-export const INSERT_FEATURES = `${DAILY_FEATURES_CTE}
-INSERT INTO features_topic_daily
-  (user_id, topic_id, date, attempts, correct, avg_time_ms, rt_median, hints, theta_estimate, theta_sd, improvement, last_seen_at, computed_at)
-SELECT user_id, topic_id, date, attempts, correct, avg_time_ms, rt_median, hints, NULL, NULL, improvement, last_seen_at, now()
-FROM result`
+/** Inserts the target days and, from the same scan (`a` is materialised once), counts the attempts without a topic. */
+export const INSERT_FEATURES = `${DAILY_FEATURES_CTE},
+ins AS (
+  INSERT INTO features_topic_daily
+    (user_id, topic_id, date, attempts, correct, avg_time_ms, rt_median, hints, theta_estimate, theta_sd, improvement, last_seen_at, computed_at)
+  SELECT user_id, topic_id, date, attempts, correct, avg_time_ms, rt_median, hints, NULL, NULL, improvement, last_seen_at, now()
+  FROM result
+  RETURNING 1
+)
+SELECT (SELECT count(*) FROM ins)::int AS inserted,
+       (SELECT count(*) FROM a WHERE topic_id IS NULL AND day BETWEEN $1::date AND $2::date)::int AS no_topic`
 
 export const SUMMARY = `
 SELECT count(*)::int AS rows, count(DISTINCT user_id)::int AS users, count(DISTINCT topic_id)::int AS topics,
@@ -62,12 +68,6 @@ export const SAMPLE = `
 SELECT user_id, topic_id, date, attempts, correct, avg_time_ms, rt_median, hints, improvement, theta_estimate
 FROM features_topic_daily WHERE date BETWEEN $1::date AND $2::date
 ORDER BY date DESC, user_id, topic_id LIMIT $3`
-
-/** Attempts in the window that have no topic (neither question.topic_id nor result_json topic). */
-export const NO_TOPIC = `
-SELECT count(*)::int AS n FROM seedops_attempt_base b LEFT JOIN question qu ON qu.id = b.item_id
-WHERE b.completed_at >= $1::timestamptz AND b.completed_at < $2::timestamptz
-  AND COALESCE(qu.topic_id::text, b.topic) IS NULL`
 
 /** Malformed exam_results rows in the window, named (first few) and counted. */
 export const MALFORMED = `

@@ -1,7 +1,7 @@
 import { z } from 'zod'
 import { addDays, resolveBool, resolveInt } from '../config/index.js'
 import type { Stage } from '../stages/types.js'
-import { DELETE_RANGE, INSERT_FEATURES, MALFORMED, NO_TOPIC, SAMPLE, SUMMARY } from './sql.js'
+import { DELETE_RANGE, INSERT_FEATURES, MALFORMED, SAMPLE, SUMMARY } from './sql.js'
 import { fillTopicTheta } from './theta.js'
 
 export const FeaturesParams = z.object({
@@ -62,13 +62,14 @@ export const aggregateFeatures: Stage<FeaturesParams, FeaturesSummary> = {
       const names = malformed.rows.map((r) => `${r.session_id ?? r.id} (${r.reason})`).join(', ')
       warnings.push(`${malformedCount} exam_results row(s) in the window are malformed and were left out: ${names}${malformedCount > malformed.rows.length ? ', …' : ''}`)
     }
-    const noTopic = (await tx.query<{ n: number }>(NO_TOPIC, [readFrom, readTo])).rows[0]?.n ?? 0
-    if (noTopic > 0) warnings.push(`${noTopic} attempt(s) have no topic (question.topic_id or result_json topic) and were left out`)
-
     logger.progress(`aggregate-features: days ${from}..${to}, reading attempts since ${readFrom.slice(0, 10)}`)
+    // A batch job over the whole population: let sorts and hashes stay in memory (transaction-local).
+    if (ctx.db.kind === 'postgres') await tx.query(`SET LOCAL work_mem = '256MB'`)
     const del = await tx.query(DELETE_RANGE, [from, to])
-    const ins = await tx.query(INSERT_FEATURES, [from, to, readFrom, readTo])
-    logger.progress(`aggregate-features: ${ins.rowCount ?? 0} rows written (${del.rowCount ?? 0} replaced)`)
+    const ins = (await tx.query<{ inserted: number; no_topic: number }>(INSERT_FEATURES, [from, to, readFrom, readTo])).rows[0]!
+    const noTopic = ins.no_topic
+    if (noTopic > 0) warnings.push(`${noTopic} attempt(s) have no topic (question.topic_id or result_json topic) and were left out`)
+    logger.progress(`aggregate-features: ${ins.inserted} rows written (${del.rowCount ?? 0} replaced)`)
 
     let theta: FeaturesSummary['theta'] = null
     if (params.includeTheta) theta = await fillTopicTheta(tx, { from, to, logger })
@@ -76,7 +77,7 @@ export const aggregateFeatures: Stage<FeaturesParams, FeaturesSummary> = {
     const s = (await tx.query<{ rows: number; users: number; topics: number; attempts: number }>(SUMMARY, [from, to])).rows[0]!
     const sample = await tx.query(SAMPLE, [from, to, 20])
     return {
-      rows: { features_topic_daily: ins.rowCount ?? 0, replaced: del.rowCount ?? 0, malformed_exam_results: malformedCount },
+      rows: { features_topic_daily: ins.inserted, replaced: del.rowCount ?? 0, malformed_exam_results: malformedCount },
       summary: {
         window: { from, to },
         users: s.users,
