@@ -1,0 +1,55 @@
+import { Args, Flags } from '@oclif/core'
+import { BaseCommand } from '../../lib/base-command.js'
+import { connect, kubeFlags, parseDuration } from '../../lib/kube/flags.js'
+import { jobFailure, triggerJob, waitForJob, type WaitResult } from '../../lib/kube/jobs.js'
+import { jobLogs } from '../../lib/kube/logs.js'
+import { redact } from '../../lib/errors/index.js'
+
+export interface TriggerResult {
+  job: string
+  cronjob: string
+  namespace: string
+  dryRun: boolean
+  outcome?: WaitResult
+}
+
+export default class JobsTrigger extends BaseCommand<typeof JobsTrigger> {
+  static override description = 'Run a CronJob now: create a Job from its template (as `kubectl create job --from=cronjob/…`). With --wait or --follow the exit code is the job\'s outcome: 0 succeeded, 1 failed, timed out or stuck.'
+  static override examples = ['<%= config.bin %> jobs trigger calibrate-irt --follow', '<%= config.bin %> jobs trigger compute-kpis --wait --timeout 30m --json']
+  static override args = { cronjob: Args.string({ required: true, description: 'CronJob to run.' }) }
+  static override flags = {
+    ...kubeFlags,
+    wait: Flags.boolean({ description: 'Wait for the job to finish.' }),
+    follow: Flags.boolean({ char: 'f', description: 'Stream the logs (lines on stdout, `+ pod › container` on stderr); implies --wait.' }),
+    timeout: Flags.string({ description: 'Give up waiting after this long (e.g. 30m, 2h).', default: '1h' }),
+    name: Flags.string({ description: 'Job name (default <cronjob>-manual-<random>).' }),
+    'dry-run': Flags.boolean({ description: 'Let the server validate the Job without creating it.' }),
+  }
+
+  async run(): Promise<TriggerResult> {
+    const { args, flags } = await this.parse(JobsTrigger)
+    const k = connect(flags)
+    const timeoutMs = parseDuration(flags.timeout, '--timeout')
+    const job = await triggerJob(k, args.cronjob, { name: flags.name, dryRun: flags['dry-run'] })
+    const name = job.metadata!.name!
+    const result: TriggerResult = { job: name, cronjob: args.cronjob, namespace: k.namespace, dryRun: Boolean(flags['dry-run']) }
+    this.logger.info(`job.batch/${name} ${flags['dry-run'] ? 'validated (dry run)' : 'created'} from cronjob/${args.cronjob} in ${k.namespace}`)
+    if (flags['dry-run'] || !(flags.wait || flags.follow)) return result
+    const stop = new AbortController()
+    const logs = flags.follow
+      ? jobLogs(k, name, { line: (t) => !this.jsonMode && process.stdout.write(redact(t) + '\n'), marker: (t) => this.logger.info(t) }, { follow: true, signal: stop.signal })
+      : undefined
+    const outcome = await waitForJob(k, name, { timeoutMs })
+    if (outcome.state === 'succeeded' || outcome.state === 'failed') await logs?.catch(() => {})
+    stop.abort()
+    await logs?.catch(() => {})
+    result.outcome = outcome
+    if (outcome.state !== 'succeeded') throw jobFailure(outcome, k.namespace)
+    this.logger.info(`job ${name} succeeded${outcome.durationSeconds !== undefined ? ` in ${outcome.durationSeconds}s` : ''}`)
+    return result
+  }
+
+  protected override render(r: TriggerResult): void {
+    if (!r.outcome) process.stdout.write(`${r.job}\n`)
+  }
+}

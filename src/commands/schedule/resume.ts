@@ -1,0 +1,21 @@
+import { Args, Flags } from '@oclif/core'
+import { BaseCommand } from '../../lib/base-command.js'
+import { connect, kubeFlags } from '../../lib/kube/flags.js'
+import { patchCronJob, type ScheduleChange } from '../../lib/kube/schedule.js'
+import { renderChange } from './suspend.js'
+
+export default class ScheduleResume extends BaseCommand<typeof ScheduleResume> {
+  static override description = 'Resume a suspended CronJob.'
+  static override examples = ['<%= config.bin %> schedule resume generate-report']
+  static override args = { cronjob: Args.string({ required: true, description: 'CronJob name.' }) }
+  static override flags = { ...kubeFlags, 'dry-run': Flags.boolean({ description: 'Let the server validate the change without storing it.' }) }
+
+  async run(): Promise<ScheduleChange> {
+    const { args, flags } = await this.parse(ScheduleResume)
+    return patchCronJob(connect(flags), args.cronjob, { suspend: false }, { dryRun: flags['dry-run'] })
+  }
+
+  protected override render(c: ScheduleChange): void {
+    renderChange(c)
+  }
+}

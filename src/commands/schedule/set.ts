@@ -1,0 +1,25 @@
+import { Args, Flags } from '@oclif/core'
+import { BaseCommand } from '../../lib/base-command.js'
+import { connect, kubeFlags } from '../../lib/kube/flags.js'
+import { patchCronJob, resolveSchedule, type ScheduleChange } from '../../lib/kube/schedule.js'
+import { renderChange } from './suspend.js'
+
+export default class ScheduleSet extends BaseCommand<typeof ScheduleSet> {
+  static override description = 'Change a CronJob\'s schedule (validated first, merge patch), and show before/after with the next runs. SCHEDULE: 5-field cron, @daily/@weekly/@hourly/@monthly, daily/weekly/hourly/monthly, or default (the schedule in k8s/).'
+  static override examples = ['<%= config.bin %> schedule set generate-report daily', '<%= config.bin %> schedule set calibrate-irt "30 2 * * *"', '<%= config.bin %> schedule set generate-report default']
+  static override args = {
+    cronjob: Args.string({ required: true, description: 'CronJob name.' }),
+    schedule: Args.string({ required: true, description: 'Cron expression, macro, preset or "default".' }),
+  }
+  static override flags = { ...kubeFlags, 'dry-run': Flags.boolean({ description: 'Let the server validate the change without storing it.' }) }
+
+  async run(): Promise<ScheduleChange> {
+    const { args, flags } = await this.parse(ScheduleSet)
+    const schedule = resolveSchedule(args.schedule, args.cronjob)
+    return patchCronJob(connect(flags), args.cronjob, { schedule }, { dryRun: flags['dry-run'] })
+  }
+
+  protected override render(c: ScheduleChange): void {
+    renderChange(c)
+  }
+}

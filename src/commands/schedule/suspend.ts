@@ -1,0 +1,30 @@
+import { Args, Flags } from '@oclif/core'
+import { BaseCommand } from '../../lib/base-command.js'
+import { connect, kubeFlags } from '../../lib/kube/flags.js'
+import { patchCronJob, type ScheduleChange } from '../../lib/kube/schedule.js'
+
+export function renderChange(c: ScheduleChange): void {
+  const fmt = (i: ScheduleChange['before']) => `${i.schedule} (${i.timeZone})${i.suspend ? ' suspended' : ''}`
+  if (!c.changed) {
+    process.stdout.write(`${c.name}: unchanged, ${fmt(c.before)}\n`)
+    return
+  }
+  process.stdout.write(`${c.name}${c.dryRun ? ' (dry run)' : ''}\n  before: ${fmt(c.before)}\n  after:  ${fmt(c.after)}\n`)
+  if (c.after.nextRuns.length) process.stdout.write(`  next runs (UTC): ${c.after.nextRuns.join(', ')}\n`)
+}
+
+export default class ScheduleSuspend extends BaseCommand<typeof ScheduleSuspend> {
+  static override description = 'Suspend a CronJob: no new runs until `schedule resume` (running jobs continue).'
+  static override examples = ['<%= config.bin %> schedule suspend generate-report']
+  static override args = { cronjob: Args.string({ required: true, description: 'CronJob name.' }) }
+  static override flags = { ...kubeFlags, 'dry-run': Flags.boolean({ description: 'Let the server validate the change without storing it.' }) }
+
+  async run(): Promise<ScheduleChange> {
+    const { args, flags } = await this.parse(ScheduleSuspend)
+    return patchCronJob(connect(flags), args.cronjob, { suspend: true }, { dryRun: flags['dry-run'] })
+  }
+
+  protected override render(c: ScheduleChange): void {
+    renderChange(c)
+  }
+}

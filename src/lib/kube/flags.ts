@@ -1,0 +1,64 @@
+import { existsSync } from 'node:fs'
+import { Flags } from '@oclif/core'
+import { KubeConfig } from '@kubernetes/client-node'
+import { SeedopsError, usageError } from '../errors/index.js'
+import { makeClients, type KubeClients } from './client.js'
+
+export const DEFAULT_NAMESPACE = 'seedtest'
+
+/** kubectl's connection flags, shared by every cluster command (secrets, schedule, jobs, deploy, doctor, status). */
+export const kubeFlags = {
+  kubeconfig: Flags.string({ description: 'Path to the kubeconfig file (default: $KUBECONFIG, ~/.kube/config, or the in-cluster service account).', env: 'KUBECONFIG', helpGroup: 'KUBERNETES' }),
+  context: Flags.string({ description: 'The kubeconfig context to use (default: its current-context).', env: 'SEEDOPS_KUBE_CONTEXT', helpGroup: 'KUBERNETES' }),
+  namespace: Flags.string({ char: 'n', description: `Namespace (default: the in-cluster namespace when run in a pod, else ${DEFAULT_NAMESPACE}).`, env: 'SEEDOPS_NAMESPACE', helpGroup: 'KUBERNETES' }),
+  'request-timeout': Flags.string({ description: 'Time to wait for one API request: 30s, 1m, 500ms; 0 for no limit.', default: '30s', helpGroup: 'KUBERNETES' }),
+}
+
+export interface KubeFlagValues {
+  kubeconfig?: string
+  context?: string
+  namespace?: string
+  'request-timeout'?: string
+}
+
+/** `30s`, `1m`, `500ms`, `2h` or a bare number of seconds → milliseconds. */
+export function parseDuration(s: string, flag = '--request-timeout'): number {
+  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/.exec(s.trim())
+  if (!m) throw usageError(`${flag}: "${s}" is not a duration`, [`Use e.g. ${flag} 30s, 2m or 500ms`])
+  const n = Number(m[1])
+  return Math.round(n * { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[(m[2] ?? 's') as 'ms'])
+}
+
+/** Loads the kubeconfig as kubectl does (flag, $KUBECONFIG, ~/.kube/config, in-cluster) and builds the clients. */
+export function loadKubeConfig(flags: KubeFlagValues): { kc: KubeConfig; inCluster: boolean } {
+  const kc = new KubeConfig()
+  let inCluster = false
+  if (flags.kubeconfig) {
+    const files = flags.kubeconfig.split(':').filter(Boolean)
+    const missing = files.filter((f) => !existsSync(f))
+    if (missing.length === files.length) throw usageError(`kubeconfig ${flags.kubeconfig} does not exist`, ['Pass --kubeconfig PATH or set KUBECONFIG'])
+    kc.loadFromFile(files.find((f) => existsSync(f))!)
+  } else {
+    kc.loadFromDefault()
+    inCluster = kc.getCurrentCluster()?.name === 'inCluster'
+  }
+  if (!kc.getCurrentCluster()) {
+    throw new SeedopsError('no Kubernetes cluster configured', { code: 'KUBE_NO_CONFIG', suggestions: ['Pass --kubeconfig PATH, set KUBECONFIG, or run inside a pod'] })
+  }
+  if (flags.context) {
+    if (!kc.getContextObject(flags.context)) {
+      throw usageError(`context "${flags.context}" is not in the kubeconfig`, [`Contexts: ${kc.getContexts().map((c) => c.name).join(', ') || '(none)'}`, 'List them: kubectl config get-contexts'])
+    }
+    kc.setCurrentContext(flags.context)
+  }
+  return { kc, inCluster }
+}
+
+export function connect(flags: KubeFlagValues): KubeClients {
+  const { kc, inCluster } = loadKubeConfig(flags)
+  // The in-cluster config carries the pod's namespace; a kubeconfig context's namespace is ignored
+  // on purpose: seedops' objects live in `seedtest` unless told otherwise.
+  const namespace = flags.namespace ?? (inCluster ? kc.getContextObject(kc.getCurrentContext())?.namespace : undefined) ?? DEFAULT_NAMESPACE
+  const timeout = parseDuration(flags['request-timeout'] ?? '30s')
+  return makeClients(kc, namespace, { timeoutMs: timeout || undefined })
+}
