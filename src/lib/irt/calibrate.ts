@@ -260,10 +260,10 @@ export async function calibrate(data: ResponseMatrix, opts: CalibrateOptions): P
   let maxChange = Infinity
   let lastLogLik = NaN
 
-  const estep = async () => {
+  const estep = async (full = false) => {
     fillLogTable(nodes, A, D, C, logT)
     logNormalWeights(grid, mean, variance, logW)
-    return runner.run(logT, logW)
+    return runner.run(logT, logW, full)
   }
 
   try {
@@ -342,7 +342,7 @@ export async function calibrate(data: ResponseMatrix, opts: CalibrateOptions): P
     if (!converged) warnings.push(`EM did not converge in ${maxCycles} cycles (last max parameter change ${maxChange.toExponential(2)} > ${tol}); estimates may be inaccurate`)
 
     // Final E-step at the estimates: reported log-likelihood, counts for SEs and fit.
-    const fin = await estep()
+    const fin = await estep(true)
     lastLogLik = fin.logLik
     const state: EngineState = { grid, model, prior, a: A, d: D, c: C, status, mean, variance, freeMean, freeVar, input, data }
     const logPrior = logPriorOf()

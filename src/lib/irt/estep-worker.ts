@@ -4,7 +4,7 @@
  * its own output block (counts, node totals). On each "run" it processes its person range.
  */
 import { parentPort } from 'node:worker_threads'
-import { estepRange } from './estep.js'
+import { estepRange, newWindows, type PosteriorWindows } from './estep.js'
 
 interface Init {
   rowPtr: SharedArrayBuffer
@@ -18,9 +18,9 @@ interface Init {
   p1: number
 }
 
-let state: { input: { rowPtr: Int32Array; cells: Int32Array; Q: number }; logT: Float64Array; logPrior: Float64Array; counts: Float64Array; totals: Float64Array; p0: number; p1: number } | null = null
+let state: { input: { rowPtr: Int32Array; cells: Int32Array; Q: number }; logT: Float64Array; logPrior: Float64Array; counts: Float64Array; totals: Float64Array; p0: number; p1: number; win: PosteriorWindows } | null = null
 
-parentPort!.on('message', (msg: { cmd: 'init'; init: Init } | { cmd: 'run' }) => {
+parentPort!.on('message', (msg: { cmd: 'init'; init: Init } | { cmd: 'run'; full?: boolean }) => {
   if (msg.cmd === 'init') {
     const m = msg.init
     state = {
@@ -31,6 +31,7 @@ parentPort!.on('message', (msg: { cmd: 'init'; init: Init } | { cmd: 'run' }) =>
       totals: new Float64Array(m.totals),
       p0: m.p0,
       p1: m.p1,
+      win: newWindows(m.p1, m.Q),
     }
     parentPort!.postMessage({ ok: true })
     return
@@ -38,6 +39,10 @@ parentPort!.on('message', (msg: { cmd: 'init'; init: Init } | { cmd: 'run' }) =>
   const s = state!
   s.counts.fill(0)
   s.totals.fill(0)
-  const ll = estepRange(s.input, s.logT, s.logPrior, s.counts, s.totals, s.p0, s.p1)
+  if (msg.full) {
+    s.win.lo.fill(0)
+    s.win.hi.fill(s.input.Q - 1)
+  }
+  const ll = estepRange(s.input, s.logT, s.logPrior, s.counts, s.totals, s.p0, s.p1, s.win)
   parentPort!.postMessage({ ok: true, ll })
 })

@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs'
 import { availableParallelism } from 'node:os'
 import { fileURLToPath } from 'node:url'
 import { Worker } from 'node:worker_threads'
-import { estepRange, type EstepInput } from './estep.js'
+import { estepRange, newWindows, type EstepInput } from './estep.js'
 import type { EstepRunner } from './runner.js'
 
 /**
@@ -95,19 +95,24 @@ export async function parallelRunner(input: EstepInput, nItems: number, threads:
     return null
   }
   const local: EstepInput = { rowPtr, cells, Q }
+  const win = newWindows(bounds[1], Q)
   return {
     threads,
-    async run(lt, lp) {
+    async run(lt, lp, full) {
       logT.set(lt)
       logPrior.set(lp)
       const done = workers.map((s) => {
         const p = new Promise<{ ll?: number }>((res) => (s.pending = res))
-        s.w.postMessage({ cmd: 'run' })
+        s.w.postMessage({ cmd: 'run', full })
         return p
       })
       counts.fill(0)
       totals.fill(0)
-      let ll = estepRange(local, logT, logPrior, counts, totals, bounds[0], bounds[1])
+      if (full) {
+        win.lo.fill(0)
+        win.hi.fill(Q - 1)
+      }
+      let ll = estepRange(local, logT, logPrior, counts, totals, bounds[0], bounds[1], win)
       const res = await Promise.all(done)
       workers.forEach((s, k) => {
         if (s.error || res[k].ll === undefined) throw new Error(`E-step worker failed: ${s.error?.message ?? 'no result'}`)
