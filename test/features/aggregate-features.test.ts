@@ -98,6 +98,47 @@ describe.each(DB_KINDS)('aggregate-features on %s', (kind) => {
     }
   })
 
+  it('--include-theta fills the topic θ: EAP and posterior SD of every response to the topic\'s calibrated items up to that day', async () => {
+    const db = await t.open()
+    try {
+      const item = { 1: { a: 1.3, b: -0.4 }, 2: { a: 0.8, b: 0.6 } } as const
+      for (const [id, p] of Object.entries(item)) {
+        await db.pool.query(`INSERT INTO mirt_item_params (item_id, model, params, version) VALUES ($1, '2PL', $2, 'test')`, [id, JSON.stringify({ ...p, c: 0 })])
+      }
+      await runStage(db, aggregateFeatures, { lookbackDays: 7, includeTheta: true }, { asOf: AS_OF, dryRun: false, logger: silentLogger })
+      // Independent EAP by direct quadrature: 61 nodes on [−6, 6], N(0, 1) weights.
+      const eap = (resp: [1 | 2, 0 | 1][]) => {
+        let s0 = 0, s1 = 0, s2 = 0
+        for (let q = 0; q < 61; q++) {
+          const th = -6 + (12 * q) / 60
+          let w = Math.exp(-th * th / 2)
+          for (const [j, y] of resp) {
+            const p = 1 / (1 + Math.exp(-item[j].a * (th - item[j].b)))
+            w *= y ? p : 1 - p
+          }
+          s0 += w; s1 += w * th; s2 += w * th * th
+        }
+        const m = s1 / s0
+        return { theta: m, sd: Math.sqrt(s2 / s0 - m * m) }
+      }
+      // alg up to 03-10: s4 (1✗ 2✗ 1✓), s3 (1✗ 2✓); up to 03-15 add s1 (1✓ 2✗ 1✓) and s2 (2✓).
+      const upTo10 = eap([[1, 0], [2, 0], [1, 1], [1, 0], [2, 1]])
+      const upTo15 = eap([[1, 0], [2, 0], [1, 1], [1, 0], [2, 1], [1, 1], [2, 0], [1, 1], [2, 1]])
+      const rows = await db.pool.query(`SELECT topic_id, date, theta_estimate, theta_sd FROM features_topic_daily ORDER BY date, topic_id`)
+      const [alg10, alg15, geo15] = rows.rows
+      expect(alg10.theta_estimate).toBeCloseTo(upTo10.theta, 6)
+      expect(alg10.theta_sd).toBeCloseTo(upTo10.sd, 6)
+      expect(alg15.theta_estimate).toBeCloseTo(upTo15.theta, 6)
+      expect(alg15.theta_sd).toBeCloseTo(upTo15.sd, 6)
+      expect(alg15.theta_estimate).toBeGreaterThan(alg10.theta_estimate)
+      // geo's item 3 has no parameters: no θ.
+      expect(geo15).toMatchObject({ topic_id: 'geo', theta_estimate: null, theta_sd: null })
+      await db.pool.query(`DELETE FROM mirt_item_params`)
+    } finally {
+      await db.close()
+    }
+  })
+
   it('--dry-run computes and reports but writes nothing', async () => {
     const db = await t.open()
     try {
