@@ -71,6 +71,9 @@ export const computeKpisStage: Stage<KpiParams, KpiSummary> = {
     const { tx, logger } = ctx
     const { weekStart, asOf } = kpiWeek(ctx.asOf)
     logger.progress(`compute-kpis: week ${weekStart} (as of ${asOf}), users active in the ${params.lookbackDays} days ending ${asOf}${params.users ? `, restricted to ${params.users.length} user(s)` : ''}`)
+    // One big statement: let its sorts and hashes stay in memory on a real server (this
+    // transaction only). The embedded server's memory is the process's own, so it keeps its default.
+    if (ctx.db.kind === 'postgres') await tx.query(`SET LOCAL work_mem = '256MB'`)
     const t0 = Date.now()
     const inputs = await loadKpiInputs(tx, { asOf, lookbackDays: params.lookbackDays, users: params.users, active: true })
     logger.progress(`compute-kpis: inputs for ${inputs.length} users in ${((Date.now() - t0) / 1000).toFixed(1)} s`)
