@@ -40,7 +40,7 @@ beforeAll(async () => {
 })
 afterAll(() => s?.stop())
 
-describe('seedops secrets ensure', () => {
+describe('seedops secrets ensure', { timeout: 180_000 }, () => {
   test('creates the three secrets and the config map once; a second run writes nothing', async () => {
     const ns = freshNamespace()
     const first = await runCli(['secrets', 'ensure', '-n', ns], { env: { ...kubeEnv(s), ...VALUES } })
