@@ -80,6 +80,9 @@ describe.each(SETS)('calibrate $model on $ds matches mirt', ({ ds, model, simula
     expect(s.personIds).toEqual(scores.map((r) => r.user_id))
     expect(maxAbsDiff(Array.from(s.theta), scores.map((r) => r.theta_eap as number))).toBeLessThanOrEqual(0.005)
     expect(maxAbsDiff(Array.from(s.se), scores.map((r) => r.se_eap as number))).toBeLessThanOrEqual(0.005)
+    // The calibration's own EAP scores (from its final E-step) are the same numbers.
+    expect(maxAbsDiff(Array.from(res.scores!.theta), Array.from(s.theta))).toBeLessThan(1e-9)
+    expect(maxAbsDiff(Array.from(res.scores!.se), Array.from(s.se))).toBeLessThan(1e-9)
   })
 
   it.runIf(simulated)('recovers the generating parameters as well as mirt (RMSE ≤ mirt + 0.005)', () => {

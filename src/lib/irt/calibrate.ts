@@ -104,6 +104,8 @@ export interface CalibrationResult {
   warnings: string[]
   /** Internal state for scoring and standard errors. */
   state: EngineState
+  /** EAP θ and posterior SD of every person (data order) under the fitted model; NaN without responses. */
+  scores?: { theta: Float64Array; se: Float64Array }
 }
 
 /** Everything needed to recompute the likelihood at the estimates (used by SEs, fit, scoring). */
@@ -241,7 +243,7 @@ export async function calibrate(data: ResponseMatrix, opts: CalibrateOptions): P
   }
 
   const threads = opts.threads ?? 'auto'
-  const runner = opts.runnerFactory ? await opts.runnerFactory(input, J) : await makeRunner(input, J, threads)
+  const runner = opts.runnerFactory ? await opts.runnerFactory(input, J) : await makeRunner(input, J, threads, nodes)
   const logT = new Float64Array(2 * J * Q)
   const logW = new Float64Array(Q)
   const r = new Float64Array(Q)
@@ -260,10 +262,10 @@ export async function calibrate(data: ResponseMatrix, opts: CalibrateOptions): P
   let maxChange = Infinity
   let lastLogLik = NaN
 
-  const estep = async (full = false) => {
+  const estep = async (scores = false) => {
     fillLogTable(nodes, A, D, C, logT)
     logNormalWeights(grid, mean, variance, logW)
-    return runner.run(logT, logW, full)
+    return runner.run(logT, logW, { scores, nodes })
   }
 
   try {
@@ -341,7 +343,7 @@ export async function calibrate(data: ResponseMatrix, opts: CalibrateOptions): P
     if (accelPending) unpack(fallback)
     if (!converged) warnings.push(`EM did not converge in ${maxCycles} cycles (last max parameter change ${maxChange.toExponential(2)} > ${tol}); estimates may be inaccurate`)
 
-    // Final E-step at the estimates: reported log-likelihood, counts for SEs and fit.
+    // Final E-step at the estimates: reported log-likelihood, counts for SEs, EAP scores for item fit.
     const fin = await estep(true)
     lastLogLik = fin.logLik
     const state: EngineState = { grid, model, prior, a: A, d: D, c: C, status, mean, variance, freeMean, freeVar, input, data }
@@ -388,7 +390,8 @@ export async function calibrate(data: ResponseMatrix, opts: CalibrateOptions): P
       attachStandardErrors(result, fin.counts, fin.nodeTotals)
     }
     const { attachItemFit } = await import('./itemfit.js')
-    attachItemFit(result)
+    const eap = attachItemFit(result, fin.theta && fin.se ? { theta: fin.theta, se: fin.se } : undefined)
+    result.scores = eap
     fit.seconds = (Date.now() - t0) / 1000
     return result
   } finally {
@@ -420,11 +423,11 @@ export function latentMoments(nodes: Float64Array, totals: Float64Array, fixedMe
   return { mean, variance: s2 / s0 }
 }
 
-async function makeRunner(input: EstepInput, nItems: number, threads: number | 'auto'): Promise<EstepRunner> {
+async function makeRunner(input: EstepInput, nItems: number, threads: number | 'auto', nodes: Float64Array): Promise<EstepRunner> {
   const { chooseThreads, parallelRunner } = await import('./parallel.js')
   const t = chooseThreads(input, threads)
   if (t > 1) {
-    const pr = await parallelRunner(input, nItems, t)
+    const pr = await parallelRunner(input, nItems, t, nodes)
     if (pr) return pr
   }
   return serialRunner(input, nItems)

@@ -4,7 +4,7 @@
  * its own output block (counts, node totals). On each "run" it processes its person range.
  */
 import { parentPort } from 'node:worker_threads'
-import { estepRange, newWindows, type PosteriorWindows } from './estep.js'
+import { estepRange, newWindows, type EapOut, type PosteriorWindows } from './estep.js'
 
 interface Init {
   rowPtr: SharedArrayBuffer
@@ -13,14 +13,17 @@ interface Init {
   logPrior: SharedArrayBuffer
   counts: SharedArrayBuffer
   totals: SharedArrayBuffer
+  theta: SharedArrayBuffer
+  se: SharedArrayBuffer
+  nodes: Float64Array
   Q: number
   p0: number
   p1: number
 }
 
-let state: { input: { rowPtr: Int32Array; cells: Int32Array; Q: number }; logT: Float64Array; logPrior: Float64Array; counts: Float64Array; totals: Float64Array; p0: number; p1: number; win: PosteriorWindows } | null = null
+let state: { input: { rowPtr: Int32Array; cells: Int32Array; Q: number }; logT: Float64Array; logPrior: Float64Array; counts: Float64Array; totals: Float64Array; p0: number; p1: number; win: PosteriorWindows; eap: EapOut } | null = null
 
-parentPort!.on('message', (msg: { cmd: 'init'; init: Init } | { cmd: 'run'; full?: boolean }) => {
+parentPort!.on('message', (msg: { cmd: 'init'; init: Init } | { cmd: 'run'; full?: boolean; scores?: boolean }) => {
   if (msg.cmd === 'init') {
     const m = msg.init
     state = {
@@ -32,6 +35,7 @@ parentPort!.on('message', (msg: { cmd: 'init'; init: Init } | { cmd: 'run'; full
       p0: m.p0,
       p1: m.p1,
       win: newWindows(m.p1, m.Q),
+      eap: { nodes: m.nodes, theta: new Float64Array(m.theta), se: new Float64Array(m.se) },
     }
     parentPort!.postMessage({ ok: true })
     return
@@ -43,6 +47,6 @@ parentPort!.on('message', (msg: { cmd: 'init'; init: Init } | { cmd: 'run'; full
     s.win.lo.fill(0)
     s.win.hi.fill(s.input.Q - 1)
   }
-  const ll = estepRange(s.input, s.logT, s.logPrior, s.counts, s.totals, s.p0, s.p1, s.win)
+  const ll = estepRange(s.input, s.logT, s.logPrior, s.counts, s.totals, s.p0, s.p1, s.win, msg.scores ? s.eap : undefined)
   parentPort!.postMessage({ ok: true, ll })
 })

@@ -28,6 +28,16 @@ export interface EstepOutput {
   counts: Float64Array
   /** Σ_i post_iq over persons with at least one response. */
   nodeTotals: Float64Array
+  /** When requested: each person's EAP (posterior mean) and posterior SD; NaN for persons without responses. */
+  theta?: Float64Array
+  se?: Float64Array
+}
+
+/** Optional per-person outputs of an E-step: posterior mean and SD on the grid (EAP scores). */
+export interface EapOut {
+  nodes: Float64Array
+  theta: Float64Array
+  se: Float64Array
 }
 
 /** Builds cells for the persons×items data restricted to the items where `include[j]` is 1. */
@@ -49,6 +59,47 @@ export function buildCells(rowPtr: Int32Array, items: Int32Array, resp: Uint8Arr
   }
   outPtr[nP] = o
   return { rowPtr: outPtr, cells }
+}
+
+/**
+ * acc[q] += Σ_k logT[cells[k] + q] for k in [s, e), q in [lo, hi]. Four responses per pass halve
+ * the loads and stores of acc (about 2× faster in V8 than one at a time).
+ */
+export function accumulate(acc: Float64Array, logT: Float64Array, cells: Int32Array, s: number, e: number, lo: number, hi: number): void {
+  let k = s
+  for (; k + 3 < e; k += 4) {
+    const o1 = cells[k]
+    const o2 = cells[k + 1]
+    const o3 = cells[k + 2]
+    const o4 = cells[k + 3]
+    for (let q = lo; q <= hi; q++) acc[q] += logT[o1 + q] + logT[o2 + q] + (logT[o3 + q] + logT[o4 + q])
+  }
+  for (; k < e; k++) {
+    const off = cells[k]
+    for (let q = lo; q <= hi; q++) acc[q] += logT[off + q]
+  }
+}
+
+/** counts[cells[k] + q] += post[q] for k in [s, e), q in [lo, hi] (a person's items are distinct, so the four targets never alias). */
+export function scatter(counts: Float64Array, post: Float64Array, cells: Int32Array, s: number, e: number, lo: number, hi: number): void {
+  let k = s
+  for (; k + 3 < e; k += 4) {
+    const o1 = cells[k]
+    const o2 = cells[k + 1]
+    const o3 = cells[k + 2]
+    const o4 = cells[k + 3]
+    for (let q = lo; q <= hi; q++) {
+      const v = post[q]
+      counts[o1 + q] += v
+      counts[o2 + q] += v
+      counts[o3 + q] += v
+      counts[o4 + q] += v
+    }
+  }
+  for (; k < e; k++) {
+    const off = cells[k]
+    for (let q = lo; q <= hi; q++) counts[off + q] += post[q]
+  }
 }
 
 /**
@@ -83,6 +134,7 @@ export function estepRange(
   p0: number,
   p1: number,
   win?: PosteriorWindows,
+  eap?: EapOut,
 ): number {
   const { rowPtr, cells, Q } = input
   const acc = new Float64Array(Q)
@@ -90,7 +142,10 @@ export function estepRange(
   for (let i = p0; i < p1; i++) {
     const s = rowPtr[i]
     const e = rowPtr[i + 1]
-    if (s === e) continue
+    if (s === e) {
+      if (eap) eap.theta[i] = eap.se[i] = NaN
+      continue
+    }
     let lo = 0
     let hi = Q - 1
     if (win) {
@@ -99,10 +154,7 @@ export function estepRange(
     }
     for (;;) {
       for (let q = lo; q <= hi; q++) acc[q] = logPrior[q]
-      for (let k = s; k < e; k++) {
-        const off = cells[k]
-        for (let q = lo; q <= hi; q++) acc[q] += logT[off + q]
-      }
+      accumulate(acc, logT, cells, s, e, lo, hi)
       let max = -Infinity
       for (let q = lo; q <= hi; q++) if (acc[q] > max) max = acc[q]
       let sum = 0
@@ -140,10 +192,18 @@ export function estepRange(
         win.lo[i] = qlo
         win.hi[i] = qhi
       }
-      for (let k = s; k < e; k++) {
-        const off = cells[k]
-        for (let q = qlo; q <= qhi; q++) counts[off + q] += acc[q]
+      if (eap) {
+        let m1 = 0
+        let m2 = 0
+        for (let q = lo; q <= hi; q++) {
+          const t = eap.nodes[q]
+          m1 += acc[q] * t
+          m2 += acc[q] * t * t
+        }
+        eap.theta[i] = m1
+        eap.se[i] = Math.sqrt(Math.max(0, m2 - m1 * m1))
       }
+      scatter(counts, acc, cells, s, e, qlo, qhi)
       break
     }
   }
@@ -160,10 +220,7 @@ export function logLikRange(input: EstepInput, logT: Float64Array, logPrior: Flo
     const e = rowPtr[i + 1]
     if (s === e) continue
     for (let q = 0; q < Q; q++) acc[q] = logPrior[q]
-    for (let k = s; k < e; k++) {
-      const off = cells[k]
-      for (let q = 0; q < Q; q++) acc[q] += logT[off + q]
-    }
+    accumulate(acc, logT, cells, s, e, 0, Q - 1)
     let max = -Infinity
     for (let q = 0; q < Q; q++) if (acc[q] > max) max = acc[q]
     let sum = 0

@@ -8,14 +8,19 @@ import { eapScores } from './score.js'
  * Only observed responses enter, so they work with sparse designs; values near 1 mean the item
  * fits, > 1.3 noisy, < 0.7 overly predictable.
  */
-export function attachItemFit(res: CalibrationResult): { theta: Float64Array; se: Float64Array } {
+export function attachItemFit(res: CalibrationResult, given?: { theta: Float64Array; se: Float64Array }): { theta: Float64Array; se: Float64Array } {
   const st = res.state
   const { data } = st
-  const theta = new Float64Array(data.nPersons)
-  const se = new Float64Array(data.nPersons)
-  const a = st.a.map((v, j) => (st.status[j] ? v : 0))
-  const d = st.d.map((v, j) => (st.status[j] ? v : 0))
-  eapScores(st.grid, a, d, st.c, data.rowPtr, data.items, data.resp, { mean: st.mean, variance: st.variance }, theta, se)
+  let theta: Float64Array
+  let se: Float64Array
+  if (given) ({ theta, se } = given)
+  else {
+    theta = new Float64Array(data.nPersons)
+    se = new Float64Array(data.nPersons)
+    const a = st.a.map((v, j) => (st.status[j] ? v : 0))
+    const d = st.d.map((v, j) => (st.status[j] ? v : 0))
+    eapScores(st.grid, a, d, st.c, data.rowPtr, data.items, data.resp, { mean: st.mean, variance: st.variance }, theta, se)
+  }
   const J = data.nItems
   const sumZ2 = new Float64Array(J)
   const sumR2 = new Float64Array(J)

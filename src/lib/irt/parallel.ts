@@ -39,7 +39,7 @@ function shared<T extends Int32Array | Float64Array>(src: T): T {
  * the main thread sums in a fixed order (results do not depend on timing). Workers are unref'd
  * and terminated by close(), so they never keep the process alive.
  */
-export async function parallelRunner(input: EstepInput, nItems: number, threads: number): Promise<EstepRunner | null> {
+export async function parallelRunner(input: EstepInput, nItems: number, threads: number, gridNodes?: Float64Array): Promise<EstepRunner | null> {
   const url = workerUrl()
   if (!url || threads < 2) return null
   const nP = input.rowPtr.length - 1
@@ -65,6 +65,9 @@ export async function parallelRunner(input: EstepInput, nItems: number, threads:
   const logPrior = new Float64Array(new SharedArrayBuffer(Q * 8))
   const counts = new Float64Array(size)
   const totals = new Float64Array(Q)
+  const theta = new Float64Array(new SharedArrayBuffer(nP * 8))
+  const se = new Float64Array(new SharedArrayBuffer(nP * 8))
+  const nodes = gridNodes ?? new Float64Array(Q)
   const workers: Array<{ w: Worker; counts: Float64Array; totals: Float64Array; pending: ((v: { ll?: number }) => void) | null; error: Error | null }> = []
   try {
     for (let t = 1; t < threads; t++) {
@@ -86,7 +89,7 @@ export async function parallelRunner(input: EstepInput, nItems: number, threads:
       })
       workers.push(slot)
       const ready = new Promise<{ ll?: number }>((res) => (slot.pending = res))
-      w.postMessage({ cmd: 'init', init: { rowPtr: rowPtr.buffer, cells: cells.buffer, logT: logT.buffer, logPrior: logPrior.buffer, counts: c.buffer, totals: tt.buffer, Q, p0: bounds[t], p1: bounds[t + 1] } })
+      w.postMessage({ cmd: 'init', init: { rowPtr: rowPtr.buffer, cells: cells.buffer, logT: logT.buffer, logPrior: logPrior.buffer, counts: c.buffer, totals: tt.buffer, theta: theta.buffer, se: se.buffer, nodes, Q, p0: bounds[t], p1: bounds[t + 1] } })
       await ready
       if (slot.error) throw slot.error
     }
@@ -98,21 +101,22 @@ export async function parallelRunner(input: EstepInput, nItems: number, threads:
   const win = newWindows(bounds[1], Q)
   return {
     threads,
-    async run(lt, lp, full) {
+    async run(lt, lp, opts = {}) {
       logT.set(lt)
       logPrior.set(lp)
       const done = workers.map((s) => {
         const p = new Promise<{ ll?: number }>((res) => (s.pending = res))
-        s.w.postMessage({ cmd: 'run', full })
+        s.w.postMessage({ cmd: 'run', full: opts.full, scores: opts.scores })
         return p
       })
       counts.fill(0)
       totals.fill(0)
-      if (full) {
+      if (opts.full) {
         win.lo.fill(0)
         win.hi.fill(Q - 1)
       }
-      let ll = estepRange(local, logT, logPrior, counts, totals, bounds[0], bounds[1], win)
+      const eap = opts.scores ? { nodes, theta, se } : undefined
+      let ll = estepRange(local, logT, logPrior, counts, totals, bounds[0], bounds[1], win, eap)
       const res = await Promise.all(done)
       workers.forEach((s, k) => {
         if (s.error || res[k].ll === undefined) throw new Error(`E-step worker failed: ${s.error?.message ?? 'no result'}`)
@@ -121,7 +125,7 @@ export async function parallelRunner(input: EstepInput, nItems: number, threads:
         for (let x = 0; x < size; x++) counts[x] += c[x]
         for (let q = 0; q < Q; q++) totals[q] += s.totals[q]
       })
-      return { logLik: ll, counts, nodeTotals: totals }
+      return { logLik: ll, counts, nodeTotals: totals, theta: opts.scores ? theta.slice() : undefined, se: opts.scores ? se.slice() : undefined }
     },
     async close() {
       await Promise.all(workers.map((s) => s.w.terminate()))

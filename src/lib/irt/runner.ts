@@ -2,10 +2,17 @@ import { estepRange, newWindows, type EstepInput, type EstepOutput } from './est
 
 /** Runs the E-step over all persons; the parallel implementation lives in parallel.ts. */
 export interface EstepRunner {
-  /** `full` ignores the posterior windows of earlier cycles (used for the final, reported E-step). */
-  run(logT: Float64Array, logPrior: Float64Array, full?: boolean): Promise<EstepOutput>
+  /** `full` ignores the posterior windows of earlier cycles; `scores` also returns EAP θ and SE per person. */
+  run(logT: Float64Array, logPrior: Float64Array, opts?: RunOptions): Promise<EstepOutput>
   close(): Promise<void>
   readonly threads: number
+}
+
+export interface RunOptions {
+  full?: boolean
+  scores?: boolean
+  /** Grid nodes, needed with `scores`. */
+  nodes?: Float64Array
 }
 
 export function serialRunner(input: EstepInput, nItems: number): EstepRunner {
@@ -15,15 +22,16 @@ export function serialRunner(input: EstepInput, nItems: number): EstepRunner {
   const win = newWindows(nP, input.Q)
   return {
     threads: 1,
-    async run(logT, logPrior, full) {
+    async run(logT, logPrior, opts = {}) {
       counts.fill(0)
       nodeTotals.fill(0)
-      if (full) {
+      if (opts.full) {
         win.lo.fill(0)
         win.hi.fill(input.Q - 1)
       }
-      const logLik = estepRange(input, logT, logPrior, counts, nodeTotals, 0, nP, win)
-      return { logLik, counts, nodeTotals }
+      const eap = opts.scores ? { nodes: opts.nodes!, theta: new Float64Array(nP), se: new Float64Array(nP) } : undefined
+      const logLik = estepRange(input, logT, logPrior, counts, nodeTotals, 0, nP, win, eap)
+      return { logLik, counts, nodeTotals, theta: eap?.theta, se: eap?.se }
     },
     async close() {},
   }

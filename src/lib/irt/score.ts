@@ -1,5 +1,5 @@
 import type { ResponseMatrix } from './data.js'
-import { fillLogTable } from './estep.js'
+import { accumulate, fillLogTable } from './estep.js'
 import { DEFAULT_QUADPTS, DEFAULT_THETA_LIM, logNormalWeights, makeGrid, type Grid } from './grid.js'
 import { sigmoid } from './model.js'
 
@@ -168,12 +168,15 @@ export function eapScores(
   const logW = logNormalWeights(grid, prior.mean, prior.variance)
   const acc = new Float64Array(Q)
   const nP = rowPtr.length - 1
+  let maxLen = 0
+  for (let i = 0; i < nP; i++) maxLen = Math.max(maxLen, rowPtr[i + 1] - rowPtr[i])
+  const cells = new Int32Array(maxLen)
   for (let i = 0; i < nP; i++) {
     for (let q = 0; q < Q; q++) acc[q] = logW[q]
-    for (let k = rowPtr[i]; k < rowPtr[i + 1]; k++) {
-      const off = (2 * items[k] + resp[k]) * Q
-      for (let q = 0; q < Q; q++) acc[q] += logT[off + q]
-    }
+    const s = rowPtr[i]
+    const e = rowPtr[i + 1]
+    for (let k = s; k < e; k++) cells[k - s] = (2 * items[k] + resp[k]) * Q
+    accumulate(acc, logT, cells, 0, e - s, 0, Q - 1)
     const m = momentsFromLog(nodes, acc)
     theta[i] = m.theta
     se[i] = m.se
