@@ -6,8 +6,12 @@ import { loadStages, getStage } from '../stages/all.js'
 import { runStage } from '../stages/runner.js'
 import { seedDemo, type SeedParams, type SeedSummary } from './seed.js'
 
-/** The daily order of the pipeline (the CronJob schedules in SPEC 2). Stages not yet built are skipped. */
-export const PIPELINE_ORDER = ['aggregate-features', 'calibrate-irt', 'compute-kpis', 'detect-inactivity', 'generate-report'] as const
+/**
+ * The demo's order. On the cluster calibrate-irt runs at 03:00, after the day's features and KPIs
+ * (which then use the previous night's parameters); on a fresh demo database there is no previous
+ * night, so the demo calibrates first and every later stage sees θ.
+ */
+export const PIPELINE_ORDER = ['calibrate-irt', 'aggregate-features', 'compute-kpis', 'detect-inactivity', 'generate-report'] as const
 
 /** Per-stage flags the demo sets beyond the defaults. */
 const DEMO_STAGE_FLAGS: Record<string, Record<string, unknown>> = {

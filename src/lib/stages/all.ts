@@ -7,8 +7,11 @@ export async function loadStages() {
   loaded = true
   const mods: { default: Parameters<typeof registerStage>[0] }[] = await Promise.all([
     import('../features/stage.js'),
+    import('../irt-stage/calibrate-stage.js'),
+    import('../irt-stage/update-theta.js'),
     import('../kpi/stage.js'),
     import('../kpi/inactivity.js'),
+    import('../reports/stage.js'),
   ])
   for (const m of mods) registerStage(m.default)
 }

@@ -1,0 +1,35 @@
+import { Flags } from '@oclif/core'
+import { BaseCommand } from '../../lib/base-command.js'
+import { dbFlags } from '../../lib/db/flags.js'
+import calibrateIrt from '../../lib/irt-stage/calibrate-stage.js'
+import { executeStage, renderStageReport, stageFlags } from '../../lib/stages/command.js'
+import type { StageRunReport } from '../../lib/stages/types.js'
+
+export default class RunCalibrateIrt extends BaseCommand<typeof RunCalibrateIrt> {
+  static override description =
+    'Calibrate IRT item parameters and learner abilities (native MML-EM engine) over the lookback window ending at --date; writes mirt_item_params, mirt_ability (+ history) and mirt_fit_meta.'
+  static override examples = [
+    '<%= config.bin %> run calibrate-irt',
+    '<%= config.bin %> run calibrate-irt --model 3PL --lookback-days 60 --json',
+    'IRT_MODEL=1PL <%= config.bin %> run calibrate-irt --anchor-mode linking --dry-run',
+  ]
+  static override flags = {
+    ...dbFlags,
+    ...stageFlags,
+    'lookback-days': Flags.integer({ description: 'Days of responses to calibrate on [env IRT_CALIB_LOOKBACK_DAYS or MIRT_LOOKBACK_DAYS, default 30].' }),
+    model: Flags.string({ description: 'IRT model: 1PL, Rasch, 2PL or 3PL [env IRT_MODEL or MIRT_MODEL, default 2PL].' }),
+    'anchor-mode': Flags.string({ description: 'Anchors from question.meta: fixed (held at their parameters), linking (mean/sigma afterwards) or none [env IRT_ANCHOR_MODE, default fixed].', options: ['fixed', 'linking', 'none'] }),
+    'write-back': Flags.boolean({ description: 'Also write calibrated parameters into question.meta.irt [env IRT_WRITE_BACK].', allowNo: true }),
+    'min-responses': Flags.integer({ description: 'Items with fewer responses are reported, not calibrated [env IRT_MIN_RESPONSES, default 5].' }),
+    'allow-non-converged': Flags.boolean({ description: 'Write the estimates even if EM did not converge.' }),
+  }
+
+  async run(): Promise<StageRunReport> {
+    const { flags } = await this.parse(RunCalibrateIrt)
+    return executeStage(calibrateIrt, flags, this.logger)
+  }
+
+  protected override render(r: StageRunReport): void {
+    renderStageReport(r)
+  }
+}

@@ -1,0 +1,27 @@
+import { Flags } from '@oclif/core'
+import { BaseCommand } from '../../lib/base-command.js'
+import { dbFlags } from '../../lib/db/flags.js'
+import updateThetaStage from '../../lib/irt-stage/update-theta.js'
+import { executeStage, renderStageReport, stageFlags } from '../../lib/stages/command.js'
+import type { StageRunReport } from '../../lib/stages/types.js'
+
+export default class RunUpdateTheta extends BaseCommand<typeof RunUpdateTheta> {
+  static override description = "Update one learner's θ after a session (online EAP from the previous estimate); writes mirt_ability and the ability history."
+  static override examples = ['<%= config.bin %> run update-theta --user learner-00042', '<%= config.bin %> run update-theta --user learner-00042 --session demo-42-42-59 --json']
+  static override flags = {
+    ...dbFlags,
+    ...stageFlags,
+    user: Flags.string({ description: 'The learner (exam_results.user_id).', required: true }),
+    session: Flags.string({ description: "The session (exam_results.session_id); default the learner's latest." }),
+    'lookback-days': Flags.integer({ description: 'How far back to look for the session [env THETA_LOOKBACK_DAYS, default 30].' }),
+  }
+
+  async run(): Promise<StageRunReport> {
+    const { flags } = await this.parse(RunUpdateTheta)
+    return executeStage(updateThetaStage, flags, this.logger)
+  }
+
+  protected override render(r: StageRunReport): void {
+    renderStageReport(r)
+  }
+}

@@ -1,0 +1,217 @@
+import { z } from 'zod'
+import { addDays, envFirst, resolveBool, resolveInt, resolveString } from '../config/index.js'
+import { SeedopsError, usageError } from '../errors/index.js'
+import { calibrate, type AnchorItem, type CalibratedItem } from '../irt/calibrate.js'
+import { buildFromIndexed } from '../irt/data.js'
+import { attachItemFit } from '../irt/itemfit.js'
+import { MODELS, type IrtModel } from '../irt/model.js'
+import type { Stage } from '../stages/types.js'
+import { ANCHORS, OBSERVATIONS, UPSERT_ABILITY, UPSERT_FIT_META, UPSERT_HISTORY, UPSERT_ITEMS, WRITE_BACK } from './sql.js'
+
+export const CalibrateParams = z.object({
+  lookbackDays: z.number().int().min(1).max(3660),
+  model: z.enum(['1PL', 'Rasch', '2PL', '3PL']),
+  anchorMode: z.enum(['fixed', 'linking', 'none']),
+  writeBack: z.boolean(),
+  allowNonConverged: z.boolean(),
+  minResponses: z.number().int().min(1),
+})
+export type CalibrateParams = z.infer<typeof CalibrateParams>
+
+export interface CalibrateSummary {
+  runId: string
+  version: string
+  model: IrtModel
+  window: { from: string; to: string }
+  persons: number
+  items: number
+  observations: number
+  duplicates: number
+  anchors: { used: number; mode: CalibrateParams['anchorMode'] }
+  linking: { A: number; B: number } | null
+  fit: { logLik: number; AIC: number; BIC: number; iterations: number; converged: boolean; maxChange: number; seconds: number }
+  degenerate: { item_id: string; reason: string; n: number }[]
+}
+
+const dayStart = (d: string) => `${d}T00:00:00Z`
+
+function normaliseModel(v: string): IrtModel {
+  const m = MODELS.find((x) => x.toLowerCase() === v.trim().toLowerCase())
+  if (!m) throw usageError(`model ${JSON.stringify(v)} is not one of ${MODELS.join(', ')}`, ['Use --model 2PL (default), 1PL, Rasch or 3PL'])
+  return m
+}
+
+const mean = (xs: number[]) => xs.reduce((s, x) => s + x, 0) / xs.length
+const sd = (xs: number[]) => {
+  const m = mean(xs)
+  return Math.sqrt(xs.reduce((s, x) => s + (x - m) ** 2, 0) / (xs.length - 1))
+}
+
+/**
+ * calibrate-irt (SPEC 2/3): marginal-ML calibration of every item answered in the lookback with the
+ * native engine, then EAP abilities for every learner on the new scale. Anchors (question.meta
+ * tagged "anchor" or with an irt block) are held fixed (default) or used for mean/sigma linking
+ * afterwards. Writes mirt_item_params, mirt_ability (+ ability history) and mirt_fit_meta in the
+ * runner's one transaction; a non-converged fit is recorded but not written over the previous
+ * parameters unless --allow-non-converged.
+ */
+export const calibrateIrt: Stage<CalibrateParams, CalibrateSummary> = {
+  id: 'calibrate-irt',
+  description: 'IRT calibration (item parameters, abilities, fit) over the lookback window.',
+  supportsDryRun: true,
+  parseParams(flags, env) {
+    if (envFirst(['MIRT_MAX_OBS'], env)) {
+      // Accepted for compatibility; seedops has no observation cap (SPEC 2).
+    }
+    return CalibrateParams.parse({
+      lookbackDays: resolveInt(flags['lookback-days'] as number | undefined, ['IRT_CALIB_LOOKBACK_DAYS', 'MIRT_LOOKBACK_DAYS'], 30, { min: 1, max: 3660, label: 'lookback-days' }, env),
+      model: normaliseModel(resolveString(flags.model as string | undefined, ['IRT_MODEL', 'MIRT_MODEL'], '2PL', env)),
+      anchorMode: (() => {
+        const v = resolveString(flags['anchor-mode'] as string | undefined, ['IRT_ANCHOR_MODE'], 'fixed', env)
+        if (!['fixed', 'linking', 'none'].includes(v)) throw usageError(`anchor mode ${JSON.stringify(v)} is not fixed, linking or none`)
+        return v
+      })(),
+      writeBack: resolveBool(flags['write-back'] as boolean | undefined, ['IRT_WRITE_BACK'], false, env),
+      allowNonConverged: Boolean(flags['allow-non-converged']),
+      minResponses: resolveInt(flags['min-responses'] as number | undefined, ['IRT_MIN_RESPONSES'], 5, { min: 1, label: 'min-responses' }, env),
+    })
+  },
+  async run(params, ctx) {
+    const { tx, logger } = ctx
+    const from = addDays(ctx.asOf, -(params.lookbackDays - 1))
+    const warnings: string[] = []
+    if (envFirst(['MIRT_MAX_OBS'], ctx.env)) warnings.push('MIRT_MAX_OBS is ignored: seedops calibrates every observation in the lookback (no cap)')
+
+    const obs = await tx.query<{ user_id: string; item_id: string; correct: boolean }>({ text: OBSERVATIONS, values: [dayStart(from), dayStart(addDays(ctx.asOf, 1))] })
+    if (obs.rows.length === 0) {
+      throw new SeedopsError(`no answered questions between ${from} and ${ctx.asOf}: nothing to calibrate`, {
+        code: 'EMPTY_LOOKBACK',
+        suggestions: [`Check the date, or widen the window: seedops run calibrate-irt --lookback-days ${params.lookbackDays * 2}`, 'Previous item parameters are unchanged'],
+      })
+    }
+    const personIndex = new Map<string, number>()
+    const itemIndex = new Map<string, number>()
+    const m = obs.rows.length
+    const person = new Int32Array(m)
+    const item = new Int32Array(m)
+    const resp = new Uint8Array(m)
+    obs.rows.forEach((r, k) => {
+      let p = personIndex.get(r.user_id)
+      if (p === undefined) personIndex.set(r.user_id, (p = personIndex.size))
+      let j = itemIndex.get(r.item_id)
+      if (j === undefined) itemIndex.set(r.item_id, (j = itemIndex.size))
+      person[k] = p
+      item[k] = j
+      resp[k] = r.correct ? 1 : 0
+    })
+    const { data, report } = buildFromIndexed([...personIndex.keys()], [...itemIndex.keys()], person, item, resp, { duplicates: 'first' })
+    logger.progress(`calibrate-irt: ${data.nPersons} learners, ${data.nItems} items, ${data.nObs} responses (${report.duplicates.count} repeats: first attempt kept), ${from}..${ctx.asOf}`)
+
+    const anchorRows = (await tx.query<{ item_id: string; a: number; b: number; c: number; tagged: boolean }>(ANCHORS)).rows.filter((r) => itemIndex.has(r.item_id))
+    const anchors: AnchorItem[] = anchorRows.map((r) => ({ item_id: r.item_id, a: r.a, b: r.b, c: params.model === '3PL' ? r.c : 0 }))
+    if (params.anchorMode === 'linking' && anchors.length < 2) warnings.push(`mean/sigma linking needs at least 2 anchors answered in the window, found ${anchors.length}: results stay on the N(0,1) scale`)
+
+    const res = await calibrate(data, {
+      model: params.model,
+      anchors: params.anchorMode === 'fixed' && anchors.length ? anchors : undefined,
+      freeLatent: params.anchorMode === 'fixed' && anchors.length > 0 && params.model !== 'Rasch' && params.model !== '1PL' ? true : undefined,
+      minResponses: params.minResponses,
+      onCycle: (c) => {
+        if (c.cycle % 25 === 0) logger.progress(`calibrate-irt: cycle ${c.cycle}, logLik ${c.logLik.toFixed(2)}, max change ${c.maxChange.toExponential(2)}`)
+      },
+    })
+    warnings.push(...res.warnings)
+    const { theta, se } = attachItemFit(res)
+
+    // Mean/sigma linking (Marco 1977) onto the anchors' published scale: b* = A·b + B, a* = a/A, θ* = A·θ + B.
+    let linking: { A: number; B: number } | null = null
+    if (params.anchorMode === 'linking' && anchors.length >= 2) {
+      const est = new Map(res.items.map((it) => [it.item_id, it]))
+      const pairs = anchors.filter((x) => est.has(x.item_id))
+      const bRef = pairs.map((x) => x.b)
+      const bEst = pairs.map((x) => est.get(x.item_id)!.b)
+      const A = sd(bRef) / sd(bEst)
+      const B = mean(bRef) - A * mean(bEst)
+      if (Number.isFinite(A) && A > 0) linking = { A, B }
+      else warnings.push('linking constants are not finite (anchors with identical difficulty?): results stay on the N(0,1) scale')
+    }
+    const L = linking ?? { A: 1, B: 0 }
+    const items: CalibratedItem[] = res.items.map((it) => ({
+      ...it,
+      a: it.a / L.A,
+      b: L.A * it.b + L.B,
+      d: -(it.a / L.A) * (L.A * it.b + L.B),
+      se_a: it.se_a === null ? null : it.se_a / L.A,
+      se_b: it.se_b === null ? null : it.se_b * L.A,
+    }))
+
+    const version = `${ctx.asOf}.${params.model}`
+    const runId = `calibrate-irt:${ctx.asOf}:${params.model}`
+    const fit = {
+      logLik: res.fit.logLik,
+      AIC: res.fit.AIC,
+      BIC: res.fit.BIC,
+      iterations: res.fit.iterations,
+      converged: res.fit.converged,
+      maxChange: res.fit.maxChange,
+      seconds: res.fit.seconds,
+    }
+    const summary: CalibrateSummary = {
+      runId,
+      version,
+      model: params.model,
+      window: { from, to: ctx.asOf },
+      persons: data.nPersons,
+      items: items.length,
+      observations: data.nObs,
+      duplicates: report.duplicates.count,
+      anchors: { used: params.anchorMode === 'none' ? 0 : anchors.length, mode: params.anchorMode },
+      linking,
+      fit,
+      degenerate: res.degenerate.map((d) => ({ item_id: d.item_id, reason: d.reason, n: d.n })),
+    }
+    if (res.degenerate.length) warnings.push(`${res.degenerate.length} item(s) not calibrated: ${res.degenerate.slice(0, 8).map((d) => `${d.item_id} (${d.reason}, n=${d.n})`).join(', ')}${res.degenerate.length > 8 ? ', …' : ''}`)
+
+    await tx.query(UPSERT_FIT_META, [
+      runId,
+      JSON.stringify({ model: params.model, n_persons: data.nPersons, n_items: items.length, n_obs: data.nObs, lookback_days: params.lookbackDays, window: summary.window, anchor_mode: params.anchorMode, anchors: anchors.length, quadpts: res.fit.quadpts, theta_lim: res.fit.thetaLim, engine: 'native' }),
+      JSON.stringify({ ...fit, nParameters: res.fit.nParameters, groupPars: res.fit.groupPars, linking_constants: linking, degenerate: summary.degenerate }),
+    ])
+    if (!res.fit.converged && !params.allowNonConverged) {
+      throw new SeedopsError(`calibration did not converge in ${res.fit.iterations} cycles (max change ${res.fit.maxChange.toExponential(2)}); previous parameters kept`, {
+        code: 'IRT_NOT_CONVERGED',
+        suggestions: ['Inspect the data (degenerate items, very sparse items), or widen --lookback-days', 'To write the estimates anyway: --allow-non-converged'],
+      })
+    }
+    const itemIds = items.map((it) => Number(it.item_id))
+    await tx.query(UPSERT_ITEMS, [
+      params.model,
+      version,
+      itemIds,
+      items.map((it) => JSON.stringify({ a: it.a, b: it.b, c: it.c })),
+      items.map((it) => JSON.stringify({ a: it.se_a, b: it.se_b, c: it.se_c, d: it.se_d })),
+      items.map((it) => JSON.stringify({ n: it.n, p_correct: it.p_correct, infit: it.infit, outfit: it.outfit, anchored: it.anchored, flags: it.flags })),
+    ])
+    const users = data.personIds
+    const th = Array.from(theta, (t) => L.A * t + L.B)
+    const ses = Array.from(se, (s) => L.A * s)
+    await tx.query(UPSERT_ABILITY, [version, params.model, users, th, ses])
+    await tx.query(UPSERT_HISTORY, [params.model, version, 'calibrate-irt', runId, `${ctx.asOf}T23:59:59.999Z`, users, th, ses])
+    let writtenBack = 0
+    if (params.writeBack) {
+      const free = items.filter((it) => !it.anchored)
+      writtenBack =
+        (await tx.query(WRITE_BACK, [free.map((it) => Number(it.item_id)), free.map((it) => JSON.stringify({ a: it.a, b: it.b, c: it.c, model: params.model, version }))])).rowCount ?? 0
+    }
+    logger.progress(`calibrate-irt: ${fit.converged ? 'converged' : 'NOT converged'} in ${fit.iterations} cycles, logLik ${fit.logLik.toFixed(2)}, ${fit.seconds.toFixed(1)} s`)
+    const sample = items.slice(0, 15)
+    return {
+      rows: { mirt_item_params: items.length, mirt_ability: users.length, seedops_ability_history: users.length, mirt_fit_meta: 1, question_write_back: writtenBack, degenerate_items: res.degenerate.length },
+      summary,
+      table: { head: ['item_id', 'a', 'b', 'c', 'se_b', 'n', 'infit', 'outfit', 'anchored'], rows: sample.map((it) => [it.item_id, it.a, it.b, it.c, it.se_b, it.n, it.infit, it.outfit, it.anchored]) },
+      warnings,
+    }
+  },
+}
+
+export default calibrateIrt

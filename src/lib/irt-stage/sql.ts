@@ -1,0 +1,46 @@
+/** Observations in the lookback, oldest first (so the engine's "first" duplicate rule keeps a learner's first attempt). */
+export const OBSERVATIONS = `
+SELECT b.user_id, b.item_id::text AS item_id, b.correct
+FROM seedops_attempt_base b
+WHERE b.completed_at >= $1::timestamptz AND b.completed_at < $2::timestamptz
+ORDER BY b.completed_at, b.session_id, b.question_no`
+
+/** Anchor candidates: question.meta tagged "anchor" or carrying an irt block with a and b. */
+export const ANCHORS = `
+SELECT q.id::text AS item_id, (q.meta #>> '{irt,a}')::float8 AS a, (q.meta #>> '{irt,b}')::float8 AS b,
+       COALESCE((q.meta #>> '{irt,c}')::float8, 0) AS c,
+       COALESCE(q.meta -> 'tags' ? 'anchor', false) AS tagged
+FROM question q
+WHERE jsonb_typeof(q.meta -> 'irt') = 'object'
+  AND jsonb_typeof(q.meta #> '{irt,a}') = 'number' AND jsonb_typeof(q.meta #> '{irt,b}') = 'number'
+  AND (q.meta #>> '{irt,a}')::float8 > 0`
+
+export const UPSERT_ITEMS = `
+INSERT INTO mirt_item_params (item_id, model, params, version, fitted_at, se, fit)
+SELECT u.item_id, $1, u.params::jsonb, $2, now(), u.se::jsonb, u.fit::jsonb
+FROM unnest($3::bigint[], $4::text[], $5::text[], $6::text[]) AS u(item_id, params, se, fit)
+ON CONFLICT (item_id) DO UPDATE SET model = EXCLUDED.model, params = EXCLUDED.params, version = EXCLUDED.version,
+  fitted_at = EXCLUDED.fitted_at, se = EXCLUDED.se, fit = EXCLUDED.fit`
+
+export const UPSERT_ABILITY = `
+INSERT INTO mirt_ability (user_id, version, theta, se, model, fitted_at)
+SELECT u.user_id, $1, u.theta, u.se, $2, now()
+FROM unnest($3::text[], $4::float8[], $5::float8[]) AS u(user_id, theta, se)
+ON CONFLICT (user_id, version) DO UPDATE SET theta = EXCLUDED.theta, se = EXCLUDED.se, model = EXCLUDED.model, fitted_at = EXCLUDED.fitted_at`
+
+export const UPSERT_HISTORY = `
+INSERT INTO seedops_ability_history (user_id, theta, se, model, version, source, key, measured_at)
+SELECT u.user_id, u.theta, u.se, $1, $2, $3, $4, $5::timestamptz
+FROM unnest($6::text[], $7::float8[], $8::float8[]) AS u(user_id, theta, se)
+ON CONFLICT (user_id, key) DO UPDATE SET theta = EXCLUDED.theta, se = EXCLUDED.se, model = EXCLUDED.model,
+  version = EXCLUDED.version, measured_at = EXCLUDED.measured_at, recorded_at = now()`
+
+export const UPSERT_FIT_META = `
+INSERT INTO mirt_fit_meta (run_id, model_spec, metrics, fitted_at) VALUES ($1, $2::jsonb, $3::jsonb, now())
+ON CONFLICT (run_id) DO UPDATE SET model_spec = EXCLUDED.model_spec, metrics = EXCLUDED.metrics, fitted_at = EXCLUDED.fitted_at`
+
+/** Optional write-back of calibrated (not anchored) parameters into question.meta.irt. */
+export const WRITE_BACK = `
+UPDATE question q SET meta = jsonb_set(COALESCE(q.meta, '{}'::jsonb), '{irt}', u.irt::jsonb, true)
+FROM unnest($1::bigint[], $2::text[]) AS u(item_id, irt)
+WHERE q.id = u.item_id`
