@@ -11,7 +11,6 @@ export async function loadStages() {
     import('../irt-stage/update-theta.js'),
     import('../kpi/stage.js'),
     import('../kpi/inactivity.js'),
-    import('../reports/stage.js'),
   ])
   for (const m of mods) registerStage(m.default)
 }
