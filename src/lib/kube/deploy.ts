@@ -58,6 +58,19 @@ function resourceName(o: KubeObject): string {
   return group ? `${plural}.${group}` : plural
 }
 
+/** An object without what the server changes on every write (versions, timestamps, field owners, status). */
+function comparable(o: KubeObject): unknown {
+  const { metadata, status: _status, ...rest } = o
+  const { resourceVersion: _rv, managedFields: _mf, generation: _g, ...meta } = metadata as Record<string, unknown>
+  return sortKeys({ ...rest, metadata: meta })
+}
+
+function sortKeys(v: unknown): unknown {
+  if (Array.isArray(v)) return v.map(sortKeys)
+  if (v && typeof v === 'object') return Object.fromEntries(Object.keys(v).sort().map((k) => [k, sortKeys((v as Record<string, unknown>)[k])]))
+  return v
+}
+
 async function applyOne(k: KubeClients, o: KubeObject, opts: { dryRun: boolean; force: boolean }): Promise<ApplyAction> {
   const path = resourcePath(o)
   const op = { verb: 'patch' as const, resource: resourceName(o), namespace: o.metadata.namespace, name: o.metadata.name }
@@ -66,8 +79,8 @@ async function applyOne(k: KubeClients, o: KubeObject, opts: { dryRun: boolean; 
   }
   try {
     const before = await kubeRequest(k, path)
-    let rvBefore: string | undefined
-    if (before.status === 200) rvBefore = (JSON.parse(await before.text()) as KubeObject).metadata.resourceVersion as string
+    let live: KubeObject | undefined
+    if (before.status === 200) live = JSON.parse(await before.text()) as KubeObject
     else if (before.status === 404) await before.text()
     else await fail(before)
     const q = new URLSearchParams({ fieldManager: FIELD_MANAGER, fieldValidation: 'Strict' })
@@ -76,8 +89,10 @@ async function applyOne(k: KubeClients, o: KubeObject, opts: { dryRun: boolean; 
     const res = await kubeRequest(k, `${path}?${q}`, { method: 'PATCH', headers: { 'Content-Type': 'application/apply-patch+yaml' }, body: JSON.stringify(o) })
     if (res.status !== 200 && res.status !== 201) await fail(res)
     const after = JSON.parse(await res.text()) as KubeObject
-    if (!rvBefore) return 'created'
-    return after.metadata.resourceVersion === rvBefore ? 'unchanged' : 'configured'
+    if (!live) return 'created'
+    // A dry run keeps the old resourceVersion, so compare the content the server would store.
+    if (opts.dryRun) return JSON.stringify(comparable(after)) === JSON.stringify(comparable(live)) ? 'unchanged' : 'configured'
+    return after.metadata.resourceVersion === live.metadata.resourceVersion ? 'unchanged' : 'configured'
   } catch (e) {
     throw translateKubeError(e, op, k)
   }
