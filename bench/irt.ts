@@ -135,6 +135,8 @@ interface Row {
   prepare_s: number
   fit_s: number
   total_s: number
+  /** CPU time of the main thread during the fit (workers not included): less sensitive to a shared machine than wall time. */
+  main_cpu_s: number
   cycles: number
   converged: boolean
   threads: number
@@ -149,6 +151,7 @@ async function scenario(name: string, sim: Sim, model: IrtModel, goal: number): 
   const t0 = performance.now()
   const { data } = buildFromIndexed(ids('u', sim.nP), ids('i', sim.J), sim.person, sim.item, sim.resp)
   const t1 = performance.now()
+  const cpu0 = process.cpuUsage()
   let estepMs = 0
   let estepCalls = 0
   let inputSeen: EstepInput | null = null
@@ -175,6 +178,7 @@ async function scenario(name: string, sim: Sim, model: IrtModel, goal: number): 
     },
   })
   const t2 = performance.now()
+  const cpu = process.cpuUsage(cpu0)
   const input = inputSeen! as EstepInput
   const madds = 2 * input.cells.length * input.Q
   const bareMs = Math.min(bareLoop(input, new Float64Array(tableSize).fill(-0.5)), bareLoop(input, new Float64Array(tableSize).fill(-0.5)))
@@ -187,6 +191,7 @@ async function scenario(name: string, sim: Sim, model: IrtModel, goal: number): 
     prepare_s: (t1 - t0) / 1000,
     fit_s: (t2 - t1) / 1000,
     total_s: (t2 - t0) / 1000,
+    main_cpu_s: (cpu.user + cpu.system) / 1e6,
     cycles: res.fit.iterations,
     converged: res.fit.converged,
     threads: res.fit.threads,
@@ -234,7 +239,7 @@ const sc = score(B.res.items, dataB, { method: 'eap' })
 const eapS = (performance.now() - s0) / 1000
 
 console.log('')
-console.log('scenario                              persons  items  responses  prepare s  fit s  total s  goal s  cycles  conv  threads  E-step ms/cycle  E-step Mmadd/s  bare Mmadd/s  E-step/bare')
+console.log('scenario                              persons  items  responses  prepare s  fit s  total s  goal s  main-cpu s  cycles  conv  threads  E-step ms/cycle  E-step Mmadd/s  bare Mmadd/s  E-step/bare')
 for (const r of rows) {
   console.log(
     [
@@ -246,6 +251,7 @@ for (const r of rows) {
       f(r.fit_s).padStart(6),
       f(r.total_s).padStart(8),
       f(r.goal_s, 1).padStart(7),
+      f(r.main_cpu_s).padStart(11),
       String(r.cycles).padStart(7),
       String(r.converged).padStart(5),
       String(r.threads).padStart(8),
@@ -257,4 +263,6 @@ for (const r of rows) {
   )
 }
 console.log(`(d) EAP scoring, 100,000 persons × 30 responses: ${f(eapS, 2)} s (goal 1 s; mirt 11.8 s); mean SE ${f(sc.se.reduce((s, v) => s + v, 0) / sc.se.length, 3)}`)
-console.log('E-step/bare: the bare loop is single-threaded; with worker threads the ratio can exceed 100%.')
+console.log('E-step/bare: the bare loop is a plain single-threaded loop; with worker threads the ratio can exceed 100%.')
+const os = await import('node:os')
+console.log(`machine: ${os.availableParallelism()} CPU(s), load average ${os.loadavg().map((x) => x.toFixed(2)).join(' ')} (other processes share the CPUs: compare the bare-loop rate with an idle machine)`)
