@@ -7,6 +7,8 @@ import updateThetaStage from '../../src/lib/irt-stage/update-theta.js'
 import { silentLogger } from '../../src/lib/output/index.js'
 import { runStage } from '../../src/lib/stages/runner.js'
 import { DB_KINDS, freshDatabase } from '../support/db.js'
+import { irtGroup, thetaGroup } from '../../src/lib/verify/irt.js'
+import { runChecks } from '../../src/lib/verify/run.js'
 
 const END = '2026-06-30'
 const params = { lookbackDays: 30, model: '2PL' as const, anchorMode: 'fixed' as const, writeBack: false, allowNonConverged: false, minResponses: 5 }
@@ -106,5 +108,19 @@ describe.each(DB_KINDS)('calibrate-irt and update-theta on %s', (kind) => {
     const h = await db.pool.query(`SELECT count(*)::int AS n FROM seedops_ability_history WHERE user_id = $1 AND key = 'session:after-1'`, [user.user_id])
     expect(h.rows[0].n).toBe(1)
     await expect(runStage(db, updateThetaStage, { ...p, session: 'no-such-session' }, { asOf: END, dryRun: false, logger: silentLogger })).rejects.toMatchObject({ code: 'NOT_FOUND' })
+  })
+
+  it('verify irt/theta pass on the calibrated database and catch an out-of-range item', async () => {
+    const ctx = { q: db.pool, asOf: END, now: new Date(), options: {} }
+    const ok = await runChecks([irtGroup, thetaGroup], ctx)
+    expect(ok.failed).toBe(0)
+    expect(ok.checks.find((c) => c.id === 'theta.coverage')!.numbers.coverage_pct).toBe(100)
+    const item = (await db.pool.query(`SELECT item_id, params FROM mirt_item_params ORDER BY item_id LIMIT 1`)).rows[0]
+    await db.pool.query(`UPDATE mirt_item_params SET params = jsonb_set(params, '{a}', '-1') WHERE item_id = $1`, [item.item_id])
+    const bad = await runChecks([irtGroup], ctx)
+    const ranges = bad.checks.find((c) => c.id === 'irt.ranges')!
+    expect(ranges).toMatchObject({ status: 'fail', numbers: { out_of_range: 1 } })
+    expect(ranges.examples![0]!.item_id).toBe(item.item_id)
+    await db.pool.query(`UPDATE mirt_item_params SET params = $2 WHERE item_id = $1`, [item.item_id, item.params])
   })
 })

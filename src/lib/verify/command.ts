@@ -24,24 +24,49 @@ async function defaultAsOf(q: { query: (s: string, p: unknown[]) => Promise<{ ro
   return resolveDate(undefined)
 }
 
-export async function executeVerify(
-  groups: CheckGroup[],
-  flags: { 'database-url'?: string; date?: string; junit?: string; 'max-age-hours': number; days: number },
-  opts: { stage?: string; extraOptions?: Record<string, number> } = {},
-): Promise<VerifyReport> {
+export interface VerifyPart {
+  groups: CheckGroup[]
+  /** The stage whose last successful run sets the default as-of. */
+  stage?: string
+  extraOptions?: Record<string, number>
+}
+
+type VerifyCliFlags = { 'database-url'?: string; date?: string; junit?: string; 'max-age-hours': number; days: number }
+
+export async function executeVerify(groups: CheckGroup[], flags: VerifyCliFlags, opts: { stage?: string; extraOptions?: Record<string, number> } = {}): Promise<VerifyReport> {
+  return executeVerifyParts([{ groups, ...opts }], flags)
+}
+
+/** Runs several groups on one connection, each with its own default as-of, as one report. */
+export async function executeVerifyParts(parts: VerifyPart[], flags: VerifyCliFlags): Promise<VerifyReport> {
   return withDb(flags, async (db) => {
     await assertMigrated(db)
-    const asOf = await defaultAsOf(db.pool as never, opts.stage, flags.date)
-    const report = await runChecks(groups, {
-      q: db.pool,
-      asOf,
-      now: new Date(),
-      options: { maxAgeHours: flags['max-age-hours'], days: flags.days, ...opts.extraOptions },
-    })
+    const reports: VerifyReport[] = []
+    for (const part of parts) {
+      const asOf = await defaultAsOf(db.pool as never, part.stage, flags.date)
+      reports.push(
+        await runChecks(part.groups, {
+          q: db.pool,
+          asOf,
+          now: new Date(),
+          options: { maxAgeHours: flags['max-age-hours'], days: flags.days, ...part.extraOptions },
+        }),
+      )
+    }
+    const checks = reports.flatMap((r) => r.checks).sort((a, b) => ORDER[a.status] - ORDER[b.status])
+    const report: VerifyReport = {
+      asOf: [...new Set(reports.map((r) => r.asOf))].join(', '),
+      passed: checks.filter((c) => c.status === 'pass').length,
+      warned: checks.filter((c) => c.status === 'warn').length,
+      failed: checks.filter((c) => c.status === 'fail').length,
+      checks,
+    }
     if (flags.junit) writeFileSync(flags.junit, toJUnit(report))
     return report
   })
 }
+
+const ORDER = { fail: 0, warn: 1, pass: 2 } as const
 
 const BADGE = { pass: () => color.green('ok  '), warn: () => color.yellow('warn'), fail: () => color.red('FAIL') }
 

@@ -1,0 +1,22 @@
+import { BaseCommand } from '../../lib/base-command.js'
+import { dbFlags } from '../../lib/db/flags.js'
+import { executeVerify, renderVerify, verifyFlags } from '../../lib/verify/command.js'
+import { thetaGroup } from '../../lib/verify/irt.js'
+import type { VerifyReport } from '../../lib/verify/run.js'
+
+export default class VerifyTheta extends BaseCommand<typeof VerifyTheta> {
+  static override description = 'SQL checks on learner abilities: coverage of active learners, ranges in mirt_ability and the ability history. Exit 1 if any check fails.'
+  static override examples = ['<%= config.bin %> verify theta', '<%= config.bin %> verify theta --json --junit verify-theta.xml']
+  static override flags = { ...dbFlags, ...verifyFlags }
+
+  async run(): Promise<VerifyReport> {
+    const { flags } = await this.parse(VerifyTheta)
+    const r = await executeVerify([thetaGroup], flags, { stage: 'calibrate-irt' })
+    this.failed = r.failed > 0
+    return r
+  }
+
+  protected override render(r: VerifyReport): void {
+    renderVerify(r)
+  }
+}

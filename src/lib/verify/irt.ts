@@ -1,0 +1,115 @@
+import { addDays } from '../config/index.js'
+import type { Check, CheckGroup, VerifyContext } from './types.js'
+
+const dayStart = (d: string) => `${d}T00:00:00Z`
+
+async function freshness(ctx: VerifyContext, stage: string): Promise<Awaited<ReturnType<Check['run']>>> {
+  const maxAgeH = ctx.options.maxAgeHours ?? 26
+  const r = await ctx.q.query<{ finished_at: Date; as_of: string }>(
+    `SELECT finished_at, as_of FROM seedops_stage_runs WHERE stage = $1 AND status = 'succeeded' AND NOT dry_run ORDER BY finished_at DESC LIMIT 1`,
+    [stage],
+  )
+  const row = r.rows[0]
+  const ageH = row ? Math.round(((ctx.now.getTime() - new Date(row.finished_at).getTime()) / 3_600_000) * 10) / 10 : null
+  const numbers = { last_success_age_hours: ageH, max_age_hours: maxAgeH, last_as_of: row?.as_of ?? null }
+  if (ageH === null) return { status: 'fail', message: `${stage} has never succeeded (run: seedops run ${stage})`, numbers }
+  if (ageH > maxAgeH) return { status: 'fail', message: `last successful ${stage} ${ageH} h ago (> ${maxAgeH} h)`, numbers }
+  return { status: 'pass', message: `last success ${ageH} h ago, as of ${row!.as_of}`, numbers }
+}
+
+/** Checks on the calibration output: mirt_item_params and mirt_fit_meta. */
+export const irtGroup: CheckGroup = {
+  id: 'irt',
+  description: 'item parameters and calibration fit',
+  checks: [
+    { id: 'freshness', description: 'calibrate-irt succeeded recently', run: (ctx) => freshness(ctx, 'calibrate-irt') },
+    {
+      id: 'converged',
+      description: 'the latest calibration converged',
+      async run({ q }) {
+        const r = await q.query<{ run_id: string; converged: boolean | null; iterations: number | null; loglik: number | null }>(
+          `SELECT run_id, (metrics ->> 'converged')::boolean AS converged, (metrics ->> 'iterations')::int AS iterations, (metrics ->> 'logLik')::float8 AS loglik
+           FROM mirt_fit_meta ORDER BY fitted_at DESC LIMIT 1`,
+        )
+        const m = r.rows[0]
+        if (!m) return { status: 'fail', message: 'no calibration recorded in mirt_fit_meta', numbers: {} }
+        const numbers = { run_id: m.run_id, iterations: m.iterations, logLik: m.loglik }
+        return m.converged ? { status: 'pass', message: `${m.run_id} converged in ${m.iterations} cycles`, numbers } : { status: 'fail', message: `${m.run_id} did not converge`, numbers }
+      },
+    },
+    {
+      id: 'ranges',
+      description: 'parameters finite and plausible: 0 < a ≤ 10, |b| ≤ 8, 0 ≤ c < 0.5',
+      async run({ q }) {
+        const r = await q.query(
+          `SELECT item_id, params, count(*) OVER ()::int AS total FROM mirt_item_params
+           WHERE NOT (jsonb_typeof(params -> 'a') = 'number' AND jsonb_typeof(params -> 'b') = 'number'
+                      AND (params ->> 'a')::float8 > 0 AND (params ->> 'a')::float8 <= 10
+                      AND abs((params ->> 'b')::float8) <= 8
+                      AND COALESCE((params ->> 'c')::float8, 0) >= 0 AND COALESCE((params ->> 'c')::float8, 0) < 0.5)
+           ORDER BY item_id LIMIT 5`,
+        )
+        const total = (await q.query<{ n: number }>(`SELECT count(*)::int AS n FROM mirt_item_params`)).rows[0]!.n
+        const bad = (r.rows[0] as { total?: number } | undefined)?.total ?? 0
+        const numbers = { items: total, out_of_range: bad }
+        if (total === 0) return { status: 'fail', message: 'mirt_item_params is empty (run: seedops run calibrate-irt)', numbers }
+        if (bad) return { status: 'fail', message: `${bad} of ${total} items out of range`, numbers, examples: r.rows.map(({ total: _t, ...x }) => x) }
+        return { status: 'pass', message: `${total} items in range`, numbers }
+      },
+    },
+    {
+      id: 'coverage',
+      description: 'items answered at least 5 times in the last 30 days have parameters',
+      async run({ q, asOf }) {
+        const r = await q.query<{ answered: number; with_params: number }>(
+          `WITH a AS (SELECT item_id FROM seedops_attempt_base WHERE completed_at >= $1::timestamptz AND completed_at < $2::timestamptz GROUP BY item_id HAVING count(*) >= 5)
+           SELECT count(*)::int AS answered, count(m.item_id)::int AS with_params FROM a LEFT JOIN mirt_item_params m USING (item_id)`,
+          [dayStart(addDays(asOf, -29)), dayStart(addDays(asOf, 1))],
+        )
+        const n = r.rows[0]!
+        const pct = n.answered ? Math.round((n.with_params / n.answered) * 1000) / 10 : 100
+        const numbers = { answered_items: n.answered, with_params: n.with_params, coverage_pct: pct }
+        if (n.answered === 0) return { status: 'warn', message: 'no items answered in the last 30 days', numbers }
+        return pct >= 95 ? { status: 'pass', message: `${n.with_params}/${n.answered} answered items have parameters`, numbers } : { status: 'warn', message: `only ${pct}% of answered items have parameters`, numbers }
+      },
+    },
+  ],
+}
+
+/** Checks on learner abilities: mirt_ability and the ability history. */
+export const thetaGroup: CheckGroup = {
+  id: 'theta',
+  description: 'learner abilities',
+  checks: [
+    {
+      id: 'coverage',
+      description: 'learners active in the last 30 days have an ability estimate',
+      async run({ q, asOf }) {
+        const r = await q.query<{ active: number; with_theta: number }>(
+          `WITH a AS (SELECT DISTINCT user_id FROM seedops_attempt_base WHERE completed_at >= $1::timestamptz AND completed_at < $2::timestamptz)
+           SELECT count(*)::int AS active, count(*) FILTER (WHERE EXISTS (SELECT 1 FROM mirt_ability m WHERE m.user_id = a.user_id))::int AS with_theta FROM a`,
+          [dayStart(addDays(asOf, -29)), dayStart(addDays(asOf, 1))],
+        )
+        const n = r.rows[0]!
+        const pct = n.active ? Math.round((n.with_theta / n.active) * 1000) / 10 : 100
+        const numbers = { active_learners: n.active, with_theta: n.with_theta, coverage_pct: pct }
+        if (n.active === 0) return { status: 'warn', message: 'no active learners in the last 30 days', numbers }
+        return pct >= 95 ? { status: 'pass', message: `${n.with_theta}/${n.active} active learners have θ`, numbers } : { status: 'fail', message: `only ${pct}% of active learners have θ (run: seedops run calibrate-irt)`, numbers }
+      },
+    },
+    {
+      id: 'ranges',
+      description: 'θ in [−6, 6] and SE > 0 in mirt_ability and the history',
+      async run({ q }) {
+        const r = await q.query<{ bad_ability: number; bad_history: number; ability: number; history: number }>(
+          `SELECT (SELECT count(*) FROM mirt_ability WHERE NOT (theta BETWEEN -6 AND 6 AND se > 0))::int AS bad_ability,
+                  (SELECT count(*) FROM seedops_ability_history WHERE NOT (theta BETWEEN -6 AND 6 AND se > 0))::int AS bad_history,
+                  (SELECT count(*) FROM mirt_ability)::int AS ability, (SELECT count(*) FROM seedops_ability_history)::int AS history`,
+        )
+        const n = r.rows[0]!
+        if (n.bad_ability || n.bad_history) return { status: 'fail', message: `${n.bad_ability} ability and ${n.bad_history} history rows out of range`, numbers: n }
+        return { status: 'pass', message: `${n.ability} abilities, ${n.history} history rows in range`, numbers: n }
+      },
+    },
+  ],
+}
