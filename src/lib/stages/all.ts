@@ -11,6 +11,7 @@ export async function loadStages() {
     import('../irt-stage/update-theta.js'),
     import('../kpi/stage.js'),
     import('../kpi/inactivity.js'),
+    import('../reports/stage.js'),
   ])
   for (const m of mods) registerStage(m.default)
 }

@@ -18,14 +18,14 @@ export interface RunOptions {
   signal?: AbortSignal
 }
 
-function lockKey(stageId: string): string {
-  return `seedops:stage:${stageId}`
+function lockKey(stageId: string, scope?: string): string {
+  return scope === undefined ? `seedops:stage:${stageId}` : `seedops:stage:${stageId}:${scope}`
 }
 
-async function describeHolder(db: Db, stageId: string): Promise<string> {
+async function describeHolder(db: Db, stageId: string, scope?: string): Promise<string> {
   const r = await db.pool.query<{ id: number; host: string | null; pid: number | null; started_at: Date }>(
-    `SELECT id, host, pid, started_at FROM seedops_stage_runs WHERE stage = $1 AND status = 'running' ORDER BY started_at DESC LIMIT 1`,
-    [stageId],
+    `SELECT id, host, pid, started_at FROM seedops_stage_runs WHERE stage = $1 AND status = 'running' AND params->>'lockScope' IS NOT DISTINCT FROM $2 ORDER BY started_at DESC LIMIT 1`,
+    [stageId, scope ?? null],
   )
   const h = r.rows[0]
   return h ? ` (run #${h.id} on ${h.host ?? '?'} pid ${h.pid ?? '?'}, started ${new Date(h.started_at).toISOString()})` : ''
@@ -48,8 +48,11 @@ export async function runStage<P, S>(db: Db, stage: Stage<P, S>, params: P, opts
     throw new SeedopsError(`${stage.id} does not support --dry-run`, { code: 'USAGE', exitCode: 2 })
   }
   await assertMigrated(db)
-  if (runningHere.has(stage.id)) throw lockedError(stage.id, ' in this process')
-  runningHere.add(stage.id)
+  // A scoped lock (stage.lockScope) lets e.g. report shards run at once; the run log keeps the scope in params.lockScope.
+  const scope = stage.lockScope?.(params)
+  const key = lockKey(stage.id, scope)
+  if (runningHere.has(key)) throw lockedError(stage.id, ' in this process')
+  runningHere.add(key)
   const started = new Date()
   // One client for everything: on the embedded server a second connection cannot even start
   // while a transaction is open, so the lock, the run log and the writes share this session.
@@ -58,18 +61,18 @@ export async function runStage<P, S>(db: Db, stage: Stage<P, S>, params: P, opts
   let locked = false
   try {
     // Session-level lock: held for the whole run, released by the server if the process dies.
-    const lock = await tx.query<{ ok: boolean }>(`SELECT pg_try_advisory_lock(hashtext($1)) AS ok`, [lockKey(stage.id)])
-    if (!lock.rows[0]?.ok) throw lockedError(stage.id, await describeHolder(db, stage.id))
+    const lock = await tx.query<{ ok: boolean }>(`SELECT pg_try_advisory_lock(hashtext($1)) AS ok`, [key])
+    if (!lock.rows[0]?.ok) throw lockedError(stage.id, await describeHolder(db, stage.id, scope))
     locked = true
-    // We hold the lock, so any 'running' row left for this stage is from a killed process.
+    // We hold the lock, so any 'running' row left for this stage (and scope) is from a killed process.
     await tx.query(
-      `UPDATE seedops_stage_runs SET status = 'abandoned', finished_at = now(), error = 'process ended without finishing (killed?)' WHERE stage = $1 AND status = 'running'`,
-      [stage.id],
+      `UPDATE seedops_stage_runs SET status = 'abandoned', finished_at = now(), error = 'process ended without finishing (killed?)' WHERE stage = $1 AND status = 'running' AND params->>'lockScope' IS NOT DISTINCT FROM $2`,
+      [stage.id, scope ?? null],
     )
     const ins = await tx.query<{ id: number }>(
       `INSERT INTO seedops_stage_runs (stage, params, as_of, dry_run, status, host, pid, seedops_version)
        VALUES ($1, $2, $3, $4, 'running', $5, $6, $7) RETURNING id`,
-      [stage.id, JSON.stringify(params ?? {}), opts.asOf, opts.dryRun, hostname(), process.pid, seedopsVersion()],
+      [stage.id, JSON.stringify(scope === undefined ? (params ?? {}) : { ...params, lockScope: scope }), opts.asOf, opts.dryRun, hostname(), process.pid, seedopsVersion()],
     )
     runId = ins.rows[0]!.id
     await tx.query('BEGIN')
@@ -125,8 +128,8 @@ export async function runStage<P, S>(db: Db, stage: Stage<P, S>, params: P, opts
     }
     throw err
   } finally {
-    if (locked) await tx.query(`SELECT pg_advisory_unlock(hashtext($1))`, [lockKey(stage.id)]).catch(() => {})
+    if (locked) await tx.query(`SELECT pg_advisory_unlock(hashtext($1))`, [key]).catch(() => {})
     tx.release()
-    runningHere.delete(stage.id)
+    runningHere.delete(key)
   }
 }

@@ -38,6 +38,11 @@ export interface Stage<P = Record<string, unknown>, S = unknown> {
   transactional?: boolean
   /** Parse and validate params from flag values and environment (flags win). Throws usageError. */
   parseParams(flags: Record<string, unknown>, env: NodeJS.ProcessEnv): P
+  /**
+   * Optional: the part of the params that runs must not share. Runs with different scopes may run
+   * at once (report shards 0/4 and 1/4); undefined locks the whole stage (the default).
+   */
+  lockScope?(params: P): string | undefined
   run(params: P, ctx: StageContext): Promise<StageResult<S>>
 }
 

@@ -1,0 +1,29 @@
+import { Flags } from '@oclif/core'
+import { BaseCommand } from '../../lib/base-command.js'
+import { dbFlags } from '../../lib/db/flags.js'
+import { executeVerify, renderVerify, verifyFlags } from '../../lib/verify/command.js'
+import { reportsGroup } from '../../lib/verify/reports.js'
+import type { VerifyReport } from '../../lib/verify/run.js'
+
+export default class VerifyReports extends BaseCommand<typeof VerifyReports> {
+  static override description =
+    'Checks on the weekly reports: generate-report fresh, a report_artifacts row per format for every user with KPIs for the ISO week, URLs well-formed, objects present (file:// always, s3:// with AWS configuration). Exit 1 if any check fails.'
+  static override examples = ['<%= config.bin %> verify reports', '<%= config.bin %> verify reports --date 2026-11-16 --format both --junit verify-reports.xml']
+  static override flags = {
+    ...dbFlags,
+    ...verifyFlags,
+    'max-age-hours': Flags.integer({ description: 'Freshness: the last successful generate-report must be younger than this (weekly stage).', default: 192 }),
+    format: Flags.string({ description: 'Formats every user must have: html, pdf or both (default: those of the week\'s last run, else html).', options: ['html', 'pdf', 'both'] }),
+  }
+
+  async run(): Promise<VerifyReport> {
+    const { flags } = await this.parse(VerifyReports)
+    const r = await executeVerify([reportsGroup({ formats: flags.format })], flags, { stage: 'generate-report' })
+    this.failed = r.failed > 0
+    return r
+  }
+
+  protected override render(r: VerifyReport): void {
+    renderVerify(r)
+  }
+}
