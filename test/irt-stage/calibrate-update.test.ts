@@ -9,9 +9,12 @@ import { runStage } from '../../src/lib/stages/runner.js'
 import { DB_KINDS, freshDatabase } from '../support/db.js'
 import { irtGroup, thetaGroup } from '../../src/lib/verify/irt.js'
 import { runChecks } from '../../src/lib/verify/run.js'
+import { createServer } from 'node:http'
+import { once } from 'node:events'
+import { createIrtServer } from '../../src/lib/irt-service/server.js'
 
 const END = '2026-06-30'
-const params = { lookbackDays: 30, model: '2PL' as const, anchorMode: 'fixed' as const, writeBack: false, allowNonConverged: false, minResponses: 5 }
+const params = { lookbackDays: 30, model: '2PL' as const, anchorMode: 'fixed' as const, writeBack: false, allowNonConverged: false, minResponses: 5, engine: 'native' as const, timeoutMs: 300_000, retries: 3 }
 
 function corr(x: number[], y: number[]) {
   const mx = x.reduce((s, v) => s + v, 0) / x.length
@@ -122,5 +125,58 @@ describe.each(DB_KINDS)('calibrate-irt and update-theta on %s', (kind) => {
     expect(ranges).toMatchObject({ status: 'fail', numbers: { out_of_range: 1 } })
     expect(ranges.examples![0]!.item_id).toBe(item.item_id)
     await db.pool.query(`UPDATE mirt_item_params SET params = $2 WHERE item_id = $1`, [item.item_id, item.params])
+  })
+
+  it('--engine r-plumber calibrates through the service contract (retrying a 503) and writes what the native engine writes', async () => {
+    const TOKEN = 'plumber-token-77aa'
+    const irt = createIrtServer({ token: TOKEN, logger: silentLogger })
+    irt.listen(0, '127.0.0.1')
+    await once(irt, 'listening')
+    const irtUrl = `http://127.0.0.1:${(irt.address() as { port: number }).port}`
+    // A flaky front: the first request gets a 503, the rest are forwarded.
+    let calls = 0
+    const front = createServer(async (req, res) => {
+      calls++
+      const chunks: Buffer[] = []
+      for await (const c of req) chunks.push(c as Buffer)
+      if (calls === 1) {
+        res.writeHead(503).end('warming up')
+        return
+      }
+      const r = await fetch(irtUrl + req.url, { method: req.method, headers: { 'content-type': 'application/json', authorization: String(req.headers.authorization ?? '') }, body: Buffer.concat(chunks) })
+      res.writeHead(r.status, { 'content-type': 'application/json' }).end(Buffer.from(await r.arrayBuffer()))
+    })
+    front.listen(0, '127.0.0.1')
+    await once(front, 'listening')
+    const base = `http://127.0.0.1:${(front.address() as { port: number }).port}`
+    try {
+      await runStage(db, calibrateIrt, params, { asOf: END, dryRun: false, logger: silentLogger })
+      const native = (await db.pool.query(`SELECT item_id, params FROM mirt_item_params ORDER BY item_id`)).rows
+      const nativeTheta = (await db.pool.query(`SELECT user_id, theta FROM mirt_ability WHERE version = $1 ORDER BY user_id`, [`${END}.2PL`])).rows
+
+      const env = { ...process.env, R_IRT_BASE_URL: base, R_IRT_INTERNAL_TOKEN: TOKEN }
+      const r = await runStage(db, calibrateIrt, { ...params, engine: 'r-plumber' as const, retries: 2 }, { asOf: END, dryRun: false, logger: silentLogger, env })
+      expect(calls).toBe(2)
+      expect(r.rows.mirt_item_params).toBe(native.length)
+      const viaService = (await db.pool.query(`SELECT item_id, params FROM mirt_item_params ORDER BY item_id`)).rows
+      viaService.forEach((row, i) => {
+        expect(row.item_id).toBe(native[i].item_id)
+        expect(row.params.b).toBeCloseTo(native[i].params.b, 6)
+        expect(row.params.a).toBeCloseTo(native[i].params.a, 6)
+      })
+      const theta = (await db.pool.query(`SELECT user_id, theta FROM mirt_ability WHERE version = $1 ORDER BY user_id`, [`${END}.2PL`])).rows
+      theta.forEach((row, i) => expect(row.theta).toBeCloseTo(nativeTheta[i].theta, 6))
+
+      // A wrong token is not retried and changes nothing.
+      calls = 10
+      await expect(
+        runStage(db, calibrateIrt, { ...params, engine: 'r-plumber' as const }, { asOf: END, dryRun: false, logger: silentLogger, env: { ...env, R_IRT_INTERNAL_TOKEN: 'wrong-token-xx' } }),
+      ).rejects.toMatchObject({ code: 'IRT_SERVICE_AUTH' })
+      expect(calls).toBe(11)
+      expect((await db.pool.query(`SELECT item_id, params FROM mirt_item_params ORDER BY item_id`)).rows).toEqual(viaService)
+    } finally {
+      front.close()
+      irt.close()
+    }
   })
 })

@@ -22,6 +22,9 @@ export default class RunCalibrateIrt extends BaseCommand<typeof RunCalibrateIrt>
     'write-back': Flags.boolean({ description: 'Also write calibrated parameters into question.meta.irt [env IRT_WRITE_BACK].', allowNo: true }),
     'min-responses': Flags.integer({ description: 'Items with fewer responses are reported, not calibrated [env IRT_MIN_RESPONSES, default 5].' }),
     'allow-non-converged': Flags.boolean({ description: 'Write the estimates even if EM did not converge.' }),
+    engine: Flags.string({ description: 'native (default) or r-plumber: the R service at R_IRT_BASE_URL with bearer R_IRT_INTERNAL_TOKEN [env IRT_ENGINE].', options: ['native', 'r-plumber'] }),
+    timeout: Flags.integer({ description: 'r-plumber: seconds per attempt [env R_IRT_TIMEOUT_SECONDS, default 300].' }),
+    retries: Flags.integer({ description: 'r-plumber: retries with exponential backoff on network errors and 5xx [env R_IRT_RETRIES, default 3].' }),
   }
 
   async run(): Promise<StageRunReport> {

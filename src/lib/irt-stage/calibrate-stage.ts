@@ -2,10 +2,12 @@ import { z } from 'zod'
 import { addDays, envFirst, resolveBool, resolveInt, resolveString } from '../config/index.js'
 import { SeedopsError, usageError } from '../errors/index.js'
 import { calibrate, type AnchorItem, type CalibratedItem } from '../irt/calibrate.js'
-import { buildFromIndexed } from '../irt/data.js'
+import { buildFromIndexed, type ResponseMatrix } from '../irt/data.js'
 import { attachItemFit } from '../irt/itemfit.js'
 import { MODELS, type IrtModel } from '../irt/model.js'
+import type { Logger } from '../output/index.js'
 import type { Stage } from '../stages/types.js'
+import { plumberPost, type PlumberCalibrateResponse } from './plumber-client.js'
 import { ANCHORS, OBSERVATIONS, UPSERT_ABILITY, UPSERT_FIT_META, UPSERT_HISTORY, UPSERT_ITEMS, WRITE_BACK } from './sql.js'
 
 export const CalibrateParams = z.object({
@@ -15,6 +17,9 @@ export const CalibrateParams = z.object({
   writeBack: z.boolean(),
   allowNonConverged: z.boolean(),
   minResponses: z.number().int().min(1),
+  engine: z.enum(['native', 'r-plumber']),
+  timeoutMs: z.number().int().min(100),
+  retries: z.number().int().min(0).max(10),
 })
 export type CalibrateParams = z.infer<typeof CalibrateParams>
 
@@ -55,6 +60,103 @@ const sd = (xs: number[]) => {
  * runner's one transaction; a non-converged fit is recorded but not written over the previous
  * parameters unless --allow-non-converged.
  */
+interface EngineOutput {
+  items: CalibratedItem[]
+  theta: ArrayLike<number>
+  se: ArrayLike<number>
+  degenerate: { item_id: string; reason: string; n: number }[]
+  warnings: string[]
+  fit: { logLik: number; AIC: number; BIC: number; iterations: number; converged: boolean; maxChange: number; seconds: number; nParameters: number; groupPars: unknown; quadpts: number; thetaLim: readonly [number, number] }
+}
+
+async function nativeEngine(data: ResponseMatrix, params: CalibrateParams, anchors: AnchorItem[], logger: Logger): Promise<EngineOutput> {
+  const res = await calibrate(data, {
+    model: params.model,
+    anchors: params.anchorMode === 'fixed' && anchors.length ? anchors : undefined,
+    freeLatent: params.anchorMode === 'fixed' && anchors.length > 0 && params.model !== 'Rasch' && params.model !== '1PL' ? true : undefined,
+    minResponses: params.minResponses,
+    onCycle: (c) => {
+      if (c.cycle % 25 === 0) logger.progress(`calibrate-irt: cycle ${c.cycle}, logLik ${c.logLik.toFixed(2)}, max change ${c.maxChange.toExponential(2)}`)
+    },
+  })
+  const { theta, se } = attachItemFit(res)
+  return { items: res.items, theta, se, degenerate: res.degenerate, warnings: res.warnings, fit: res.fit }
+}
+
+/** The predecessor's R service (SPEC 3: kept as an optional backend); same writes, fewer diagnostics. */
+async function plumberEngine(
+  data: ResponseMatrix,
+  obs: { user_id: string; item_id: string; correct: boolean }[],
+  params: CalibrateParams,
+  anchors: AnchorItem[],
+  env: NodeJS.ProcessEnv,
+  logger: Logger,
+): Promise<EngineOutput> {
+  const t0 = Date.now()
+  const body = {
+    observations: obs.map((o) => ({ user_id: o.user_id, item_id: o.item_id, is_correct: o.correct ? 1 : 0 })),
+    model: params.model,
+    anchors: params.anchorMode === 'none' ? [] : anchors.map((x) => ({ item_id: x.item_id, params: { a: x.a, b: x.b, c: x.c ?? 0 }, fixed: params.anchorMode === 'fixed' })),
+  }
+  logger.progress(`calibrate-irt: sending ${obs.length} observations to the R IRT service`)
+  const r = await plumberPost<PlumberCalibrateResponse>('irt/calibrate', body, {
+    baseUrl: envFirst(['R_IRT_BASE_URL'], env)!.value,
+    token: envFirst(['R_IRT_INTERNAL_TOKEN'], env)?.value ?? null,
+    timeoutMs: params.timeoutMs,
+    retries: params.retries,
+    logger,
+  })
+  if (r.status !== 'ok' || !Array.isArray(r.item_params) || !Array.isArray(r.abilities)) {
+    throw new SeedopsError(`the R IRT service answered status ${JSON.stringify(r.status)} without item_params/abilities`, { code: 'IRT_SERVICE_BAD_RESPONSE' })
+  }
+  // Per-item counts from our own data, so the written rows carry n and p-correct whatever the service sends.
+  const n = new Map<string, { n: number; k: number }>()
+  for (let i = 0; i < data.nPersons; i++) {
+    for (let k = data.rowPtr[i]!; k < data.rowPtr[i + 1]!; k++) {
+      const id = data.itemIds[data.items[k]!]!
+      const c = n.get(id) ?? { n: 0, k: 0 }
+      c.n++
+      c.k += data.resp[k]!
+      n.set(id, c)
+    }
+  }
+  const fixed = new Set(params.anchorMode === 'fixed' ? anchors.map((a) => a.item_id) : [])
+  const items: CalibratedItem[] = r.item_params
+    .filter((p) => Number.isFinite(p.params?.a) && Number.isFinite(p.params?.b))
+    .map((p) => {
+      const id = String(p.item_id)
+      const c = p.params.c ?? 0
+      const cnt = n.get(id) ?? { n: 0, k: 0 }
+      return { item_id: id, a: p.params.a, b: p.params.b, c, d: -p.params.a * p.params.b, se_a: null, se_b: null, se_c: null, se_d: null, anchored: fixed.has(id), n: cnt.n, p_correct: cnt.n ? cnt.k / cnt.n : 0, infit: null, outfit: null, flags: ['r-plumber'] }
+    })
+  const byUser = new Map(r.abilities.map((a) => [String(a.user_id), a]))
+  const theta = data.personIds.map((u) => byUser.get(u)?.theta ?? NaN)
+  const se = data.personIds.map((u) => byUser.get(u)?.se ?? NaN)
+  const missing = data.personIds.filter((u) => !byUser.has(u)).length
+  const fm = (r.fit_meta ?? {}) as Record<string, unknown>
+  const num = (v: unknown) => (typeof v === 'number' && Number.isFinite(v) ? v : NaN)
+  return {
+    items,
+    theta,
+    se,
+    degenerate: [],
+    warnings: missing ? [`the R IRT service returned no ability for ${missing} learner(s); they keep their previous estimate`] : [],
+    fit: {
+      logLik: num(fm.logLik),
+      AIC: num(fm.AIC),
+      BIC: num(fm.BIC),
+      iterations: num(fm.iterations),
+      converged: fm.converged === undefined ? true : Boolean(fm.converged),
+      maxChange: NaN,
+      seconds: (Date.now() - t0) / 1000,
+      nParameters: NaN,
+      groupPars: null,
+      quadpts: 61,
+      thetaLim: [-6, 6],
+    },
+  }
+}
+
 export const calibrateIrt: Stage<CalibrateParams, CalibrateSummary> = {
   id: 'calibrate-irt',
   description: 'IRT calibration (item parameters, abilities, fit) over the lookback window.',
@@ -74,6 +176,14 @@ export const calibrateIrt: Stage<CalibrateParams, CalibrateSummary> = {
       writeBack: resolveBool(flags['write-back'] as boolean | undefined, ['IRT_WRITE_BACK'], false, env),
       allowNonConverged: Boolean(flags['allow-non-converged']),
       minResponses: resolveInt(flags['min-responses'] as number | undefined, ['IRT_MIN_RESPONSES'], 5, { min: 1, label: 'min-responses' }, env),
+      engine: (() => {
+        const v = resolveString(flags.engine as string | undefined, ['IRT_ENGINE'], 'native', env)
+        if (v !== 'native' && v !== 'r-plumber') throw usageError(`engine ${JSON.stringify(v)} is not native or r-plumber`)
+        if (v === 'r-plumber' && !envFirst(['R_IRT_BASE_URL'], env)) throw usageError('--engine r-plumber needs R_IRT_BASE_URL', ['Set R_IRT_BASE_URL (and R_IRT_INTERNAL_TOKEN), or use --engine native'])
+        return v
+      })(),
+      timeoutMs: resolveInt(flags.timeout as number | undefined, ['R_IRT_TIMEOUT_SECONDS'], 300, { min: 1, label: 'timeout' }, env) * 1000,
+      retries: resolveInt(flags.retries as number | undefined, ['R_IRT_RETRIES'], 3, { min: 0, max: 10, label: 'retries' }, env),
     })
   },
   async run(params, ctx) {
@@ -111,17 +221,9 @@ export const calibrateIrt: Stage<CalibrateParams, CalibrateSummary> = {
     const anchors: AnchorItem[] = anchorRows.map((r) => ({ item_id: r.item_id, a: r.a, b: r.b, c: params.model === '3PL' ? r.c : 0 }))
     if (params.anchorMode === 'linking' && anchors.length < 2) warnings.push(`mean/sigma linking needs at least 2 anchors answered in the window, found ${anchors.length}: results stay on the N(0,1) scale`)
 
-    const res = await calibrate(data, {
-      model: params.model,
-      anchors: params.anchorMode === 'fixed' && anchors.length ? anchors : undefined,
-      freeLatent: params.anchorMode === 'fixed' && anchors.length > 0 && params.model !== 'Rasch' && params.model !== '1PL' ? true : undefined,
-      minResponses: params.minResponses,
-      onCycle: (c) => {
-        if (c.cycle % 25 === 0) logger.progress(`calibrate-irt: cycle ${c.cycle}, logLik ${c.logLik.toFixed(2)}, max change ${c.maxChange.toExponential(2)}`)
-      },
-    })
+    const res = params.engine === 'native' ? await nativeEngine(data, params, anchors, logger) : await plumberEngine(data, obs.rows, params, anchors, ctx.env, logger)
     warnings.push(...res.warnings)
-    const { theta, se } = attachItemFit(res)
+    const { theta, se } = res
 
     // Mean/sigma linking (Marco 1977) onto the anchors' published scale: b* = A·b + B, a* = a/A, θ* = A·θ + B.
     let linking: { A: number; B: number } | null = null
@@ -174,7 +276,7 @@ export const calibrateIrt: Stage<CalibrateParams, CalibrateSummary> = {
 
     await tx.query(UPSERT_FIT_META, [
       runId,
-      JSON.stringify({ model: params.model, n_persons: data.nPersons, n_items: items.length, n_obs: data.nObs, lookback_days: params.lookbackDays, window: summary.window, anchor_mode: params.anchorMode, anchors: anchors.length, quadpts: res.fit.quadpts, theta_lim: res.fit.thetaLim, engine: 'native' }),
+      JSON.stringify({ model: params.model, n_persons: data.nPersons, n_items: items.length, n_obs: data.nObs, lookback_days: params.lookbackDays, window: summary.window, anchor_mode: params.anchorMode, anchors: anchors.length, quadpts: res.fit.quadpts, theta_lim: res.fit.thetaLim, engine: params.engine }),
       JSON.stringify({ ...fit, nParameters: res.fit.nParameters, groupPars: res.fit.groupPars, linking_constants: linking, degenerate: summary.degenerate }),
     ])
     if (!res.fit.converged && !params.allowNonConverged) {
@@ -192,9 +294,15 @@ export const calibrateIrt: Stage<CalibrateParams, CalibrateSummary> = {
       items.map((it) => JSON.stringify({ a: it.se_a, b: it.se_b, c: it.se_c, d: it.se_d })),
       items.map((it) => JSON.stringify({ n: it.n, p_correct: it.p_correct, infit: it.infit, outfit: it.outfit, anchored: it.anchored, flags: it.flags })),
     ])
-    const users = data.personIds
-    const th = Array.from(theta, (t) => L.A * t + L.B)
-    const ses = Array.from(se, (s) => L.A * s)
+    const users: string[] = []
+    const th: number[] = []
+    const ses: number[] = []
+    data.personIds.forEach((u, i) => {
+      if (!Number.isFinite(theta[i]) || !Number.isFinite(se[i])) return
+      users.push(u)
+      th.push(L.A * theta[i]! + L.B)
+      ses.push(L.A * se[i]!)
+    })
     await tx.query(UPSERT_ABILITY, [version, params.model, users, th, ses])
     await tx.query(UPSERT_HISTORY, [params.model, version, 'calibrate-irt', runId, `${ctx.asOf}T23:59:59.999Z`, users, th, ses])
     let writtenBack = 0
