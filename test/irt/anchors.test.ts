@@ -80,3 +80,28 @@ describe('degenerate items and non-convergence are reported, not returned as num
     for (let k = 1; k < lls.length; k++) expect(lls[k]).toBeGreaterThanOrEqual(lls[k - 1] - 1e-9)
   })
 })
+
+describe('standard errors: the cell-pair accumulation equals the person-by-person sum', () => {
+  it.each([
+    ['sim1pl-rasch', 'Rasch'],
+    ['lsat7', '2PL'],
+  ] as const)('%s (%s)', async (ds, model) => {
+    const { seTuning } = await import('../../src/lib/irt/se.js')
+    const d = readResponsesCsv(fixture(ds, 'responses.csv')).data
+    const fast = await calibrate(d, { model, threads: 1 })
+    const saved = seTuning.tensorLimit
+    seTuning.tensorLimit = 0
+    try {
+      const slow = await calibrate(d, { model, threads: 1 })
+      for (const k of ['se_a', 'se_b', 'se_d'] as const) {
+        const f = fast.items.map((x) => x[k] ?? 0)
+        const s = slow.items.map((x) => x[k] ?? 0)
+        expect(maxAbsDiff(f, s)).toBeLessThan(1e-9)
+        if (k !== 'se_a' || model === '2PL') expect(Math.min(...f)).toBeGreaterThan(0)
+      }
+      if (model === 'Rasch') expect(Math.abs(fast.fit.groupPars.se_variance! - slow.fit.groupPars.se_variance!)).toBeLessThan(1e-9)
+    } finally {
+      seTuning.tensorLimit = saved
+    }
+  })
+})

@@ -6,6 +6,8 @@ import { sigmoid } from './model.js'
 
 /** Largest parameter count for which the full information matrix is formed. */
 export const MAX_SE_PARAMETERS = 3000
+/** Largest (2J)²·Q for the cell-pair accumulation (16M doubles = 128 MB); bigger banks go person by person. Mutable for tests. */
+export const seTuning = { tensorLimit: 16_000_000 }
 
 /**
  * Item standard errors from the observed information of the marginal (penalised) likelihood,
@@ -117,13 +119,22 @@ export function attachStandardErrors(res: CalibrationResult, counts: Float64Arra
   }
 
   const logT = fillLogTable(nodes, a.map((x, j) => (status[j] ? x : 0)), d.map((x, j) => (status[j] ? x : 0)), c, new Float64Array(2 * J * Q))
+  // Σ_i Σ_q post_iq s_iq s_iqᵀ only depends on the persons through which pairs of (item, response)
+  // cells they share, so for moderate banks we first sum posteriors per cell pair and node,
+  // W[c1, c2, q] = Σ_{i has c1 and c2} post_iq, and contract with the score vectors once at the
+  // end: O(K² Q) per person instead of O((K·p)² Q). Item × group and group × group terms come from
+  // the E-step counts and node totals. The person-level Σ_i m_i m_iᵀ (posterior means) is direct.
+  const C2 = 2 * J
+  const useTensor = C2 * C2 * Q <= seTuning.tensorLimit
+  const W = useTensor ? new Float64Array(C2 * C2 * Q) : null
   const post = new Float64Array(Q)
   let maxLocal = 0
   for (let i = 0; i < data.nPersons; i++) maxLocal = Math.max(maxLocal, data.rowPtr[i + 1] - data.rowPtr[i])
   const maxP = maxLocal * perItem + nGroup
   const loc = new Int32Array(maxP)
   const uOff = new Int32Array(maxLocal)
-  const M = new Float64Array(maxP * maxP)
+  const cellOf = new Int32Array(maxLocal)
+  const M = useTensor ? null : new Float64Array(maxP * maxP)
   const m = new Float64Array(maxP)
   const sv = new Float64Array(maxP)
   for (let i = 0; i < data.nPersons; i++) {
@@ -136,10 +147,12 @@ export function attachStandardErrors(res: CalibrationResult, counts: Float64Arra
       const j = data.items[k]
       if (!status[j]) continue
       any = true
-      const off = (2 * j + data.resp[k]) * Q
+      const cell = 2 * j + data.resp[k]
+      const off = cell * Q
       for (let q = 0; q < Q; q++) post[q] += logT[off + q]
       if (status[j] === 1) {
         uOff[K] = off * perItem
+        cellOf[K] = cell
         for (let u = 0; u < perItem; u++) loc[K * perItem + u] = pos[j] * perItem + u
         K++
       }
@@ -152,16 +165,23 @@ export function attachStandardErrors(res: CalibrationResult, counts: Float64Arra
       post[q] = Math.exp(post[q] - mx)
       sum += post[q]
     }
-    for (let q = 0; q < Q; q++) post[q] /= sum
+    let qlo = Q
+    let qhi = -1
+    for (let q = 0; q < Q; q++) {
+      post[q] /= sum
+      if (post[q] > 1e-15) {
+        if (q < qlo) qlo = q
+        qhi = q
+      }
+    }
     const p = K * perItem + nGroup
     let g = K * perItem
     if (st.freeMean) loc[g++] = gBase
     if (st.freeVar) loc[g++] = gBase + (st.freeMean ? 1 : 0)
-    M.fill(0, 0, p * p)
     m.fill(0, 0, p)
-    for (let q = 0; q < Q; q++) {
+    if (M) M.fill(0, 0, p * p)
+    for (let q = qlo; q <= qhi; q++) {
       const wq = post[q]
-      if (wq < 1e-14) continue
       for (let k = 0; k < K; k++) {
         const o = uOff[k] + q * perItem
         for (let u = 0; u < perItem; u++) sv[k * perItem + u] = U[o + u]
@@ -169,19 +189,82 @@ export function attachStandardErrors(res: CalibrationResult, counts: Float64Arra
       let gg = K * perItem
       if (st.freeMean) sv[gg++] = gMu[q]
       if (st.freeVar) sv[gg++] = gVar[q]
-      for (let x = 0; x < p; x++) {
-        const sx = wq * sv[x]
-        m[x] += sx
-        const row = x * p
-        for (let y = x; y < p; y++) M[row + y] += sx * sv[y]
+      for (let x = 0; x < p; x++) m[x] += wq * sv[x]
+      if (M) {
+        for (let x = 0; x < p; x++) {
+          const sx = wq * sv[x]
+          const row = x * p
+          for (let y = x; y < p; y++) M[row + y] += sx * sv[y]
+        }
+      }
+    }
+    if (W) {
+      for (let k1 = 0; k1 < K; k1++) {
+        for (let k2 = k1; k2 < K; k2++) {
+          const c1 = cellOf[k1] < cellOf[k2] ? cellOf[k1] : cellOf[k2]
+          const c2 = cellOf[k1] < cellOf[k2] ? cellOf[k2] : cellOf[k1]
+          const base = (c1 * C2 + c2) * Q
+          for (let q = qlo; q <= qhi; q++) W[base + q] += post[q]
+        }
       }
     }
     for (let x = 0; x < p; x++) {
       const gx = loc[x] * P
       for (let y = x; y < p; y++) {
-        const cv = M[x * p + y] - m[x] * m[y]
+        // −Cov = −(E[s sᵀ] − m mᵀ); with the tensor the E[s sᵀ] part is added after the loop.
+        const cv = (M ? M[x * p + y] : 0) - m[x] * m[y]
         info[gx + loc[y]] -= cv
         if (y !== x) info[loc[y] * P + loc[x]] -= cv
+      }
+    }
+  }
+  if (W) {
+    const posOfCell = (cell: number) => pos[cell >> 1] * perItem
+    for (let c1 = 0; c1 < C2; c1++) {
+      if (status[c1 >> 1] !== 1) continue
+      const b1 = posOfCell(c1)
+      for (let c2 = c1; c2 < C2; c2++) {
+        if (status[c2 >> 1] !== 1) continue
+        const b2 = posOfCell(c2)
+        const base = (c1 * C2 + c2) * Q
+        for (let q = 0; q < Q; q++) {
+          const wv = W[base + q]
+          if (wv === 0) continue
+          const o1 = (c1 * Q + q) * perItem
+          const o2 = (c2 * Q + q) * perItem
+          for (let x = 0; x < perItem; x++) {
+            const ux = wv * U[o1 + x]
+            for (let y = 0; y < perItem; y++) {
+              const v = ux * U[o2 + y]
+              info[(b1 + x) * P + b2 + y] -= v
+              if (c1 !== c2) info[(b2 + y) * P + b1 + x] -= v
+            }
+          }
+        }
+      }
+    }
+    // Item × group: Σ_i Σ_q post_iq u_c(q) g(q) = Σ_q counts[c, q] u_c(q) g(q); group × group from node totals.
+    const gIdx: Array<{ idx: number; g: Float64Array }> = []
+    if (st.freeMean) gIdx.push({ idx: gBase, g: gMu })
+    if (st.freeVar) gIdx.push({ idx: gBase + (st.freeMean ? 1 : 0), g: gVar })
+    for (const { idx, g } of gIdx) {
+      for (let cell = 0; cell < C2; cell++) {
+        if (status[cell >> 1] !== 1) continue
+        const b = posOfCell(cell)
+        for (let q = 0; q < Q; q++) {
+          const wv = counts[cell * Q + q] * g[q]
+          if (wv === 0) continue
+          const o = (cell * Q + q) * perItem
+          for (let x = 0; x < perItem; x++) {
+            info[(b + x) * P + idx] -= wv * U[o + x]
+            info[idx * P + b + x] -= wv * U[o + x]
+          }
+        }
+      }
+      for (const { idx: idx2, g: g2 } of gIdx) {
+        let sgg = 0
+        for (let q = 0; q < Q; q++) sgg += totals[q] * g[q] * g2[q]
+        info[idx * P + idx2] -= sgg
       }
     }
   }
