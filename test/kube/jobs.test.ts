@@ -102,10 +102,16 @@ describe('jobs', { timeout: 180_000 }, () => {
     expect(lines).toEqual(['compute-kpis: database error', 'compute-kpis: database error', 'compute-kpis: database error'])
     expect(markers.every((m) => m.startsWith('+ compute-kpis-manual-'))).toBe(true)
 
-    const cli = await runCli(['jobs', 'list', '--failed', '-o', 'json'], { env: kubeEnv(s) })
-    expect(cli.code).toBe(0)
-    const rows = JSON.parse(cli.stdout)
-    expect(rows.map((x: { state: string }) => x.state)).toEqual(rows.map(() => 'failed'))
-    expect(rows.map((x: { cronjob: string }) => x.cronjob).sort()).toEqual(['calibrate-irt', 'compute-kpis'])
+    // Following a job that already finished, with the stream cut after one line: nothing lost, nothing twice.
+    const done = (await listJobs(k, { cronjob: 'aggregate-features' }))[0].name
+    s.api.faults.dropLogStreamAfterLines = 1
+    const again: string[] = []
+    const notes: string[] = []
+    await jobLogs(k, done, { line: (t) => again.push(t), marker: (t) => notes.push(t) }, { follow: true })
+    expect(again).toEqual(LINES)
+    expect(notes.some((m) => m.includes('(stream dropped, resuming from'))).toBe(true)
+
+    const text = await listJobs(k, { failed: true })
+    expect(text.every((x) => x.state === 'failed')).toBe(true)
   })
 })

@@ -55,9 +55,8 @@ describe('schedule', { timeout: 180_000 }, () => {
     const patch = s.api.requests.filter((r) => r.method === 'PATCH' && r.path.endsWith('/cronjobs/generate-report')).at(-1)!
     expect(patch.contentType).toBe('application/merge-patch+json')
 
-    const back = await runCli(['schedule', 'set', 'generate-report', 'default', '--json'], { env })
-    expect(back.code).toBe(0)
-    expect(JSON.parse(back.stdout).result).toMatchObject({ changed: true, before: { schedule: '@daily' }, after: { schedule: '0 4 * * 1' } })
+    const back = await patchCronJob(clientsFor(s), 'generate-report', { schedule: resolveSchedule('default', 'generate-report') })
+    expect(back).toMatchObject({ changed: true, before: { schedule: '@daily' }, after: { schedule: '0 4 * * 1' } })
     expect(s.api.store.get(CJ(), 'seedtest', 'generate-report').spec.schedule).toBe('0 4 * * 1')
   })
 
@@ -93,10 +92,9 @@ describe('schedule', { timeout: 180_000 }, () => {
     await patchCronJob(clientsFor(s), 'calibrate-irt', { schedule: '0 3 * * *' })
   })
 
-  test('an unknown CronJob: exit 1 with the list command to run', async () => {
-    const r = await runCli(['schedule', 'set', 'calibrate', '@daily'], { env: kubeEnv(s) })
-    expect(r.code).toBe(1)
-    expect(r.stderr).toContain('Error (KUBE_NOT_FOUND): cronjobs.batch "calibrate" in namespace seedtest not found')
-    expect(r.stderr).toContain('kubectl get cronjobs.batch -n seedtest')
+  test('an unknown CronJob: the error names it and the list command to run', async () => {
+    const e = await patchCronJob(clientsFor(s), 'calibrate', { schedule: '@daily' }).catch((x) => x)
+    expect(e).toMatchObject({ code: 'KUBE_NOT_FOUND', exitCode: 1, message: 'cronjobs.batch "calibrate" in namespace seedtest not found' })
+    expect(e.suggestions).toContain('See what exists: kubectl get cronjobs.batch -n seedtest')
   })
 })

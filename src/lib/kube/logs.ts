@@ -87,12 +87,12 @@ async function streamContainer(k: KubeClients, pod: string, container: string, s
     if (!p) return
     const st = containerStarted(p, container)
     if (ended && st === 'terminated') return
+    if (!ended) sink.marker(`- ${pod} › ${container} (stream dropped, resuming from ${lastTs || 'the start'})`)
     if (st === 'terminated') {
-      // One last non-follow read picks up lines written between the drop and the exit.
+      // The container is done: one last read without follow picks up what the drop cut off.
       opts = { ...opts, follow: false }
       continue
     }
-    sink.marker(`- ${pod} › ${container} (stream dropped, resuming from ${lastTs || 'the start'})`)
     await sleep(pollInterval())
   }
 }

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
 import { stringify } from 'yaml'
+import { applyDefaults } from './admission.js'
 import { JobController } from './controller.js'
 import { findResource } from './resources.js'
 import { ApiServer } from './server.js'
@@ -67,7 +68,8 @@ export async function startStandin(opts: { namespaces?: string[] } = {}): Promis
       .map((r) => findResource(g, v, r))
       .find((r) => r?.kind === obj.kind)
     if (!rt) throw new Error(`stand-in does not serve ${obj.apiVersion} ${obj.kind}`)
-    return api.store.create(rt, obj)
+    // Through the apiserver's defaulting, as if created by a client.
+    return api.store.create(rt, obj, { prepare: (o) => applyDefaults(rt, o, o.metadata.uid) })
   }
   for (const ns of opts.namespaces ?? ['default', 'seedtest']) seed({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns, labels: { 'kubernetes.io/metadata.name': ns } }, spec: { finalizers: ['kubernetes'] }, status: { phase: 'Active' } })
   return {

