@@ -1,0 +1,57 @@
+import { Flags } from '@oclif/core'
+import { BaseCommand } from '../lib/base-command.js'
+import { dbFlags } from '../lib/db/flags.js'
+import { executeDoctor } from '../lib/doctor/command.js'
+import { listChecks, renderReport } from '../lib/doctor/run.js'
+import type { DoctorReport } from '../lib/doctor/types.js'
+import { kubeFlags } from '../lib/kube/flags.js'
+import { renderTable } from '../lib/output/index.js'
+
+type Result = DoctorReport | { checks: ReturnType<typeof listChecks> }
+
+export default class Doctor extends BaseCommand<typeof Doctor> {
+  static override description = `Diagnose the seedops installation: the cluster (CronJobs present once with the expected image, command and schedule; image pull errors; OOMKilled containers; jobs held open by a sidecar; failed jobs; missing secrets and keys), the database (reachable, schema current, stages fresh), the object store and the R IRT service.
+One line per finding (failures first) with its cause and the command that fixes it. Exit 1 when any check fails. --fix applies the safe fixes (create missing secrets from the environment, delete an exact duplicate CronJob, reset a CronJob's image) after asking; --yes for CI.`
+  static override examples = [
+    '<%= config.bin %> doctor',
+    '<%= config.bin %> doctor -n seedtest-staging --only cronjobs.present,pods.image-pull',
+    '<%= config.bin %> doctor --only db --require-db',
+    'DATABASE_URL=… R_IRT_INTERNAL_TOKEN=… <%= config.bin %> doctor --fix --yes',
+    '<%= config.bin %> doctor --list-checks',
+  ]
+  static override flags = {
+    ...kubeFlags,
+    ...dbFlags,
+    only: Flags.string({ description: 'Run only these checks (ids or categories: cluster, database/db, storage, irt; comma-separated or repeated).', multiple: true }),
+    'list-checks': Flags.boolean({ description: 'List the checks (id, category, description) and exit.' }),
+    fix: Flags.boolean({ description: 'Apply the safe fixes after a confirmation, then check again.' }),
+    yes: Flags.boolean({ char: 'y', description: 'With --fix: do not ask (CI).' }),
+    'require-db': Flags.boolean({ description: 'Fail (not warn) when no database is configured.', env: 'SEEDOPS_REQUIRE_DB' }),
+    image: Flags.string({ description: 'The image the CronJobs should run (as given to seedops deploy --image; default: the overlay\'s).' }),
+    'report-image': Flags.string({ description: 'The report CronJob\'s image (as seedops deploy --report-image).' }),
+    manifests: Flags.string({ description: 'Kustomization dir the cluster was deployed from (default: k8s/overlays/production).' }),
+  }
+
+  async run(): Promise<Result> {
+    const { flags } = await this.parse(Doctor)
+    if (flags['list-checks']) return { checks: listChecks() }
+    const r = await executeDoctor(flags, {
+      logger: this.logger,
+      interactive: Boolean(process.stdin.isTTY && process.stderr.isTTY),
+      confirm: async (message) => {
+        const { confirm } = await import('@inquirer/prompts')
+        return confirm({ message, default: false }, { output: process.stderr })
+      },
+    })
+    this.failed = r.summary.fail > 0
+    return r
+  }
+
+  protected override render(r: Result): void {
+    if ('checks' in r) {
+      process.stdout.write(renderTable(['ID', 'CATEGORY', 'DESCRIPTION'], r.checks.map((c) => [c.id, c.category + (c.slow ? ' (slow)' : ''), c.description])) + '\n')
+      return
+    }
+    process.stdout.write(renderReport(r))
+  }
+}

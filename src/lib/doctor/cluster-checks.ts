@@ -1,0 +1,422 @@
+import type { V1Container, V1CronJob, V1Pod } from '@kubernetes/client-node'
+import { redact, SeedopsError } from '../errors/index.js'
+import { refsOf, type ExpectedCronJob } from '../kube/expected.js'
+import { jobState, podProblems } from '../kube/jobs.js'
+import { isSeedopsContainer, type KubeObject } from '../kube/manifests.js'
+import { SECRET_SPECS } from '../kube/secrets.js'
+import { currentPods, jobOfPod, latestJobs, ownerCronJob, readNamespace } from './snapshot.js'
+import type { ClusterSnapshot, DoctorCheck, DoctorContext, Finding } from './types.js'
+
+const kc = (ns: string) => `kubectl -n ${ns}`
+
+function mainContainer(cj: V1CronJob): { c: V1Container; index: number } | undefined {
+  const cs = cj.spec?.jobTemplate?.spec?.template?.spec?.containers ?? []
+  const index = Math.max(0, cs.findIndex((c) => isSeedopsContainer(c)))
+  return cs[index] ? { c: cs[index], index } : undefined
+}
+
+const commandOf = (c?: V1Container) => [...(c?.command ?? []), ...(c?.args ?? [])]
+
+/** The stage a live CronJob runs: its label, else the stage named in its command (the predecessor's `python -m …aggregate_features` too). */
+export function stageOf(cj: V1CronJob, stages: string[]): string | undefined {
+  const label = cj.metadata?.labels?.['seedops.io/stage']
+  if (label) return label
+  const cs = cj.spec?.jobTemplate?.spec?.template?.spec?.containers ?? []
+  const text = cs.map((c) => commandOf(c).join(' ')).join(' ').replace(/_/g, '-')
+  return stages.find((s) => new RegExp(`(^|[^a-z-])${s}($|[^a-z-])`).test(text))
+}
+
+export const clusterReachable: DoctorCheck = {
+  id: 'cluster.reachable',
+  category: 'cluster',
+  description: 'The cluster answers and the namespace exists',
+  async run(ctx) {
+    let s: ClusterSnapshot
+    try {
+      s = await ctx.cluster()
+    } catch (e) {
+      const err = e instanceof SeedopsError ? e : new SeedopsError(String(e), { code: 'KUBE_ERROR' })
+      if (err.code === 'KUBE_NAMESPACE_NOT_FOUND') return [{ status: 'fail', message: `namespace ${ctx.namespace} does not exist`, fix: [`seedops deploy -n ${ctx.namespace}`, 'Or pick another namespace with -n/--namespace'] }]
+      return [{ status: 'fail', message: `${err.message} (${err.code})`, fix: err.suggestions }]
+    }
+    const nsState = await readNamespace(s.k)
+    if (!nsState.present) return [{ status: 'fail', message: `namespace ${ctx.namespace} does not exist on ${s.k.server}`, fix: [`kubectl create namespace ${ctx.namespace}`, `then: seedops deploy -n ${ctx.namespace}`, 'Or pick another namespace with -n/--namespace'] }]
+    return [{ status: 'ok', message: `${s.k.server} (context ${s.k.context}) answers; namespace ${ctx.namespace}${nsState.verifiable ? ' exists' : ' (existence not verifiable: no permission to get namespaces)'}` }]
+  },
+}
+
+export const cronjobsPresent: DoctorCheck = {
+  id: 'cronjobs.present',
+  category: 'cluster',
+  description: 'Every expected CronJob exists, and exactly one CronJob runs each stage',
+  dependsOn: 'cluster.reachable',
+  async run(ctx) {
+    const s = await ctx.cluster()
+    const out: Finding[] = []
+    const stages = ctx.expected.map((e) => e.stage)
+    for (const e of ctx.expected) {
+      const own = s.cronjobs.find((c) => c.metadata?.name === e.name)
+      const others = s.cronjobs.filter((c) => c.metadata?.name !== e.name && stageOf(c, stages) === e.stage)
+      if (!own) {
+        out.push({
+          status: 'fail',
+          subject: e.name,
+          message: `CronJob ${e.name} (stage ${e.stage}) is missing${others.length ? `; the stage runs from ${others.map((o) => o.metadata!.name).join(', ')} instead` : ''}`,
+          fix: [`seedops deploy -n ${ctx.namespace}`, ...others.map((o) => `then: ${kc(ctx.namespace)} delete cronjob ${o.metadata!.name}`)],
+        })
+        continue
+      }
+      for (const o of others) {
+        const exact = JSON.stringify(commandOf(mainContainer(o)?.c)) === JSON.stringify(e.command)
+        out.push({
+          status: 'fail',
+          subject: o.metadata!.name,
+          message: `stage ${e.stage} is scheduled twice: CronJob ${o.metadata!.name} (${o.spec?.schedule}) duplicates ${e.name} (${own.spec?.schedule})${exact ? ', same command' : `, command: ${commandOf(mainContainer(o)?.c).join(' ')}`}`,
+          fix: [`${kc(ctx.namespace)} delete cronjob ${o.metadata!.name}`],
+          ...(exact ? { safeFix: { kind: 'delete-cronjob', name: o.metadata!.name!, duplicateOf: e.name } as const } : {}),
+        })
+      }
+    }
+    if (!out.length) out.push({ status: 'ok', message: `${ctx.expected.length} CronJobs present, one per stage (${ctx.expected.map((e) => e.name).join(', ')})` })
+    return out
+  },
+}
+
+export const cronjobsSpec: DoctorCheck = {
+  id: 'cronjobs.spec',
+  category: 'cluster',
+  description: 'Each CronJob has the expected image, command, schedule and is not suspended',
+  dependsOn: 'cluster.reachable',
+  async run(ctx) {
+    const s = await ctx.cluster()
+    const out: Finding[] = []
+    let checked = 0
+    for (const e of ctx.expected) {
+      const cj = s.cronjobs.find((c) => c.metadata?.name === e.name)
+      if (!cj) continue
+      checked++
+      const m = mainContainer(cj)
+      const ns = ctx.namespace
+      if (m && m.c.image !== e.image) {
+        out.push({
+          status: 'fail',
+          subject: e.name,
+          message: `CronJob ${e.name} runs image ${m.c.image}, expected ${e.image}`,
+          fix: [`${kc(ns)} set image cronjob/${e.name} ${m.c.name}=${e.image}`, `or redeploy: seedops deploy -n ${ns}${e.image.includes(':') ? ` --image ${e.image}` : ''}`],
+          safeFix: { kind: 'set-image', cronjob: e.name, container: m.c.name, image: e.image },
+        })
+      }
+      const cmd = commandOf(m?.c)
+      if (JSON.stringify(cmd) !== JSON.stringify(e.command)) {
+        out.push({ status: 'fail', subject: e.name, message: `CronJob ${e.name} runs \`${cmd.join(' ') || '(image default)'}\`, expected \`${e.command.join(' ')}\``, fix: [`seedops deploy -n ${ns}`] })
+      }
+      if (cj.spec?.schedule !== e.schedule) {
+        out.push({ status: 'warn', subject: e.name, message: `CronJob ${e.name} schedule is "${cj.spec?.schedule}", k8s/ has "${e.schedule}"`, fix: [`seedops schedule set ${e.name} default -n ${ns}   # back to "${e.schedule}"`, 'or, if the change is intended, put it in k8s/ so the next deploy keeps it'] })
+      }
+      if (cj.spec?.suspend && !e.suspend) {
+        out.push({ status: 'warn', subject: e.name, message: `CronJob ${e.name} is suspended: stage ${e.stage} does not run`, fix: [`${kc(ns)} patch cronjob ${e.name} -p '{"spec":{"suspend":false}}'`] })
+      }
+      if ((cj.spec?.concurrencyPolicy ?? 'Allow') !== e.concurrencyPolicy) {
+        out.push({ status: 'warn', subject: e.name, message: `CronJob ${e.name} concurrencyPolicy is ${cj.spec?.concurrencyPolicy ?? 'Allow'}, expected ${e.concurrencyPolicy}`, fix: [`seedops deploy -n ${ns}`] })
+      }
+    }
+    if (!out.length) out.push({ status: 'ok', message: checked ? `${checked} CronJobs match k8s/ (image, command, schedule)` : 'no expected CronJob present to compare (see cronjobs.present)' })
+    return out
+  },
+}
+
+/** kubelet's words for a pull that will not succeed by waiting. */
+export function pullCause(text: string): 'unauthorized' | 'not-found' | 'unknown' {
+  if (/unauthorized|authorization failed|access denied|denied|forbidden|401|403|no basic auth credentials/i.test(text)) return 'unauthorized'
+  if (/not found|manifest unknown|NotFound|does not exist|name unknown/i.test(text)) return 'not-found'
+  return 'unknown'
+}
+
+/** Images that did start in the namespace (running or ran), the candidates for a failing one. */
+function runningImages(pods: V1Pod[]): string[] {
+  const out = new Set<string>()
+  for (const p of pods) {
+    const spec = new Map([...(p.spec?.containers ?? []), ...(p.spec?.initContainers ?? [])].map((c) => [c.name, c.image]))
+    for (const st of [...(p.status?.containerStatuses ?? []), ...(p.status?.initContainerStatuses ?? [])]) {
+      if (st.state?.running || st.state?.terminated || st.lastState?.terminated) {
+        const img = spec.get(st.name) ?? st.image
+        if (img) out.add(img)
+      }
+    }
+  }
+  return [...out].sort()
+}
+
+const registryOf = (image: string) => {
+  const first = image.split('/')[0]
+  return image.includes('/') && (first.includes('.') || first.includes(':') || first === 'localhost') ? first : 'docker.io'
+}
+
+export const podsImagePull: DoctorCheck = {
+  id: 'pods.image-pull',
+  category: 'cluster',
+  description: 'No pod is stuck in ImagePullBackOff/ErrImagePull (image not found vs unauthorized)',
+  dependsOn: 'cluster.reachable',
+  async run(ctx) {
+    const s = await ctx.cluster()
+    const ns = ctx.namespace
+    const pods = currentPods(s)
+    const candidatesAll = runningImages(s.pods)
+    const out: Finding[] = []
+    for (const p of pods) {
+      const spec = [...(p.spec?.containers ?? []), ...(p.spec?.initContainers ?? [])]
+      for (const st of [...(p.status?.containerStatuses ?? []), ...(p.status?.initContainerStatuses ?? [])]) {
+        const w = st.state?.waiting
+        if (!w || !['ImagePullBackOff', 'ErrImagePull', 'InvalidImageName'].includes(w.reason ?? '')) continue
+        const image = spec.find((c) => c.name === st.name)?.image ?? st.image ?? '?'
+        const podName = p.metadata!.name!
+        const evs = (await s.events()).filter((ev) => ev.involvedObject?.name === podName && ev.reason === 'Failed' && /pull/i.test(ev.message ?? ''))
+        const evidence = [w.message ?? '', ...evs.map((ev) => ev.message ?? '')].join('\n')
+        const cause = w.reason === 'InvalidImageName' ? 'invalid' : pullCause(evidence)
+        const job = jobOfPod(s, p)
+        const cronjob = job ? ownerCronJob(job) : undefined
+        const expected = ctx.expected.find((e) => e.name === cronjob)
+        const candidates = candidatesAll.filter((i) => i !== image)
+        const why =
+          cause === 'unauthorized' ? `the registry ${registryOf(image)} refused the pull (unauthorized)` : cause === 'not-found' ? 'the image does not exist (not found)' : cause === 'invalid' ? 'the image name is invalid' : 'the pull fails'
+        const lastEvent = evs.at(-1)?.message ?? w.message
+        const details = [...(lastEvent ? [`kubelet: ${redact(lastEvent)}`] : []), `images running in ${ns}: ${candidates.length ? candidates.join(', ') : '(none)'}`]
+        const fix: string[] = []
+        let safeFix: Finding['safeFix']
+        const target = cronjob ? `cronjob/${cronjob}` : job ? `job/${job.metadata!.name}` : `pod/${podName}`
+        if (cause === 'unauthorized') {
+          const sa = p.spec?.serviceAccountName ?? 'default'
+          fix.push(
+            `${kc(ns)} create secret docker-registry regcred --docker-server=${registryOf(image)} --docker-username=<user> --docker-password=<token>`,
+            `${kc(ns)} patch serviceaccount ${sa} -p '{"imagePullSecrets":[{"name":"regcred"}]}'`,
+          )
+        } else if (expected && expected.image !== image) {
+          fix.push(`${kc(ns)} set image ${target} ${st.name}=${expected.image}`)
+          safeFix = { kind: 'set-image', cronjob: cronjob!, container: st.name, image: expected.image }
+        } else {
+          const cand = candidates.find((c) => c.split(':')[0] === image.split(':')[0]) ?? candidates[0]
+          fix.push(cand ? `${kc(ns)} set image ${target} ${st.name}=${cand}` : `push ${image}, or pin an existing tag: seedops deploy -n ${ns} --image <registry>/seedops:<tag>`)
+          if (cand && cronjob) fix.push(`or pin it for every CronJob: seedops deploy -n ${ns} --image ${cand}`)
+        }
+        if (job) fix.push(`then clear the stuck job: ${kc(ns)} delete job ${job.metadata!.name}`)
+        out.push({ status: 'fail', subject: podName, message: `pod ${podName}${cronjob ? ` (cronjob ${cronjob})` : ''} cannot pull ${image}: ${why} [${w.reason}]`, details, fix, safeFix })
+      }
+    }
+    if (!out.length) out.push({ status: 'ok', message: `no image pull errors in ${pods.length} current pods` })
+    return out
+  },
+}
+
+const UNITS: Record<string, number> = { '': 1, k: 1e3, M: 1e6, G: 1e9, T: 1e12, Ki: 1024, Mi: 1024 ** 2, Gi: 1024 ** 3, Ti: 1024 ** 4 }
+
+/** Kubernetes memory quantity → bytes (`512Mi`, `2Gi`, `1G`, `1e9`). */
+export function parseMemory(q: string): number | undefined {
+  const m = /^(\d+(?:\.\d+)?(?:e\d+)?)([KMGT]i?|k)?$/.exec(q.trim())
+  if (!m) return undefined
+  return Number(m[1]) * (UNITS[m[2] ?? ''] ?? 1)
+}
+
+/** Double the limit, in Mi/Gi: 2Gi → 4Gi, 768Mi → 1536Mi. */
+export function suggestMemory(limit: string | undefined): string {
+  const b = limit ? parseMemory(limit) : undefined
+  if (!b) return '1Gi'
+  const mi = Math.ceil((b * 2) / 1024 ** 2)
+  return mi % 1024 === 0 ? `${mi / 1024}Gi` : `${mi}Mi`
+}
+
+export const podsOomKilled: DoctorCheck = {
+  id: 'pods.oomkilled',
+  category: 'cluster',
+  description: 'No container of a recent job was OOMKilled',
+  dependsOn: 'cluster.reachable',
+  async run(ctx) {
+    const s = await ctx.cluster()
+    const ns = ctx.namespace
+    const out: Finding[] = []
+    const seen = new Set<string>()
+    for (const p of currentPods(s)) {
+      for (const st of p.status?.containerStatuses ?? []) {
+        const t = st.state?.terminated?.reason === 'OOMKilled' ? st.state.terminated : st.lastState?.terminated?.reason === 'OOMKilled' ? st.lastState.terminated : undefined
+        if (!t) continue
+        const job = jobOfPod(s, p)
+        const cronjob = job ? ownerCronJob(job) : undefined
+        const key = `${cronjob ?? job?.metadata?.name ?? p.metadata!.name}/${st.name}`
+        if (seen.has(key)) continue
+        seen.add(key)
+        const containers = p.spec?.containers ?? []
+        const idx = containers.findIndex((c) => c.name === st.name)
+        const limit = containers[idx]?.resources?.limits?.memory
+        const next = suggestMemory(limit)
+        const path = `/spec/jobTemplate/spec/template/spec/containers/${idx}/resources/limits/memory`
+        out.push({
+          status: 'fail',
+          subject: cronjob ?? p.metadata!.name,
+          message: `container ${st.name} of ${cronjob ? `cronjob ${cronjob}` : `pod ${p.metadata!.name}`} was OOMKilled (exit ${t.exitCode}); memory limit ${limit ?? 'none'}, suggest ${next}`,
+          details: [`pod ${p.metadata!.name}`],
+          fix: cronjob
+            ? [
+                `${kc(ns)} patch cronjob ${cronjob} --type=json -p '[{"op":"${limit ? 'replace' : 'add'}","path":"${path}","value":"${next}"}]'`,
+                `and set resources.limits.memory: ${next} in k8s/base/cronjob-${cronjob}.yaml so the next seedops deploy keeps it`,
+              ]
+            : [`raise resources.limits.memory of container ${st.name} to ${next}`],
+        })
+      }
+    }
+    if (!out.length) out.push({ status: 'ok', message: 'no OOMKilled containers in the latest jobs' })
+    return out
+  },
+}
+
+export const jobsSidecar: DoctorCheck = {
+  id: 'jobs.sidecar',
+  category: 'cluster',
+  description: 'No job is kept running by a sidecar after its main container finished',
+  dependsOn: 'cluster.reachable',
+  async run(ctx) {
+    const s = await ctx.cluster()
+    const ns = ctx.namespace
+    const out: Finding[] = []
+    for (const p of currentPods(s)) {
+      for (const pr of podProblems([p]).filter((x) => x.reason === 'SidecarStillRunning')) {
+        const job = jobOfPod(s, p)
+        const cronjob = job ? ownerCronJob(job) : undefined
+        const image = p.spec?.containers?.find((c) => c.name === pr.container)?.image
+        out.push({
+          status: 'fail',
+          subject: job?.metadata?.name ?? p.metadata!.name,
+          message: `job ${job?.metadata?.name ?? '?'}${cronjob ? ` (cronjob ${cronjob})` : ''} never completes: ${pr.message}${image ? ` (sidecar image ${image})` : ''}`,
+          fix: [
+            `make ${pr.container} a native sidecar: move it to initContainers with restartPolicy: Always (Kubernetes ≥ 1.29), as k8s/overlays/db-proxy does; then seedops deploy -n ${ns}`,
+            ...(job ? [`then delete the stuck job: ${kc(ns)} delete job ${job.metadata!.name}`] : []),
+          ],
+        })
+      }
+    }
+    if (!out.length) out.push({ status: 'ok', message: 'no job held open by a sidecar' })
+    return out
+  },
+}
+
+async function lastLogLines(s: ClusterSnapshot, pod: string, container: string, n: number): Promise<string[]> {
+  try {
+    const text = await s.k.core.readNamespacedPodLog({ name: pod, namespace: s.k.namespace, container, tailLines: n })
+    return String(text).split('\n').filter((l) => l !== '').map((l) => redact(l))
+  } catch {
+    return []
+  }
+}
+
+export const jobsFailed: DoctorCheck = {
+  id: 'jobs.failed',
+  category: 'cluster',
+  description: "The latest job of each CronJob did not fail (with its last log lines)",
+  dependsOn: 'cluster.reachable',
+  async run(ctx) {
+    const s = await ctx.cluster()
+    const ns = ctx.namespace
+    const out: Finding[] = []
+    const latest = latestJobs(s)
+    for (const j of latest.filter((x) => jobState(x) === 'failed')) {
+      const name = j.metadata!.name!
+      const cronjob = ownerCronJob(j)
+      const cond = j.status?.conditions?.find((c) => c.type === 'Failed' && c.status === 'True')
+      const pods = s.pods.filter((p) => jobOfPod(s, p) === j).sort((a, b) => String(a.metadata?.creationTimestamp).localeCompare(String(b.metadata?.creationTimestamp)) || a.metadata!.name!.localeCompare(b.metadata!.name!))
+      const last = pods.at(-1)
+      const main = last?.spec?.containers?.[0]?.name
+      const probs = last ? podProblems([last]) : []
+      const exit = probs.find((x) => x.exitCode !== undefined)
+      const lines = last && main ? await lastLogLines(s, last.metadata!.name!, main, 5) : []
+      out.push({
+        status: 'fail',
+        subject: name,
+        message: `job ${name}${cronjob ? ` (cronjob ${cronjob})` : ''} failed${cond?.reason ? ` (${cond.reason})` : ''}${exit ? `: ${exit.container} ${exit.reason === 'OOMKilled' ? 'was OOMKilled' : `exited ${exit.exitCode}`}` : ''}`,
+        details: lines.length ? lines.map((l) => `| ${l}`) : ['(no log lines)'],
+        fix: [`seedops jobs logs ${name} -n ${ns}`, ...(cronjob ? [`after fixing the cause: seedops jobs trigger ${cronjob} -n ${ns} --wait`] : [])],
+      })
+    }
+    if (!out.length) out.push({ status: 'ok', message: `no failed job among the latest ${latest.length}` })
+    return out
+  },
+}
+
+interface RefUse {
+  kind: 'Secret' | 'ConfigMap'
+  name: string
+  keys: Set<string>
+  /** CronJob → optional? */
+  users: Map<string, boolean>
+}
+
+export const configRefs: DoctorCheck = {
+  id: 'config.refs',
+  category: 'cluster',
+  description: 'The secrets and config maps the CronJobs read exist and hold the keys they read',
+  dependsOn: 'cluster.reachable',
+  async run(ctx) {
+    const s = await ctx.cluster()
+    const ns = ctx.namespace
+    const uses = new Map<string, RefUse>()
+    const add = (cronjob: string, refs: ReturnType<typeof refsOf>) => {
+      for (const r of refs) {
+        const id = `${r.kind}/${r.name}`
+        const u = uses.get(id) ?? { kind: r.kind, name: r.name, keys: new Set<string>(), users: new Map<string, boolean>() }
+        for (const k of r.keys) u.keys.add(k)
+        u.users.set(cronjob, (u.users.get(cronjob) ?? true) && r.optional)
+        uses.set(id, u)
+      }
+    }
+    for (const e of ctx.expected) {
+      const live = s.cronjobs.find((c) => c.metadata?.name === e.name)
+      add(e.name, live ? refsOf(live as unknown as KubeObject) : e.refs)
+    }
+    const out: Finding[] = []
+    for (const u of [...uses.values()].sort((a, b) => a.name.localeCompare(b.name))) {
+      const spec = SECRET_SPECS.find((x) => x.name === u.name && x.kind === u.kind)
+      const users = [...u.users.entries()].map(([c, opt]) => `${c}${opt ? ' (optional)' : ''}`).join(', ')
+      const required = [...u.users.values()].some((opt) => !opt)
+      const what = `${u.kind === 'Secret' ? 'secret' : 'configmap'} ${u.name}`
+      let obj
+      try {
+        obj = await s.object(u.kind, u.name)
+      } catch (e) {
+        const err = e as SeedopsError
+        out.push({ status: 'warn', subject: u.name, message: `cannot read ${what}: ${err.message}`, fix: err.suggestions })
+        continue
+      }
+      const ensure = spec ? `seedops secrets ensure --only ${spec.id} -n ${ns}` : `${kc(ns)} create ${u.kind === 'Secret' ? 'secret generic' : 'configmap'} ${u.name} ${[...u.keys].map((k) => `--from-literal=${k}=…`).join(' ')}`
+      if (!obj) {
+        out.push({
+          status: required ? 'fail' : 'warn',
+          subject: u.name,
+          message: `${what} is missing; read by ${users}${required ? '' : ' — they start without it, but the feature that needs it will not work'}`,
+          fix: [ensure],
+          ...(spec ? { safeFix: { kind: 'ensure-secret', only: spec.id, object: u.name } as const } : {}),
+        })
+        continue
+      }
+      const have = new Set(Object.keys(obj.data ?? {}))
+      const needed = new Set([...u.keys, ...(spec?.keys.filter((k) => k.required).map((k) => k.key) ?? [])])
+      const missing = [...needed].filter((k) => !have.has(k))
+      if (missing.length) {
+        const readers = [...u.users.keys()].filter((c) => {
+          const live = s.cronjobs.find((x) => x.metadata?.name === c)
+          const refs = live ? refsOf(live as unknown as KubeObject) : (ctx.expected.find((x) => x.name === c)?.refs ?? [])
+          return refs.some((r) => r.name === u.name && (r.keys.length === 0 || r.keys.some((k) => missing.includes(k))))
+        })
+        out.push({
+          status: required ? 'fail' : 'warn',
+          subject: u.name,
+          message: `${what} lacks key${missing.length > 1 ? 's' : ''} ${missing.join(', ')}; read by ${readers.join(', ') || users}`,
+          fix: [spec ? `seedops secrets ensure --only ${spec.id} --update -n ${ns}   # with ${missing.map((k) => spec.keys.find((x) => x.key === k)?.env[0] ?? k).join(', ')} set` : `${kc(ns)} edit ${u.kind.toLowerCase()} ${u.name}`],
+          ...(spec ? { safeFix: { kind: 'ensure-secret', only: spec.id, object: u.name, missingKeys: missing } as const } : {}),
+        })
+      }
+    }
+    if (!out.length) out.push({ status: 'ok', message: `${uses.size} secrets/config maps present with the keys the CronJobs read (${[...uses.values()].map((u) => u.name).join(', ')})` })
+    return out
+  },
+}
+
+export const CLUSTER_CHECKS: DoctorCheck[] = [clusterReachable, cronjobsPresent, cronjobsSpec, configRefs, podsImagePull, podsOomKilled, jobsSidecar, jobsFailed]
+
+export type { DoctorContext }

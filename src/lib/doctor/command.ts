@@ -1,0 +1,91 @@
+import { SeedopsError, usageError } from '../errors/index.js'
+import type { KubeClients } from '../kube/client.js'
+import { expectedFor } from '../kube/expected.js'
+import { connect, DEFAULT_NAMESPACE, type KubeFlagValues } from '../kube/flags.js'
+import type { Logger } from '../output/index.js'
+import { applyFix, describeFix, safeFixes } from './fix.js'
+import { createContext, runChecks, selectChecks } from './run.js'
+import type { DoctorReport } from './types.js'
+
+export interface DoctorFlags extends KubeFlagValues {
+  only?: string[]
+  fix?: boolean
+  yes?: boolean
+  'require-db'?: boolean
+  'database-url'?: string
+  image?: string
+  'report-image'?: string
+  manifests?: string
+}
+
+/**
+ * Connects once: the clients, or the error (no kubeconfig, bad context) that `cluster.reachable`
+ * reports instead of aborting the whole doctor.
+ */
+export function lazyConnect(flags: KubeFlagValues): { namespace: string; connect: () => KubeClients } {
+  let k: KubeClients | undefined
+  let err: unknown
+  try {
+    k = connect(flags)
+  } catch (e) {
+    err = e
+  }
+  return {
+    namespace: k?.namespace ?? flags.namespace ?? DEFAULT_NAMESPACE,
+    connect: () => {
+      if (k) return k
+      throw err
+    },
+  }
+}
+
+export interface DoctorIo {
+  logger: Logger
+  interactive: boolean
+  confirm: (message: string) => Promise<boolean>
+}
+
+/** The whole `seedops doctor` flow: run the checks; with --fix, confirm, apply the safe fixes and run again. */
+export async function executeDoctor(flags: DoctorFlags, io: DoctorIo, env: NodeJS.ProcessEnv = process.env): Promise<DoctorReport> {
+  if (flags.fix && !flags.yes && !io.interactive) {
+    throw usageError('--fix changes the cluster and asks first, but there is no terminal to ask on', ['Re-run with --fix --yes to apply the safe fixes without asking (CI)', 'Or run seedops doctor without --fix and apply the fixes it prints'])
+  }
+  const checks = selectChecks(flags.only)
+  const conn = lazyConnect(flags)
+  const expected = expectedFor({ dir: flags.manifests, image: flags.image, reportImage: flags['report-image'], namespace: conn.namespace })
+  const run = async () => {
+    const session = createContext({ namespace: conn.namespace, expected, connect: conn.connect, databaseUrl: flags['database-url'], requireDb: flags['require-db'], env, only: flags.only })
+    try {
+      return await runChecks(session.ctx, checks, (id) => io.logger.debug(`running ${id}`))
+    } finally {
+      await session.close()
+    }
+  }
+  const first = await run()
+  if (!flags.fix) return first
+  const fixes = safeFixes(first)
+  if (!fixes.length) {
+    io.logger.info('--fix: nothing that doctor can fix safely; the remaining fixes are printed per check')
+    return { ...first, fixes: [] }
+  }
+  io.logger.info(`--fix will apply in namespace ${conn.namespace}:\n${fixes.map((f) => `  - ${describeFix(f, conn.namespace)}`).join('\n')}`)
+  if (!flags.yes && !(await io.confirm(`Apply ${fixes.length} fix${fixes.length === 1 ? '' : 'es'}?`))) {
+    io.logger.info('nothing changed')
+    return { ...first, fixes: [] }
+  }
+  let k: KubeClients
+  try {
+    k = conn.connect()
+  } catch (e) {
+    throw e instanceof SeedopsError ? e : new SeedopsError(String(e), { code: 'KUBE_ERROR' })
+  }
+  const outcomes = []
+  for (const f of fixes) {
+    const o = await applyFix(k, f, env)
+    io.logger.info(`${o.ok ? 'fixed' : 'fix failed'}: ${o.message}`)
+    outcomes.push(o)
+  }
+  io.logger.info('running the checks again')
+  const after = await run()
+  return { ...after, fixes: outcomes }
+}
