@@ -43,7 +43,7 @@ export class LocalStore implements ObjectStore {
       })
     } catch (e) {
       // One object that cannot be written (not the folder: check() covers that) fails that report only.
-      throw new SeedopsError(`cannot write ${path}: ${(e as Error).message}`, { code: 'STORE_WRITE_FAILED', cause: e })
+      throw new SeedopsError(`cannot write ${path}: ${(e as { code?: string }).code ?? (e as Error).message}`, { code: 'STORE_WRITE_FAILED', cause: e })
     }
     return { url: this.urlFor(key), key, bytes: body.length }
   }
