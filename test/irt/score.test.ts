@@ -94,5 +94,11 @@ describe('scoring with fixed item parameters', () => {
     for (const { j, y } of resp.slice(half)) resumed = updatePosterior(resumed, items[j], y)
     const full = score(items, data)
     expect(Math.abs(posteriorSummary(resumed).theta - full.theta[7])).toBeLessThan(1e-10)
+    // The same through score(): the stored posterior as the EAP prior for the remaining responses.
+    const rest = [items.map((_, j) => resp.slice(half).find((r) => r.j === j)?.y ?? null)]
+    const viaScore = score(items, rest, { prior: post })
+    expect(Math.abs(viaScore.theta[0] - full.theta[7])).toBeLessThan(1e-10)
+    expect(Math.abs(viaScore.se[0] - full.se[7])).toBeLessThan(1e-10)
+    expect(() => score(items, rest, { prior: post, method: 'map' })).toThrow(/EAP only/)
   })
 })

@@ -21,8 +21,11 @@ export interface NormalPrior {
 
 export interface ScoreOptions {
   method?: ScoreMethod
-  /** Normal prior for EAP/MAP (default N(0, 1)). */
-  prior?: NormalPrior
+  /**
+   * Prior: normal (EAP/MAP; default N(0, 1)), or for EAP a grid posterior (e.g. a person's stored
+   * posterior from earlier sessions) applied to every person scored. Its grid replaces quadpts/thetaLim.
+   */
+  prior?: NormalPrior | GridPosterior
   quadpts?: number
   thetaLim?: readonly [number, number]
 }
@@ -127,8 +130,13 @@ function toCsr(items: ScoringItem[], responses: ResponseMatrix | Array<Array<num
  */
 export function score(items: ScoringItem[], responses: ResponseMatrix | Array<Array<number | null | undefined>>, opts: ScoreOptions = {}): ScoreResult {
   const method = opts.method ?? 'eap'
-  const prior = opts.prior ?? { mean: 0, variance: 1 }
-  const grid = makeGrid(opts.quadpts ?? DEFAULT_QUADPTS, opts.thetaLim ?? DEFAULT_THETA_LIM)
+  const given = opts.prior ?? { mean: 0, variance: 1 }
+  const gridPrior = 'logDensity' in given ? given : null
+  if (gridPrior && method !== 'eap') throw new RangeError(`a grid posterior prior applies to EAP only, not ${method.toUpperCase()}`)
+  const prior: NormalPrior | Float64Array = gridPrior ? gridPrior.logDensity : (given as NormalPrior)
+  const n = gridPrior ? gridPrior.nodes.length : (opts.quadpts ?? DEFAULT_QUADPTS)
+  const lim: readonly [number, number] = gridPrior ? [gridPrior.nodes[0], gridPrior.nodes[n - 1]] : (opts.thetaLim ?? DEFAULT_THETA_LIM)
+  const grid = makeGrid(n, lim)
   const { a, d, c } = itemArrays(items)
   const csr = toCsr(items, responses)
   const nP = csr.rowPtr.length - 1
@@ -140,7 +148,7 @@ export function score(items: ScoringItem[], responses: ResponseMatrix | Array<Ar
   eapScores(grid, a, d, c, csr.rowPtr, csr.items, csr.resp, prior, theta, se)
   if (method !== 'eap') {
     for (let i = 0; i < nP; i++) {
-      const r = modeScore(a, d, c, csr.items, csr.resp, csr.rowPtr[i], csr.rowPtr[i + 1], method === 'map' ? prior : null, theta[i], grid)
+      const r = modeScore(a, d, c, csr.items, csr.resp, csr.rowPtr[i], csr.rowPtr[i + 1], method === 'map' ? (prior as NormalPrior) : null, theta[i], grid)
       theta[i] = r.theta
       se[i] = r.se
       extreme[i] = r.extreme ? 1 : 0
@@ -158,14 +166,14 @@ export function eapScores(
   rowPtr: Int32Array,
   items: Int32Array,
   resp: Uint8Array,
-  prior: NormalPrior,
+  prior: NormalPrior | Float64Array,
   theta: Float64Array,
   se: Float64Array,
 ): void {
   const Q = grid.size
   const nodes = grid.nodes
   const logT = fillLogTable(nodes, a, d, c, new Float64Array(2 * a.length * Q))
-  const logW = logNormalWeights(grid, prior.mean, prior.variance)
+  const logW = prior instanceof Float64Array ? prior : logNormalWeights(grid, prior.mean, prior.variance)
   const acc = new Float64Array(Q)
   const nP = rowPtr.length - 1
   let maxLen = 0
