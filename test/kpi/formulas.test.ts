@@ -4,7 +4,7 @@ import { parseKpiParams } from '../../src/lib/kpi/stage.js'
 
 const base: KpiInputs = {
   user_id: 'u', n_recent: 0, c_recent: 0, n_prev: 0, c_prev: 0, theta_recent: null, se_recent: null, theta_prev: null,
-  med_recent: null, med_prev: null, r_keys: 0, r_n: 0, r_c: 0, a_attempts: 0, a_sessions: 0, a_mean_gap_days: null,
+  med_recent: null, med_prev: null, r_wrong: 0, r_n: 0, r_c: 0, a_attempts: 0, a_sessions: 0, a_mean_gap_days: null,
   a_hint_n: 0, a_hint_c: 0, a_mean_dwell_s: null, s_sessions: 0, s_mean_gap_days: null, s_days_since_last: null,
   theta_latest: null, se_latest: null, theta_source: null, goal_target: null,
 }
@@ -32,7 +32,7 @@ describe('KPI formulas: ranges and nulls', () => {
     // recent slower than before → negative, clamped to 0; med_p ≤ 0 → null
     expect(timeEfficiency({ med_recent: 60000, med_prev: 30000 })).toBe(0)
     expect(timeEfficiency({ med_recent: 10, med_prev: 0 })).toBeNull()
-    expect(recovery({ r_keys: 2, r_n: 0, r_c: 0 })).toBeNull()
+    expect(recovery({ r_wrong: 2, r_n: 0, r_c: 0 })).toBeNull()
     expect(engagement({ ...base })).toBeNull()
     expect(churnRisk({ ...base }, 14)).toBeNull()
     // accuracy mode with p_r = 1: the SE term is 0, shrink 1: (1 − 0)·min(1, 40/30)·1 = 1

@@ -63,8 +63,8 @@ export interface KpiInputs {
   /** E_t: medians (ms) of correct attempts' response times, 28 days ending at as_of / at as_of−28. */
   med_recent: number | null
   med_prev: number | null
-  /** R_t: wrong (item, topic) keys in the 28 days ending at as_of−28, attempts/correct on them in the last 28 days. */
-  r_keys: number
+  /** R_t: wrong answers in the 28 days ending at as_of−28 (K is empty iff 0), attempts/correct on K keys in the last 28 days. */
+  r_wrong: number
   r_n: number
   r_c: number
   /** A_t over the 28 days ending at as_of. */
@@ -141,8 +141,8 @@ export function timeEfficiency(x: Pick<KpiInputs, 'med_recent' | 'med_prev'>): n
 }
 
 /** R_t ∈ [0, 1]: share correct among recent attempts on keys answered wrong in the previous 28 days. */
-export function recovery(x: Pick<KpiInputs, 'r_keys' | 'r_n' | 'r_c'>): number | null {
-  if (x.r_keys === 0 || x.r_n === 0) return null
+export function recovery(x: Pick<KpiInputs, 'r_wrong' | 'r_n' | 'r_c'>): number | null {
+  if (x.r_wrong === 0 || x.r_n === 0) return null
   return fin(x.r_c / x.r_n, 0, 1)
 }
 

@@ -2,25 +2,31 @@
  * compute-kpis inputs for the whole population in ONE statement (no per-user queries).
  *
  * Every window of the KPIs lies inside the 56 days ending at as_of, so the attempts are read
- * once (`a`, materialised: the result_json unnest is the expensive part) and folded three ways:
- * per user (counts, medians), per user × session (sessions, dwell) and per user × (item, topic)
- * (R_t's keys). `ago` = as_of − the attempt's UTC day, so a window "of n days ending at as_of − k"
- * is `ago BETWEEN k AND k + n − 1`.
+ * once (`a`, materialised: the result_json unnest is the expensive part) and folded: one GROUP BY
+ * user for the counts, medians and sessions, and for R_t the keys K answered wrong in the 28 days
+ * ending at as_of − 28 (a small set) joined back to the last 28 days' attempts. The topic of a
+ * key is the read model's (question.topic_id, else result_json's topic), looked up only for the
+ * attempts R_t needs rather than for every attempt. `ago` = as_of −
+ * the attempt's UTC day, so a window "of n days ending at as_of − k" is `ago BETWEEN k AND k + n − 1`.
+ * An attempt without a topic has topic '' so that (item, topic) keys stay hashable.
+ *
+ * Sessions: a session is one exam_results row (session_id is unique there; rows without one
+ * count one each), identified by its fixed-width row id, cheaper to compare than the text
+ * session_id. Every attempt of a session carries that row's completed_at, so a session's time is
+ * that value, the first/last session times are min/max over the attempts, and the mean gap
+ * between consecutive sessions telescopes to (t_last − t_first)/(n − 1). Mean dwell =
+ * Σ response times / sessions that carry any.
  *
  * $1 as_of (date), $2 first UTC instant read, $3 end instant (as_of + 1 day 00:00 UTC),
  * $4 KPI_LOOKBACK_DAYS (active = an attempt with ago < $4), $5 user filter (text[] or null),
  * $6 mode: true = the active users (restricted to $5 when given); false = exactly the users in $5.
- *
- * The mean gap between consecutive sessions telescopes: Σ(tᵢ₊₁ − tᵢ)/(n − 1) = (t_last − t_first)/(n − 1).
  */
 export const KPI_INPUTS = `
 WITH a AS MATERIALIZED (
-  SELECT b.user_id, b.item_id, COALESCE(qu.topic_id::text, b.topic) AS topic_id, b.correct,
-         b.response_time_ms AS rt, b.hint_used, b.completed_at,
-         COALESCE(b.session_id, b.exam_result_id::text) AS sid,
+  SELECT b.user_id, b.item_id, b.topic, b.correct,
+         b.response_time_ms AS rt, b.hint_used, b.completed_at, b.exam_result_id AS sid,
          ($1::date - (b.completed_at AT TIME ZONE 'UTC')::date) AS ago
   FROM seedops_attempt_base b
-  LEFT JOIN question qu ON qu.id = b.item_id
   WHERE b.completed_at >= $2::timestamptz AND b.completed_at < $3::timestamptz
     AND ($5::text[] IS NULL OR b.user_id = ANY ($5::text[]))
 ),
@@ -33,9 +39,17 @@ per_user AS (
          count(*) FILTER (WHERE ago BETWEEN 14 AND 27 AND correct) AS c_prev,
          percentile_cont(0.5) WITHIN GROUP (ORDER BY rt) FILTER (WHERE correct AND ago < 28) AS med_recent,
          percentile_cont(0.5) WITHIN GROUP (ORDER BY rt) FILTER (WHERE correct AND ago BETWEEN 28 AND 55) AS med_prev,
+         count(*) FILTER (WHERE ago BETWEEN 28 AND 55 AND NOT correct) AS r_wrong,
          count(*) FILTER (WHERE ago < 28) AS a_attempts,
          count(hint_used) FILTER (WHERE ago < 28) AS a_hint_n,
-         count(*) FILTER (WHERE ago < 28 AND hint_used) AS a_hint_c
+         count(*) FILTER (WHERE ago < 28 AND hint_used) AS a_hint_c,
+         count(DISTINCT sid) FILTER (WHERE ago < 28) AS a_sessions,
+         extract(epoch FROM max(completed_at) FILTER (WHERE ago < 28) - min(completed_at) FILTER (WHERE ago < 28)) / 86400.0 AS a_span_days,
+         sum(rt) FILTER (WHERE ago < 28) / 1000.0 AS a_dwell_s,
+         count(DISTINCT sid) FILTER (WHERE ago < 28 AND rt IS NOT NULL) AS a_dwell_sessions,
+         count(DISTINCT sid) FILTER (WHERE ago < 56) AS s_sessions,
+         extract(epoch FROM max(completed_at) FILTER (WHERE ago < 56) - min(completed_at) FILTER (WHERE ago < 56)) / 86400.0 AS s_span_days,
+         $1::date - (max(completed_at) FILTER (WHERE ago < 56) AT TIME ZONE 'UTC')::date AS s_days_since_last
   FROM a GROUP BY user_id
 ),
 users AS (
@@ -43,33 +57,17 @@ users AS (
   UNION
   SELECT DISTINCT unnest($5::text[]) WHERE NOT $6::boolean
 ),
-per_session AS (
-  SELECT user_id, sid,
-         min(completed_at) FILTER (WHERE ago < 28) AS t28,
-         sum(rt) FILTER (WHERE ago < 28) AS dwell_ms,
-         min(completed_at) FILTER (WHERE ago < 56) AS t56
-  FROM a GROUP BY user_id, sid
-),
-sessions AS (
-  SELECT user_id,
-         count(t28) AS a_sessions,
-         CASE WHEN count(t28) >= 2 THEN extract(epoch FROM max(t28) - min(t28)) / 86400.0 / (count(t28) - 1) END AS a_mean_gap_days,
-         avg(dwell_ms) / 1000.0 AS a_mean_dwell_s,
-         count(t56) AS s_sessions,
-         CASE WHEN count(t56) >= 2 THEN extract(epoch FROM max(t56) - min(t56)) / 86400.0 / (count(t56) - 1) END AS s_mean_gap_days,
-         $1::date - (max(t56) AT TIME ZONE 'UTC')::date AS s_days_since_last
-  FROM per_session GROUP BY user_id
-),
-per_key AS (
-  SELECT user_id, item_id, topic_id,
-         bool_or(NOT correct) FILTER (WHERE ago BETWEEN 28 AND 55) AS wrong_before,
-         count(*) FILTER (WHERE ago < 28) AS n28,
-         count(*) FILTER (WHERE ago < 28 AND correct) AS c28
-  FROM a GROUP BY user_id, item_id, topic_id
+wrong_keys AS (
+  SELECT DISTINCT a.user_id, a.item_id, COALESCE(qu.topic_id::text, a.topic, '') AS topic_id
+  FROM a LEFT JOIN question qu ON qu.id = a.item_id
+  WHERE a.ago BETWEEN 28 AND 55 AND NOT a.correct
 ),
 recovery AS (
-  SELECT user_id, count(*) AS r_keys, sum(n28) AS r_n, sum(c28) AS r_c
-  FROM per_key WHERE wrong_before GROUP BY user_id
+  SELECT a.user_id, count(*) AS r_n, count(*) FILTER (WHERE a.correct) AS r_c
+  FROM a JOIN wrong_keys k ON k.user_id = a.user_id AND k.item_id = a.item_id
+  LEFT JOIN question qu ON qu.id = a.item_id
+  WHERE a.ago < 28 AND k.topic_id = COALESCE(qu.topic_id::text, a.topic, '')
+  GROUP BY a.user_id
 ),
 hist AS (
   SELECT DISTINCT ON (h.user_id, w.win) h.user_id, w.win, h.theta, h.se
@@ -102,20 +100,20 @@ SELECT u.user_id,
        COALESCE(p.n_prev, 0)::int AS n_prev, COALESCE(p.c_prev, 0)::int AS c_prev,
        hr.theta AS theta_recent, hr.se AS se_recent, hp.theta AS theta_prev,
        p.med_recent::float8 AS med_recent, p.med_prev::float8 AS med_prev,
-       COALESCE(r.r_keys, 0)::int AS r_keys, COALESCE(r.r_n, 0)::int AS r_n, COALESCE(r.r_c, 0)::int AS r_c,
-       COALESCE(p.a_attempts, 0)::int AS a_attempts, COALESCE(s.a_sessions, 0)::int AS a_sessions,
-       s.a_mean_gap_days::float8 AS a_mean_gap_days,
+       COALESCE(p.r_wrong, 0)::int AS r_wrong, COALESCE(r.r_n, 0)::int AS r_n, COALESCE(r.r_c, 0)::int AS r_c,
+       COALESCE(p.a_attempts, 0)::int AS a_attempts, COALESCE(p.a_sessions, 0)::int AS a_sessions,
+       CASE WHEN p.a_sessions >= 2 THEN (p.a_span_days / (p.a_sessions - 1))::float8 END AS a_mean_gap_days,
        COALESCE(p.a_hint_n, 0)::int AS a_hint_n, COALESCE(p.a_hint_c, 0)::int AS a_hint_c,
-       s.a_mean_dwell_s::float8 AS a_mean_dwell_s,
-       COALESCE(s.s_sessions, 0)::int AS s_sessions, s.s_mean_gap_days::float8 AS s_mean_gap_days,
-       s.s_days_since_last::int AS s_days_since_last,
+       CASE WHEN p.a_dwell_sessions > 0 THEN (p.a_dwell_s / p.a_dwell_sessions)::float8 END AS a_mean_dwell_s,
+       COALESCE(p.s_sessions, 0)::int AS s_sessions,
+       CASE WHEN p.s_sessions >= 2 THEN (p.s_span_days / (p.s_sessions - 1))::float8 END AS s_mean_gap_days,
+       p.s_days_since_last::int AS s_days_since_last,
        COALESCE(l.theta, lm.theta) AS theta_latest,
        CASE WHEN l.user_id IS NOT NULL THEN l.se ELSE lm.se END AS se_latest,
        COALESCE(l.src, lm.src) AS theta_source,
        gl.target AS goal_target
 FROM users u
 LEFT JOIN per_user p ON p.user_id = u.user_id
-LEFT JOIN sessions s ON s.user_id = u.user_id
 LEFT JOIN recovery r ON r.user_id = u.user_id
 LEFT JOIN hist hr ON hr.user_id = u.user_id AND hr.win = 'recent'
 LEFT JOIN hist hp ON hp.user_id = u.user_id AND hp.win = 'prev'
