@@ -339,6 +339,9 @@ export const jobsFailed: DoctorCheck = {
   },
 }
 
+/** List items carry no `kind`; manifests.ts finds a CronJob's containers by it. */
+const asObject = (cj: V1CronJob): KubeObject => ({ ...(cj as unknown as KubeObject), kind: 'CronJob', apiVersion: 'batch/v1' })
+
 interface RefUse {
   kind: 'Secret' | 'ConfigMap'
   name: string
@@ -360,14 +363,15 @@ export const configRefs: DoctorCheck = {
       for (const r of refs) {
         const id = `${r.kind}/${r.name}`
         const u = uses.get(id) ?? { kind: r.kind, name: r.name, keys: new Set<string>(), users: new Map<string, boolean>() }
-        for (const k of r.keys) u.keys.add(k)
+        // A key read with optional: true may be absent (AWS_ENDPOINT_URL on AWS proper).
+        if (!r.optional) for (const k of r.keys) u.keys.add(k)
         u.users.set(cronjob, (u.users.get(cronjob) ?? true) && r.optional)
         uses.set(id, u)
       }
     }
     for (const e of ctx.expected) {
       const live = s.cronjobs.find((c) => c.metadata?.name === e.name)
-      add(e.name, live ? refsOf(live as unknown as KubeObject) : e.refs)
+      add(e.name, live ? refsOf(asObject(live)) : e.refs)
     }
     const out: Finding[] = []
     for (const u of [...uses.values()].sort((a, b) => a.name.localeCompare(b.name))) {
@@ -400,7 +404,7 @@ export const configRefs: DoctorCheck = {
       if (missing.length) {
         const readers = [...u.users.keys()].filter((c) => {
           const live = s.cronjobs.find((x) => x.metadata?.name === c)
-          const refs = live ? refsOf(live as unknown as KubeObject) : (ctx.expected.find((x) => x.name === c)?.refs ?? [])
+          const refs = live ? refsOf(asObject(live)) : (ctx.expected.find((x) => x.name === c)?.refs ?? [])
           return refs.some((r) => r.name === u.name && (r.keys.length === 0 || r.keys.some((k) => missing.includes(k))))
         })
         out.push({
