@@ -105,3 +105,22 @@ describe('standard errors: the cell-pair accumulation equals the person-by-perso
     }
   })
 })
+
+describe('item fit flags a misfitting item', () => {
+  it('an item answered at random has infit and outfit well above 1 under Rasch; the others stay near 1', async () => {
+    const { header, rows } = parseCsv(readFileSync(fixture('sim1pl-rasch', 'responses.csv'), 'utf8'))
+    void header
+    let seed = 7
+    const coin = () => ((seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648 < 0.5 ? 1 : 0)
+    const { data: d } = buildResponseMatrix(rows.map((r) => ({ user_id: r[0], item_id: r[1], is_correct: r[1] === 'i0007' ? coin() : r[2] })))
+    const res = await calibrate(d, { model: 'Rasch', se: false, threads: 1 })
+    const bad = res.items.find((x) => x.item_id === 'i0007')!
+    const others = res.items.filter((x) => x.item_id !== 'i0007')
+    expect(bad.infit!).toBeGreaterThan(1.15)
+    expect(bad.outfit!).toBeGreaterThan(1.15)
+    for (const it of others) {
+      expect(it.infit!).toBeLessThan(1.1)
+      expect(it.infit!).toBeGreaterThan(0.85)
+    }
+  })
+})

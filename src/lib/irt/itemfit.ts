@@ -6,7 +6,9 @@ import { eapScores } from './score.js'
  * at their EAP θ̂ under the fitted model. With P = P_j(θ̂_i), W = P(1 − P):
  *   outfit_j = (1/n_j) Σ_i (y_ij − P)² / W,     infit_j = Σ_i (y_ij − P)² / Σ_i W.
  * Only observed responses enter, so they work with sparse designs; values near 1 mean the item
- * fits, > 1.3 noisy, < 0.7 overly predictable.
+ * fits, > 1.3 noisy, < 0.7 overly predictable. EAP θ̂ are shrunk towards the mean, which pulls the
+ * mean squares a little below 1 on short tests. A 2PL absorbs an item unrelated to θ with a ≈ 0, so
+ * misfit shows most clearly under Rasch/1PL.
  */
 export function attachItemFit(res: CalibrationResult, given?: { theta: Float64Array; se: Float64Array }): { theta: Float64Array; se: Float64Array } {
   const st = res.state
