@@ -6,9 +6,9 @@
  * user for the counts, medians and sessions, and for R_t the keys K answered wrong in the 28 days
  * ending at as_of − 28 (a small set) joined back to the last 28 days' attempts. The topic of a
  * key is the read model's (question.topic_id, else result_json's topic), looked up only for the
- * attempts R_t needs rather than for every attempt. `ago` = as_of −
- * the attempt's UTC day, so a window "of n days ending at as_of − k" is `ago BETWEEN k AND k + n − 1`.
- * An attempt without a topic has topic '' so that (item, topic) keys stay hashable.
+ * attempts R_t needs rather than for every attempt; a missing topic is '' so keys stay hashable.
+ * `ago` = as_of − the attempt's UTC day, so a window "of n days ending at as_of − k" is
+ * `ago BETWEEN k AND k + n − 1`.
  *
  * Sessions: a session is one exam_results row (session_id is unique there; rows without one
  * count one each), identified by its fixed-width row id, cheaper to compare than the text
