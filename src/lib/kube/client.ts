@@ -69,6 +69,9 @@ export async function kubeRequest(k: KubeClients, path: string, init: { method?:
   const signal = init.signal ?? (k.timeoutMs ? AbortSignal.timeout(k.timeoutMs) : undefined)
   return new Promise((resolve, reject) => {
     const req = mod.request(url, { ...opts, method: init.method ?? 'GET', headers: { Accept: 'application/json', ...(opts.headers as Record<string, string>), ...init.headers }, signal }, (res) => {
+      // A connection reset mid-body is seen by the reader as an incomplete body ('close' without
+      // 'complete'); it must not also surface as an unhandled error.
+      res.on('error', () => {})
       resolve({
         status: res.statusCode ?? 0,
         headers: res.headers,

@@ -34,6 +34,7 @@ function containerStarted(pod: V1Pod, name: string): 'waiting' | 'running' | 'te
 async function streamContainer(k: KubeClients, pod: string, container: string, sink: LogSink, opts: LogOptions): Promise<void> {
   let lastTs = ''
   let first = true
+  let failures = 0
   for (;;) {
     const q = new URLSearchParams({ container, timestamps: 'true' })
     if (opts.follow) q.set('follow', 'true')
@@ -43,8 +44,15 @@ async function streamContainer(k: KubeClients, pod: string, container: string, s
     let res
     try {
       res = await kubeRequest(k, path, { signal: opts.signal, headers: { Accept: '*/*' } })
+      failures = 0
     } catch (e) {
       if (opts.signal?.aborted) return
+      // A follow survives the API server going away for a moment (a few tries, then give up).
+      if (opts.follow && ++failures <= 5) {
+        sink.marker(`- ${pod} › ${container} (connection lost, retrying)`)
+        await sleep(pollInterval() * failures)
+        continue
+      }
       throw translateKubeError(e, { verb: 'get', resource: 'pods/log', namespace: k.namespace, name: pod }, k)
     }
     if (res.status === 400 && opts.follow) {
