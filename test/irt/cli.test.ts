@@ -62,6 +62,24 @@ describe('seedops irt calibrate', () => {
     expect(strict.stderr).toMatch(/Error \(IRT_BAD_ROWS\): .*responses_raw\.csv: 8 row\(s\) rejected .*row \d+/)
   })
 
+  it('--anchors holds the listed items fixed; 3PL prints c', async () => {
+    const anchors = join(tmp, 'anchors.csv')
+    const mirt = readFileSync(fixture('sim2pl-complete', 'mirt_items.csv'), 'utf8').trim().split('\n').slice(0, 11)
+    writeFileSync(anchors, mirt.join('\n') + '\n')
+    const [r, three] = await Promise.all([
+      runCli(['irt', 'calibrate', '-i', fixture('sim2pl-complete', 'responses.csv'), '--anchors', anchors, '--no-se', '--json']),
+      runCli(['irt', 'calibrate', '-i', fixture('lsat7', 'responses.csv'), '--model', '3PL', '--prior', 'beta:5,17', '--no-se']),
+    ])
+    expect(r.code, r.stderr).toBe(0)
+    const doc = JSON.parse(r.stdout)
+    expect(doc.result.fit.nParameters).toBe(20)
+    const anchored = doc.result.items.filter((x: { anchored: boolean }) => x.anchored)
+    expect(anchored.map((x: { item_id: string }) => x.item_id)).toEqual(readTable('sim2pl-complete', 'mirt_items.csv').slice(0, 10).map((m) => m.item_id))
+    expect(three.code, three.stderr).toBe(0)
+    expect(three.stdout).toMatch(/item_id\s+a\s+b\s+c\s+se_a/)
+    expect(three.stdout).toMatch(/logLik -\d+\.\d{4}\s+logPrior -?\d+\.\d{4}/)
+  })
+
   it('exit 2 on bad usage', async () => {
     const cases = [
       ['irt', 'calibrate'],
