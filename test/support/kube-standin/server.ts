@@ -28,6 +28,8 @@ export interface Faults {
   dropLogStreamAfterLines?: number
   /** Answer the next N writes to this resource with 409 Conflict. */
   conflicts?: { resource: string; remaining: number }
+  /** Answer every API request this much later (a slow or overloaded apiserver). */
+  delayMs?: number
 }
 
 interface Route {
@@ -160,6 +162,7 @@ export class ApiServer {
     req.on('error', () => {})
     res.on('error', () => {})
     req.socket.on('error', () => {})
+    if (this.faults.delayMs) await new Promise((r) => setTimeout(r, this.faults.delayMs))
     try {
       if (url.pathname === '/version') {
         return this.sendJson(res, 200, { major: '1', minor: '35', gitVersion: 'v1.35.0-seedops-standin', gitCommit: '0000000', gitTreeState: 'clean', buildDate: '2026-01-01T00:00:00Z', goVersion: 'go1.25', compiler: 'gc', platform: 'linux/amd64' })
