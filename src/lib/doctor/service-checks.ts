@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs'
 import { join } from 'node:path'
 import { randomBytes } from 'node:crypto'
-import { DeleteObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3'
+import { DeleteObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3'
 import { envFirst, seedopsHome } from '../config/index.js'
 import { redactUrl } from '../db/index.js'
 import { migrationStatus } from '../db/migrate.js'
@@ -133,7 +133,14 @@ export const storageS3: DoctorCheck = {
     if (!envFirst(['S3_BUCKET'], env)) return []
     const cfg = resolveStoreConfig({ store: 's3' }, env)
     if (cfg.kind !== 's3') return []
-    const client = createS3Client(cfg, env)
+    let client = createS3Client(cfg, env)
+    const id = envFirst(['AWS_ACCESS_KEY_ID'], env)?.value
+    const secret = envFirst(['AWS_SECRET_ACCESS_KEY'], env)?.value
+    if (id && secret) {
+      // The environment doctor was given (tests, --env-file callers), not only the process's.
+      client.destroy()
+      client = new S3Client({ region: cfg.region, ...(cfg.endpoint ? { endpoint: cfg.endpoint } : {}), forcePathStyle: cfg.forcePathStyle ?? Boolean(cfg.endpoint), maxAttempts: 2, credentials: { accessKeyId: id, secretAccessKey: secret, sessionToken: env.AWS_SESSION_TOKEN }, requestHandler: { connectionTimeout: 5_000, requestTimeout: 20_000 } })
+    }
     const key = `.seedops-doctor/probe-${randomBytes(6).toString('hex')}`
     const where = describeStoreConfig(cfg)
     try {
@@ -184,8 +191,8 @@ export const irtHealth: DoctorCheck = {
       }
       return [{ status: 'fail', message: `${url.origin}/healthz answered HTTP ${res.status}`, fix: [`${`kubectl -n ${ctx.namespace}`} logs deploy/irt-service --tail 50`] }]
     } catch (e) {
-      const err = e as Error & { cause?: { code?: string } }
-      const why = err.name === 'TimeoutError' || err.name === 'AbortError' ? `no answer within ${timeoutMs} ms` : (err.cause?.code ?? err.message)
+      const err = e as Error & { cause?: { code?: string; message?: string; errors?: { code?: string }[] } }
+      const why = err.name === 'TimeoutError' || err.name === 'AbortError' ? `no answer within ${timeoutMs} ms` : (err.cause?.code ?? err.cause?.errors?.[0]?.code ?? err.cause?.message ?? err.message)
       return [{ status: 'fail', message: `${url.origin} unreachable: ${why}`, fix: [`Check R_IRT_BASE_URL (${url.origin}) and that the service runs: kubectl -n ${ctx.namespace} get deploy,pods -l app.kubernetes.io/name=irt-service`, 'Or calibrate with the native engine (the default) and unset R_IRT_BASE_URL'] }]
     }
   },
