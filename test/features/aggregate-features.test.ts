@@ -152,7 +152,8 @@ describe.each(DB_KINDS)('aggregate-features on %s', (kind) => {
     }
   })
 
-  it('a run killed with SIGKILL mid-write leaves the previous rows intact; the next run marks it abandoned', async () => {
+  // Spawning the CLI takes seconds on a busy 2-core machine: these two get more time.
+  it('a run killed with SIGKILL mid-write leaves the previous rows intact; the next run marks it abandoned', { timeout: 240_000 }, async () => {
     let db = await t.open()
     await runStage(db, aggregateFeatures, { lookbackDays: 7, includeTheta: false }, { asOf: AS_OF, dryRun: false, logger: silentLogger })
     const before = await featureRows(db)
@@ -161,7 +162,7 @@ describe.each(DB_KINDS)('aggregate-features on %s', (kind) => {
     await db.close()
 
     const child = spawnCli(['run', 'aggregate-features', '--date', AS_OF], { ...t.env, SEEDOPS_TEST_HOLD_TX_MS: '60000' })
-    await waitForOutput(child.stderr!, (s) => s.includes('holding transaction'))
+    await waitForOutput(child.stderr!, (s) => s.includes('holding transaction'), 150_000)
     child.kill('SIGKILL')
     await once(child, 'close')
 
@@ -179,10 +180,10 @@ describe.each(DB_KINDS)('aggregate-features on %s', (kind) => {
     }
   })
 
-  it('a second concurrent run is refused with a clear message and exit code 1', async () => {
+  it('a second concurrent run is refused with a clear message and exit code 1', { timeout: 240_000 }, async () => {
     const first = spawnCli(['run', 'aggregate-features', '--date', AS_OF], { ...t.env, SEEDOPS_TEST_HOLD_TX_MS: '60000' })
     try {
-      await waitForOutput(first.stderr!, (s) => s.includes('holding transaction'))
+      await waitForOutput(first.stderr!, (s) => s.includes('holding transaction'), 150_000)
       const second = await runCli(['run', 'aggregate-features', '--date', AS_OF], { env: t.env })
       expect(second.code).toBe(1)
       // Real server: the advisory lock; embedded: the data folder is held by the first process.

@@ -196,6 +196,10 @@ for (const kind of DB_KINDS) {
       })
       const r = await run(params({ store: { kind: 'local', dir } }), { deps: { store: flaky } })
       expect(r.summary!.failedUsers).toBe(1)
+      // The stored reports commit, but the run is recorded as failed.
+      expect(r.status).toBe('failed')
+      const log = await db.pool.query(`SELECT status, error FROM seedops_stage_runs WHERE id = $1`, [r.runId])
+      expect(log.rows[0]).toMatchObject({ status: 'failed', error: expect.stringContaining('1 of') })
       expect(r.summary!.failures).toEqual([{ user_id: 'bob', format: 'html', error: 'INTERNAL: disk hiccup for bob' }])
       const rows = await artifacts()
       expect(rows.map((x) => x.user_id).sort()).toEqual(users.filter((u) => u !== 'bob'))

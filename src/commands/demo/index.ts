@@ -26,6 +26,7 @@ export default class Demo extends BaseCommand<typeof Demo> {
     if (r.seeded) out.write(`seeded ${r.seeded.learners} learners, ${r.seeded.sessions} sessions, ${r.seeded.answered} answered questions (${r.seeded.from}..${r.seeded.to})\n`)
     out.write('\n' + renderTable(['stage', 'status', 'seconds', 'rows'], r.stages.map((s) => [s.stage, s.status, s.durationMs / 1000, Object.entries(s.rows).map(([k, v]) => `${k}=${v}`).join(' ')])) + '\n')
     out.write('\n' + renderTable(['table', 'rows'], Object.entries(r.tables)) + '\n')
-    out.write('\nNext: seedops verify features · seedops db status\n')
+    if (r.sampleReport) out.write(`\nOpen a sample report: ${r.sampleReport}\n`)
+    out.write('\nNext: seedops verify all · seedops status · seedops db status\n')
   }
 }

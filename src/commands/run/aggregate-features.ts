@@ -22,7 +22,9 @@ export default class RunAggregateFeatures extends BaseCommand<typeof RunAggregat
 
   async run(): Promise<StageRunReport> {
     const { flags } = await this.parse(RunAggregateFeatures)
-    return executeStage(aggregateFeatures, flags, this.logger)
+    const r = await executeStage(aggregateFeatures, flags, this.logger)
+    this.failed = r.status === 'failed'
+    return r
   }
 
   protected override render(r: StageRunReport): void {

@@ -29,7 +29,9 @@ export default class RunCalibrateIrt extends BaseCommand<typeof RunCalibrateIrt>
 
   async run(): Promise<StageRunReport> {
     const { flags } = await this.parse(RunCalibrateIrt)
-    return executeStage(calibrateIrt, flags, this.logger)
+    const r = await executeStage(calibrateIrt, flags, this.logger)
+    this.failed = r.status === 'failed'
+    return r
   }
 
   protected override render(r: StageRunReport): void {

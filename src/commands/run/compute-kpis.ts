@@ -24,7 +24,9 @@ export default class RunComputeKpis extends BaseCommand<typeof RunComputeKpis> {
 
   async run(): Promise<StageRunReport> {
     const { flags } = await this.parse(RunComputeKpis)
-    return executeStage(computeKpisStage, flags, this.logger)
+    const r = await executeStage(computeKpisStage, flags, this.logger)
+    this.failed = r.status === 'failed'
+    return r
   }
 
   protected override render(r: StageRunReport): void {

@@ -25,7 +25,9 @@ export default class RunDetectInactivity extends BaseCommand<typeof RunDetectIna
 
   async run(): Promise<StageRunReport> {
     const { flags } = await this.parse(RunDetectInactivity)
-    return executeStage(detectInactivityStage, flags, this.logger)
+    const r = await executeStage(detectInactivityStage, flags, this.logger)
+    this.failed = r.status === 'failed'
+    return r
   }
 
   protected override render(r: StageRunReport): void {

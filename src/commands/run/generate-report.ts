@@ -33,7 +33,7 @@ export default class RunGenerateReport extends BaseCommand<typeof RunGenerateRep
   async run(): Promise<StageRunReport<ReportSummary>> {
     const { flags } = await this.parse(RunGenerateReport)
     const r = await executeStage(generateReport, flags, this.logger)
-    this.failed = (r.summary?.failedUsers ?? 0) > 0
+    this.failed = r.status === 'failed' || (r.summary?.failedUsers ?? 0) > 0
     return r
   }
 

@@ -18,7 +18,9 @@ export default class RunUpdateTheta extends BaseCommand<typeof RunUpdateTheta> {
 
   async run(): Promise<StageRunReport> {
     const { flags } = await this.parse(RunUpdateTheta)
-    return executeStage(updateThetaStage, flags, this.logger)
+    const r = await executeStage(updateThetaStage, flags, this.logger)
+    this.failed = r.status === 'failed'
+    return r
   }
 
   protected override render(r: StageRunReport): void {

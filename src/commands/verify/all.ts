@@ -5,11 +5,12 @@ import { executeVerifyParts, renderVerify, verifyFlags } from '../../lib/verify/
 import { featuresGroup } from '../../lib/verify/features.js'
 import { irtGroup, thetaGroup } from '../../lib/verify/irt.js'
 import { kpisGroup } from '../../lib/verify/kpis.js'
+import { reportsGroup } from '../../lib/verify/reports.js'
 import type { VerifyReport } from '../../lib/verify/run.js'
 
 export default class VerifyAll extends BaseCommand<typeof VerifyAll> {
   static override description =
-    'Every verify group (features, kpis, irt, theta) in one report, each at the as-of of its stage\'s last successful run (or --date). Exit 1 if any check fails.'
+    'Every verify group (features, kpis, irt, theta, reports) in one report, each at the as-of of its stage\'s last successful run (or --date). Exit 1 if any check fails.'
   static override examples = ['<%= config.bin %> verify all', '<%= config.bin %> verify all --json --junit verify.xml']
   static override flags = { ...dbFlags, ...verifyFlags, 'min-coverage': Flags.integer({ description: 'KPI coverage: minimum % of active users with a row.', default: 100 }) }
 
@@ -20,6 +21,8 @@ export default class VerifyAll extends BaseCommand<typeof VerifyAll> {
         { groups: [featuresGroup], stage: 'aggregate-features' },
         { groups: [kpisGroup], stage: 'compute-kpis', extraOptions: { minCoveragePct: flags['min-coverage'], lookbackDays: 30 } },
         { groups: [irtGroup, thetaGroup], stage: 'calibrate-irt' },
+        // Weekly stage: its own freshness limit unless --max-age-hours was given explicitly.
+        { groups: [reportsGroup({})], stage: 'generate-report', extraOptions: this.argv.some((a) => a.startsWith('--max-age-hours')) ? {} : { maxAgeHours: 192 } },
       ],
       flags,
     )

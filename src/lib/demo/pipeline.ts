@@ -24,6 +24,8 @@ export interface DemoResult {
   asOf: string
   stages: { stage: string; status: string; durationMs: number; rows: Record<string, number>; runId: number | null }[]
   tables: Record<string, number>
+  /** A report to open, when generate-report ran. */
+  sampleReport?: string
 }
 
 export async function runDemo(db: Db, opts: { seed: Omit<SeedParams, 'endDate'>; asOf: string; logger: Logger }): Promise<DemoResult> {
@@ -39,16 +41,21 @@ export async function runDemo(db: Db, opts: { seed: Omit<SeedParams, 'endDate'>;
   }
   await loadStages()
   const stages: DemoResult['stages'] = []
+  let sampleReport: string | undefined
   for (const id of PIPELINE_ORDER) {
     const stage = getStage(id)
     if (!stage) continue
     const params = stage.parseParams(DEMO_STAGE_FLAGS[id] ?? {}, process.env)
     const r = await runStage(db, stage, params, { asOf: opts.asOf, dryRun: false, logger })
     stages.push({ stage: id, status: r.status, durationMs: r.durationMs, rows: r.rows, runId: r.runId })
+    if (id === 'generate-report') {
+      const sample = (r.summary as { sample?: { path?: string; url: string } } | undefined)?.sample
+      sampleReport = sample?.path ?? sample?.url
+    }
   }
   const tables: Record<string, number> = {}
   for (const t of ['exam_results', 'question', 'features_topic_daily', 'weekly_kpi', 'mirt_item_params', 'mirt_ability', 'seedops_ability_history', 'report_artifacts']) {
     tables[t] = (await db.pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM ${t}`)).rows[0]!.n
   }
-  return { target: db.target, seeded, asOf: opts.asOf, stages, tables }
+  return { target: db.target, seeded, asOf: opts.asOf, stages, tables, sampleReport }
 }

@@ -201,6 +201,7 @@ async function generateReports(params: ReportParams, ctx: StageContext, deps: Re
   if (sample) logger.info(`generate-report: open a sample report: ${sample.path ?? sample.url}`)
   failures.sort((a, b) => (a.user_id < b.user_id ? -1 : a.user_id > b.user_id ? 1 : 0))
   return {
+    failed: failedUsers.size ? `${failedUsers.size} of ${users.length} user(s) failed; the others are stored and recorded` : undefined,
     rows: { report_artifacts: rowsWritten, objects: stored, users: users.length, failed_users: failedUsers.size },
     summary: {
       weekStart,

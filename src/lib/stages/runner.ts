@@ -97,10 +97,13 @@ export async function runStage<P, S>(db: Db, stage: Stage<P, S>, params: P, opts
     }
     await tx.query(opts.dryRun ? 'ROLLBACK' : 'COMMIT')
     const finished = new Date()
-    await tx.query(`UPDATE seedops_stage_runs SET status = 'succeeded', finished_at = $2, rows = $3 WHERE id = $1`, [
+    const status = result.failed ? 'failed' : 'succeeded'
+    await tx.query(`UPDATE seedops_stage_runs SET status = $4, finished_at = $2, rows = $3, error = $5 WHERE id = $1`, [
       runId,
       finished,
       JSON.stringify(result.rows),
+      status,
+      result.failed ? redact(result.failed).slice(0, 4000) : null,
     ])
     for (const w of result.warnings ?? []) opts.logger.warn(w)
     return {
@@ -109,7 +112,7 @@ export async function runStage<P, S>(db: Db, stage: Stage<P, S>, params: P, opts
       asOf: opts.asOf,
       dryRun: opts.dryRun,
       params,
-      status: 'succeeded',
+      status,
       startedAt: started.toISOString(),
       finishedAt: finished.toISOString(),
       durationMs: finished.getTime() - started.getTime(),

@@ -23,6 +23,11 @@ export interface StageResult<S = unknown> {
   /** Optional table for humans (and for --dry-run: what would be written). */
   table?: { head: string[]; rows: unknown[][] }
   warnings?: string[]
+  /**
+   * Partial failure: what was written still commits, but the run is recorded as failed with this
+   * message and the command exits 1 (e.g. some reports could not be stored).
+   */
+  failed?: string
 }
 
 /**
