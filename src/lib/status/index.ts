@@ -1,0 +1,162 @@
+import { kubeCall } from '../kube/errors.js'
+import type { KubeClients } from '../kube/client.js'
+import { expectedFor } from '../kube/expected.js'
+import { openDb } from '../db/index.js'
+import { redact, SeedopsError, translateError } from '../errors/index.js'
+import { age, dbTarget } from '../doctor/service-checks.js'
+import { color, renderTable } from '../output/index.js'
+
+/**
+ * `seedops status`: the CronJobs as the cluster sees them and the stage run log from the
+ * database, at a glance. Either half may be unavailable (no kubeconfig, no database); the
+ * command says which and why, and fails only when both are.
+ */
+export interface CronJobRow {
+  name: string
+  stage?: string
+  schedule: string
+  suspended: boolean
+  lastScheduleTime?: string
+  lastSuccessfulTime?: string
+  active: number
+}
+
+export interface StageRow {
+  stage: string
+  lastRun?: { status: string; asOf: string | null; startedAt: string; finishedAt: string | null; durationSeconds: number | null; rows: Record<string, unknown> | null; error: string | null; dryRun: boolean }
+  lastSuccess?: { asOf: string | null; finishedAt: string; ageSeconds: number }
+}
+
+export interface Part<T> {
+  available: boolean
+  /** Why not, when unavailable. */
+  reason?: string
+  code?: string
+  where?: string
+  rows: T[]
+}
+
+export interface StatusResult {
+  namespace: string
+  cluster: Part<CronJobRow>
+  database: Part<StageRow>
+}
+
+export async function clusterStatus(connect: () => KubeClients): Promise<Part<CronJobRow>> {
+  let k: KubeClients
+  try {
+    k = connect()
+    const list = await kubeCall(k, { verb: 'list', resource: 'cronjobs.batch', namespace: k.namespace }, () => k.batch.listNamespacedCronJob({ namespace: k.namespace }))
+    const iso = (d?: Date | string) => (d ? new Date(d).toISOString() : undefined)
+    const rows = list.items
+      .map((c) => ({
+        name: c.metadata!.name!,
+        stage: c.metadata?.labels?.['seedops.io/stage'],
+        schedule: c.spec?.schedule ?? '',
+        suspended: Boolean(c.spec?.suspend),
+        lastScheduleTime: iso(c.status?.lastScheduleTime),
+        lastSuccessfulTime: iso(c.status?.lastSuccessfulTime),
+        active: c.status?.active?.length ?? 0,
+      }))
+      .sort((a, b) => a.name.localeCompare(b.name))
+    return { available: true, where: `${k.server} (context ${k.context})`, rows }
+  } catch (e) {
+    const err = translateError(e)
+    return { available: false, reason: err.message, code: err.code, rows: [] }
+  }
+}
+
+export async function databaseStatus(flagUrl: string | undefined, env: NodeJS.ProcessEnv, stages: string[], now = new Date()): Promise<Part<StageRow>> {
+  const target = dbTarget(flagUrl, env)
+  if (!target) return { available: false, reason: 'no database configured (set DATABASE_URL or pass --database-url)', code: 'DB_NOT_CONFIGURED', rows: [] }
+  let db
+  try {
+    db = await openDb({ databaseUrl: target.url, home: target.home, max: 2 })
+    const reg = await db.pool.query<{ t: string | null }>(`SELECT to_regclass('public.seedops_stage_runs') AS t`)
+    if (!reg.rows[0]?.t) return { available: false, reason: `${db.target} has no seedops_stage_runs table (run: seedops db migrate)`, code: 'SCHEMA_OUTDATED', where: db.target, rows: [] }
+    const last = await db.pool.query(
+      `SELECT DISTINCT ON (stage) stage, status, as_of::text AS as_of, started_at, finished_at, rows, error, dry_run
+         FROM seedops_stage_runs ORDER BY stage, started_at DESC, id DESC`,
+    )
+    const ok = await db.pool.query(
+      `SELECT DISTINCT ON (stage) stage, as_of::text AS as_of, finished_at FROM seedops_stage_runs
+        WHERE status = 'succeeded' AND NOT dry_run AND finished_at IS NOT NULL ORDER BY stage, finished_at DESC`,
+    )
+    const names = [...new Set([...stages, ...last.rows.map((r) => r.stage as string)])]
+    const rows: StageRow[] = names.map((stage) => {
+      const l = last.rows.find((r) => r.stage === stage)
+      const s = ok.rows.find((r) => r.stage === stage)
+      return {
+        stage,
+        ...(l
+          ? {
+              lastRun: {
+                status: l.status,
+                asOf: l.as_of,
+                startedAt: new Date(l.started_at).toISOString(),
+                finishedAt: l.finished_at ? new Date(l.finished_at).toISOString() : null,
+                durationSeconds: l.finished_at ? Math.round((new Date(l.finished_at).getTime() - new Date(l.started_at).getTime()) / 100) / 10 : null,
+                rows: l.rows,
+                error: l.error ? redact(String(l.error).split('\n')[0]) : null,
+                dryRun: l.dry_run,
+              },
+            }
+          : {}),
+        ...(s ? { lastSuccess: { asOf: s.as_of, finishedAt: new Date(s.finished_at).toISOString(), ageSeconds: Math.round((now.getTime() - new Date(s.finished_at).getTime()) / 1000) } } : {}),
+      }
+    })
+    return { available: true, where: db.target, rows }
+  } catch (e) {
+    const err = translateError(e)
+    return { available: false, reason: err.message, code: err.code, where: target.display, rows: [] }
+  } finally {
+    await db?.close().catch(() => {})
+  }
+}
+
+export async function collectStatus(opts: { namespace: string; connect: () => KubeClients; databaseUrl?: string; env?: NodeJS.ProcessEnv; now?: Date; manifests?: string }): Promise<StatusResult> {
+  const stages = expectedFor({ dir: opts.manifests, namespace: opts.namespace }).map((e) => e.stage)
+  const [cluster, database] = await Promise.all([clusterStatus(opts.connect), databaseStatus(opts.databaseUrl, opts.env ?? process.env, stages, opts.now)])
+  if (!cluster.available && !database.available) {
+    throw new SeedopsError(`neither the cluster nor the database is available: cluster: ${cluster.reason}; database: ${database.reason}`, {
+      code: 'STATUS_UNAVAILABLE',
+      suggestions: ['Point at a cluster: --kubeconfig/--context, or KUBECONFIG', 'Point at the database: DATABASE_URL (or --database-url)', 'Then: seedops doctor'],
+      data: { cluster: { code: cluster.code }, database: { code: database.code } },
+    })
+  }
+  return { namespace: opts.namespace, cluster, database }
+}
+
+function rowsText(rows: Record<string, unknown> | null | undefined): string {
+  if (!rows) return '—'
+  return Object.entries(rows).map(([k, v]) => `${k}=${typeof v === 'number' ? v.toLocaleString('en-US') : JSON.stringify(v)}`).join(' ') || '—'
+}
+
+const since = (iso: string | undefined, now: Date) => (iso ? `${age(now.getTime() - new Date(iso).getTime())} ago` : '—')
+
+export function renderStatus(r: StatusResult, now = new Date()): string {
+  const out: string[] = []
+  out.push(color.bold(`CronJobs in ${r.namespace}`) + (r.cluster.where ? ` — ${r.cluster.where}` : ''))
+  if (!r.cluster.available) out.push(`  unavailable: ${r.cluster.reason}`)
+  else if (!r.cluster.rows.length) out.push('  none (deploy them: seedops deploy)')
+  else out.push(renderTable(['NAME', 'SCHEDULE', 'SUSPENDED', 'LAST SCHEDULE', 'LAST SUCCESS', 'ACTIVE'], r.cluster.rows.map((c) => [c.name, c.schedule, c.suspended ? 'yes' : 'no', since(c.lastScheduleTime, now), since(c.lastSuccessfulTime, now), c.active])))
+  out.push('')
+  out.push(color.bold('Stage runs') + (r.database.where ? ` — ${r.database.where}` : ''))
+  if (!r.database.available) out.push(`  unavailable: ${r.database.reason}`)
+  else
+    out.push(
+      renderTable(
+        ['STAGE', 'LAST RUN', 'AS OF', 'DURATION', 'ROWS', 'LAST SUCCESS', 'ERROR'],
+        r.database.rows.map((s) => [
+          s.stage,
+          s.lastRun ? `${s.lastRun.status}${s.lastRun.dryRun ? ' (dry run)' : ''} ${since(s.lastRun.startedAt, now)}` : 'never',
+          s.lastRun?.asOf ?? '—',
+          s.lastRun?.durationSeconds != null ? `${s.lastRun.durationSeconds}s` : '—',
+          rowsText(s.lastRun?.rows),
+          s.lastSuccess ? `${age(s.lastSuccess.ageSeconds * 1000)} ago (as of ${s.lastSuccess.asOf ?? '?'})` : 'never',
+          s.lastRun?.error ?? '',
+        ]),
+      ),
+    )
+  return redact(out.join('\n')) + '\n'
+}
