@@ -75,7 +75,8 @@ export async function handleCalibrate(body: unknown) {
     anchors: fixed.length ? fixed.map((a) => ({ item_id: a.item_id, a: a.params.a, b: a.params.b, c: a.params.c ?? 0 })) : undefined,
     freeLatent: fixed.length > 0 && req.model !== 'Rasch' && req.model !== '1PL' ? true : undefined,
   })
-  const { theta, se } = attachItemFit(res)
+  // calibrate() returns the EAP scores of its final E-step (and fills infit/outfit); re-score only if absent.
+  const { theta, se } = res.scores ?? attachItemFit(res)
   return {
     status: 'ok',
     item_params: res.items.map((it) => ({ item_id: it.item_id, params: { a: it.a, b: it.b, c: it.c }, se: { a: it.se_a, b: it.se_b, c: it.se_c }, fit: { infit: it.infit, outfit: it.outfit, n: it.n } })),

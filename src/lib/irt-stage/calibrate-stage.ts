@@ -79,7 +79,8 @@ async function nativeEngine(data: ResponseMatrix, params: CalibrateParams, ancho
       if (c.cycle % 25 === 0) logger.progress(`calibrate-irt: cycle ${c.cycle}, logLik ${c.logLik.toFixed(2)}, max change ${c.maxChange.toExponential(2)}`)
     },
   })
-  const { theta, se } = attachItemFit(res)
+  // calibrate() returns the EAP scores of its final E-step (and fills infit/outfit); re-score only if absent.
+  const { theta, se } = res.scores ?? attachItemFit(res)
   return { items: res.items, theta, se, degenerate: res.degenerate, warnings: res.warnings, fit: res.fit }
 }
 
