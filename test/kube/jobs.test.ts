@@ -2,7 +2,9 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import { jobFailure, listJobs, triggerJob, waitForJob } from '../../src/lib/kube/jobs.js'
 import { jobLogs } from '../../src/lib/kube/logs.js'
 import { findResource, startStandin, type Script, type Standin } from '../support/kube-standin/index.js'
-import { runCli } from '../support/cli.js'
+import { ROOT, runCli } from '../support/cli.js'
+import { join } from 'node:path'
+import { loadManifests } from '../../src/lib/kube/manifests.js'
 import { clientsFor, kubeEnv, seedManifests } from './helpers.js'
 
 let s: Standin
@@ -85,6 +87,19 @@ describe('jobs', { timeout: 180_000 }, () => {
     expect(e3.code).toBe('JOB_SIDECAR_RUNNING')
     expect(e3.message).toContain('seedops exited 0 but cloud-sql-proxy is still running')
     expect(e3.suggestions[0]).toContain('native sidecar')
+  })
+
+  test('with the db-proxy overlay (native sidecar) the job completes, and logs come from the stage only', async () => {
+    s.seed({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'proxy' } })
+    for (const o of loadManifests({ dir: join(ROOT, 'k8s', 'overlays', 'db-proxy'), namespace: 'proxy' })) s.seed(o)
+    const k = clientsFor(s, 'proxy')
+    const job = await triggerJob(k, 'aggregate-features')
+    const lines: string[] = []
+    await jobLogs(k, job.metadata!.name!, { line: (t) => lines.push(t), marker: () => {} }, { follow: true })
+    expect(lines).toEqual(LINES)
+    expect((await waitForJob(k, job.metadata!.name!, { timeoutMs: 30_000 })).state).toBe('succeeded')
+    const pod = s.api.jobPods('proxy', job.metadata!.name!)[0]
+    expect(pod.status.initContainerStatuses).toEqual([expect.objectContaining({ name: 'db-proxy', state: { terminated: expect.objectContaining({ reason: 'Completed' }) } })])
   })
 
   test('jobs logs prints every pod of a finished job; jobs list --failed shows the failed ones', async () => {

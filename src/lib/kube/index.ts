@@ -1,0 +1,11 @@
+// The public surface of seedops' Kubernetes side, for commands and for doctor/status.
+export { connect, kubeFlags, DEFAULT_NAMESPACE, parseDuration, type KubeFlagValues } from './flags.js'
+export { makeClients, kubeRequest, type KubeClients } from './client.js'
+export { translateKubeError, kubeCall, withConflictRetry, isNotFound, type KubeOp } from './errors.js'
+export { loadManifests, buildKustomization, podContainers, type KubeObject, type LoadOptions } from './manifests.js'
+export { expectedCronJobs, expectedFor, refsOf, EVENT_DRIVEN_STAGES, type ExpectedCronJob, type ExpectedRef } from './expected.js'
+export { SECRET_SPECS, ensureSecrets, type ObjectSpec, type EnsureResult } from './secrets.js'
+export { getSchedules, patchCronJob, resolveSchedule, nextRuns, type ScheduleInfo } from './schedule.js'
+export { triggerJob, waitForJob, jobFailure, listJobs, jobPods, jobState, podProblems, type PodProblem, type JobRow } from './jobs.js'
+export { jobLogs, type LogSink } from './logs.js'
+export { deploy, FIELD_MANAGER, type DeployResult } from './deploy.js'
