@@ -19,7 +19,7 @@ export default class Deploy extends BaseCommand<typeof Deploy> {
   async run(): Promise<DeployResult> {
     const { flags } = await this.parse(Deploy)
     const k = connect(flags)
-    return deploy(k, { dir: flags.manifests, image: flags.image, reportImage: flags['report-image'], namespace: k.namespace, dryRun: flags['dry-run'] as 'none', force: flags['force-conflicts'] })
+    return deploy(k, { dir: flags.manifests, image: flags.image, reportImage: flags['report-image'], namespace: flags.namespace, dryRun: flags['dry-run'] as 'none', force: flags['force-conflicts'] })
   }
 
   protected override render(r: DeployResult): void {

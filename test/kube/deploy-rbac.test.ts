@@ -69,25 +69,25 @@ describe('seedops deploy', { timeout: 180_000 }, () => {
   })
 
   test('--dry-run server validates a new image without storing it; --dry-run client needs no cluster', async () => {
-    await deploy(clientsFor(s, 'dry'), { image: IMAGE })
+    await deploy(clientsFor(s, 'dry'), { namespace: 'dry', image: IMAGE })
     const before = versions('dry')
-    const r = await deploy(clientsFor(s, 'dry'), { image: 'registry.example/seedops:2.1.0', dryRun: 'server' })
+    const r = await deploy(clientsFor(s, 'dry'), { namespace: 'dry', image: 'registry.example/seedops:2.1.0', dryRun: 'server' })
     expect(r.items.filter((i) => i.kind === 'CronJob').map((i) => i.action)).toEqual(['configured', 'configured', 'configured', 'configured', 'configured'])
     expect(r.items.filter((i) => i.kind !== 'CronJob' && i.kind !== 'Deployment').map((i) => i.action)).toEqual(Array(9).fill('unchanged'))
     expect(r.items.find((i) => i.kind === 'Deployment')!.action).toBe('configured')
     expect(versions('dry')).toEqual(before)
     const requests = s.api.requests.length
-    const c = await deploy(clientsFor(s, 'dry'), { image: 'registry.example/seedops@sha256:' + 'a'.repeat(64), reportImage: 'registry.example/seedops-report:9', dryRun: 'client' })
+    const c = await deploy(clientsFor(s, 'dry'), { namespace: 'dry', image: 'registry.example/seedops@sha256:' + 'a'.repeat(64), reportImage: 'registry.example/seedops-report:9', dryRun: 'client' })
     expect(s.api.requests.length).toBe(requests)
     expect(c.manifests).toContain('image: registry.example/seedops@sha256:aaaa')
     expect(c.manifests).toContain('image: registry.example/seedops-report:9')
-    await expect(deploy(clientsFor(s, 'dry'), { image: 'registry.example/seedops', dryRun: 'client' })).rejects.toMatchObject({ code: 'USAGE' })
+    await expect(deploy(clientsFor(s, 'dry'), { namespace: 'dry', image: 'registry.example/seedops', dryRun: 'client' })).rejects.toMatchObject({ code: 'USAGE' })
   })
 })
 
 describe('RBAC: the least-rights Roles in k8s/', { timeout: 180_000 }, () => {
   beforeAll(async () => {
-    await deploy(clientsFor(s, 'seedtest'), {})
+    await deploy(clientsFor(s, 'seedtest'), { namespace: 'seedtest' })
     s.api.addToken('operator-token', 'system:serviceaccount:seedtest:seedops-operator')
     s.api.addToken('doctor-token', 'system:serviceaccount:seedtest:seedops-doctor')
     s.api.addToken('stranger-token', 'system:serviceaccount:seedtest:default')

@@ -122,7 +122,10 @@ describe('kubectl v1.35 and seedops see the same cluster', { timeout: 120_000 },
     const applied = await kubectl(s.kubeconfig, ['apply', '--server-side', '-f', '-'], { input: rendered.stdout })
     expect(applied.code).toBe(0)
     expect(applied.stdout).toContain('cronjob.batch/generate-report serverside-applied')
-    await deploy(clientsFor(s, 'by-seedops'), { dir: join(ROOT, 'k8s', 'overlays', 'staging') })
+    const staging = await deploy(clientsFor(s, 'seedtest'), { dir: join(ROOT, 'k8s', 'overlays', 'staging'), dryRun: 'server' })
+    // Without -n the overlay's namespace is used.
+    expect(new Set(staging.items.map((i) => i.namespace ?? i.name))).toEqual(new Set(['seedtest-staging']))
+    await deploy(clientsFor(s, 'seedtest'), { dir: join(ROOT, 'k8s', 'overlays', 'staging'), namespace: 'by-seedops' })
     const cj = findResource('batch', 'v1', 'cronjobs')!
     const clean = (o: any) => ({ ...o.spec })
     for (const name of ['aggregate-features', 'generate-report']) {

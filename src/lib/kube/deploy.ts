@@ -100,14 +100,17 @@ async function applyOne(k: KubeClients, o: KubeObject, opts: { dryRun: boolean; 
 
 export async function deploy(k: KubeClients, opts: LoadOptions & { dryRun?: 'none' | 'client' | 'server'; force?: boolean; objects?: KubeObject[] } = {}): Promise<DeployResult> {
   const dryRun = opts.dryRun ?? 'none'
-  const objs = opts.objects ?? loadManifests({ ...opts, namespace: opts.namespace ?? k.namespace })
-  const ns = opts.namespace ?? k.namespace
+  // An explicit namespace overrides the kustomization's; otherwise the overlay decides (staging → seedtest-staging).
+  const objs = opts.objects ?? loadManifests(opts)
+  const namespaces = [...new Set(objs.map((o) => o.metadata.namespace).filter((x): x is string => Boolean(x)))]
+  const ns = opts.namespace ?? namespaces[0] ?? k.namespace
   const items: DeployItem[] = []
   const images = (o: KubeObject) => podContainers(o).map((c) => c.image!).filter(Boolean)
   if (dryRun === 'client') {
     return { namespace: ns, dryRun, items: objs.map((o) => ({ kind: o.kind, name: o.metadata.name, namespace: o.metadata.namespace, action: 'configured', images: images(o) })), manifests: objs.map((o) => stringify(o)).join('---\n') }
   }
-  const all: KubeObject[] = objs.some((o) => o.kind === 'Namespace') ? objs : [{ apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns } }, ...objs]
+  const missing = namespaces.filter((n) => !objs.some((o) => o.kind === 'Namespace' && o.metadata.name === n))
+  const all: KubeObject[] = [...missing.map((name): KubeObject => ({ apiVersion: 'v1', kind: 'Namespace', metadata: { name } })), ...objs]
   for (const o of all) {
     const action = await applyOne(k, o, { dryRun: dryRun === 'server', force: Boolean(opts.force) })
     items.push({ kind: o.kind, name: o.metadata.name, namespace: o.metadata.namespace, action, images: images(o) })
