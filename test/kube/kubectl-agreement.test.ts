@@ -105,6 +105,30 @@ describe('kubectl v1.35 and seedops see the same cluster', { timeout: 120_000 },
     for (const j of jobs) expect(rows.find((r) => r.name === j.metadata.name)!.state).toBe(j.status.conditions?.some((c: any) => c.type === 'Complete' && c.status === 'True') ? 'succeeded' : 'running')
   })
 
+  test('watch (client-node Watch from a resourceVersion) and events by field selector', async () => {
+    const { Watch } = await import('@kubernetes/client-node')
+    const seen: string[] = []
+    const list = await k().batch.listNamespacedJob({ namespace: 'seedtest' })
+    const w = new Watch(k().kc)
+    const done = new Promise<void>((resolve) => {
+      void w
+        .watch('/apis/batch/v1/namespaces/seedtest/jobs', { resourceVersion: list.metadata!.resourceVersion, labelSelector: 'seedops.io/stage=detect-inactivity' }, (type, obj: any) => {
+          seen.push(`${type} ${obj.metadata.name} ${obj.status?.conditions?.map((c: any) => c.type).join('+') ?? ''}`.trim())
+          if (obj.status?.conditions?.some((c: any) => c.type === 'Complete')) resolve()
+        }, () => {})
+        .then((req) => done.finally(() => req.abort()))
+    })
+    await triggerJob(k(), 'detect-inactivity', { name: 'watched' })
+    await done
+    expect(seen[0]).toBe('ADDED watched')
+    expect(seen.at(-1)).toBe('MODIFIED watched SuccessCriteriaMet+Complete')
+    const theirs = await kc('get', 'events', '-n', 'seedtest', '--field-selector', 'involvedObject.name=watched', '-o', 'json')
+    const reasons = JSON.parse(theirs.stdout).items.map((e: any) => e.reason)
+    const ours = (await k().core.listNamespacedEvent({ namespace: 'seedtest', fieldSelector: 'involvedObject.name=watched' })).items.map((e) => e.reason)
+    expect(reasons).toEqual(ours)
+    expect(reasons.sort()).toEqual(['Completed', 'SuccessfulCreate'])
+  })
+
   test('errors: the NotFound both see is the same Status', async () => {
     const theirs = await kc('get', 'cronjob', 'calibrate', '-n', 'seedtest')
     expect(theirs.code).toBe(1)
