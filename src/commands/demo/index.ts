@@ -15,16 +15,18 @@ export default class Demo extends BaseCommand<typeof Demo> {
   async run(): Promise<DemoResult> {
     const { flags } = await this.parse(Demo)
     const asOf = resolveDate(flags.date)
-    return withDb(flags, (db) =>
+    const r = await withDb(flags, (db) =>
       runDemo(db, { seed: { learners: flags.learners, items: flags.items, days: flags.days, seed: flags.seed }, asOf, logger: this.logger }),
     )
+    this.failed = r.stages.some((s) => s.status !== 'succeeded')
+    return r
   }
 
   protected override render(r: DemoResult): void {
     const out = process.stdout
     out.write(`\nseedops demo on ${r.target}, as of ${r.asOf}\n`)
     if (r.seeded) out.write(`seeded ${r.seeded.learners} learners, ${r.seeded.sessions} sessions, ${r.seeded.answered} answered questions (${r.seeded.from}..${r.seeded.to})\n`)
-    out.write('\n' + renderTable(['stage', 'status', 'seconds', 'rows'], r.stages.map((s) => [s.stage, s.status, s.durationMs / 1000, Object.entries(s.rows).map(([k, v]) => `${k}=${v}`).join(' ')])) + '\n')
+    out.write('\n' + renderTable(['stage', 'status', 'seconds', 'rows'], r.stages.map((s) => [s.stage, s.status, s.durationMs / 1000, s.error ?? Object.entries(s.rows).map(([k, v]) => `${k}=${v}`).join(' ')])) + '\n')
     out.write('\n' + renderTable(['table', 'rows'], Object.entries(r.tables)) + '\n')
     if (r.sampleReport) out.write(`\nOpen a sample report: ${r.sampleReport}\n`)
     out.write('\nNext: seedops verify all · seedops status · seedops db status\n')

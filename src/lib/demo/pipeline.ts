@@ -1,7 +1,9 @@
 import type { Db } from '../db/index.js'
 import { withTransaction } from '../db/index.js'
 import { migrate } from '../db/migrate.js'
-import type { Logger } from '../output/index.js'
+import { silentLogger, type Logger } from '../output/index.js'
+import { addDays } from '../config/index.js'
+import { translateError } from '../errors/index.js'
 import { loadStages, getStage } from '../stages/all.js'
 import { runStage } from '../stages/runner.js'
 import { seedDemo, type SeedParams, type SeedSummary } from './seed.js'
@@ -22,13 +24,16 @@ export interface DemoResult {
   target: string
   seeded: SeedSummary | null
   asOf: string
-  stages: { stage: string; status: string; durationMs: number; rows: Record<string, number>; runId: number | null }[]
+  stages: { stage: string; status: string; durationMs: number; rows: Record<string, number>; runId: number | null; error?: string }[]
   tables: Record<string, number>
   /** A report to open, when generate-report ran. */
   sampleReport?: string
 }
 
-export async function runDemo(db: Db, opts: { seed: Omit<SeedParams, 'endDate'>; asOf: string; logger: Logger }): Promise<DemoResult> {
+export async function runDemo(
+  db: Db,
+  opts: { seed: Omit<SeedParams, 'endDate'> & { days: number }; asOf: string; logger: Logger; historyWeeks?: number },
+): Promise<DemoResult> {
   const { logger } = opts
   await migrate(db, logger)
   const n = (await db.pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM exam_results`)).rows[0]!.n
@@ -42,11 +47,41 @@ export async function runDemo(db: Db, opts: { seed: Omit<SeedParams, 'endDate'>;
   await loadStages()
   const stages: DemoResult['stages'] = []
   let sampleReport: string | undefined
+  // A fresh demo has no past: calibrate as of each of the previous weeks first, so the ability
+  // history has a trend (θ mode of I_t, the report's θ chart), as weeks of nightly runs would leave.
+  const calib = getStage('calibrate-irt')
+  if (seeded && calib && opts.historyWeeks !== 0) {
+    const weeks = Math.min(opts.historyWeeks ?? 6, Math.floor((opts.seed.days - 14) / 7))
+    const t0 = Date.now()
+    let calibrated = 0
+    for (let k = weeks; k >= 1; k--) {
+      const asOf = addDays(opts.asOf, -7 * k)
+      // Best effort: early weeks of a small demo may be too thin to calibrate; the history just starts later.
+      await runStage(db, calib, calib.parseParams({}, process.env), { asOf, dryRun: false, logger: silentLogger }).then(
+        () => calibrated++,
+        (e: Error) => logger.warn(`demo: calibration as of ${asOf} skipped: ${e.message}`),
+      )
+    }
+    if (weeks > 0) {
+      logger.info(`demo: calibrated as of the ${weeks} previous week(s) for the ability history`)
+      stages.push({ stage: `calibrate-irt (${weeks} past weeks)`, status: 'succeeded', durationMs: Date.now() - t0, rows: { weeks, calibrated }, runId: null })
+    }
+  }
   for (const id of PIPELINE_ORDER) {
     const stage = getStage(id)
     if (!stage) continue
     const params = stage.parseParams(DEMO_STAGE_FLAGS[id] ?? {}, process.env)
-    const r = await runStage(db, stage, params, { asOf: opts.asOf, dryRun: false, logger })
+    const t0 = Date.now()
+    let r: Awaited<ReturnType<typeof runStage>>
+    try {
+      r = await runStage(db, stage, params, { asOf: opts.asOf, dryRun: false, logger })
+    } catch (e) {
+      // Keep going: the summary shows which stage failed and why, and the command exits 1.
+      const err = translateError(e)
+      logger.warn(`demo: ${id} failed: ${err.message}`)
+      stages.push({ stage: id, status: 'failed', durationMs: Date.now() - t0, rows: {}, runId: null, error: `${err.code}: ${err.message}` })
+      continue
+    }
     stages.push({ stage: id, status: r.status, durationMs: r.durationMs, rows: r.rows, runId: r.runId })
     if (id === 'generate-report') {
       const sample = (r.summary as { sample?: { path?: string; url: string } } | undefined)?.sample

@@ -1,0 +1,42 @@
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { describe, expect, it } from 'vitest'
+import { runCli } from '../support/cli.js'
+
+describe('seedops demo (the README\'s first command, on the embedded default)', () => {
+  it('seeds, runs every stage, fills every derived table and writes a report one can open; a second run reuses the data', { timeout: 300_000 }, async () => {
+    const home = mkdtempSync(join(tmpdir(), 'seedops-demo-'))
+    const r = await runCli(['demo', '--learners', '120', '--items', '48', '--days', '42', '--json'], { env: { SEEDOPS_HOME: home }, timeoutMs: 280_000 })
+    expect(r.code, r.stderr).toBe(0)
+    const { result } = JSON.parse(r.stdout)
+    expect(result.seeded).toMatchObject({ learners: 120, items: 48, malformed: 4 })
+    expect(result.stages.map((s: { stage: string }) => s.stage)).toEqual([
+      'calibrate-irt (4 past weeks)',
+      'calibrate-irt',
+      'aggregate-features',
+      'compute-kpis',
+      'detect-inactivity',
+      'generate-report',
+    ])
+    for (const s of result.stages) expect(s.status, s.stage).toBe('succeeded')
+    for (const t of ['features_topic_daily', 'weekly_kpi', 'mirt_item_params', 'mirt_ability', 'report_artifacts']) expect(result.tables[t], t).toBeGreaterThan(0)
+    // Past weeks' calibrations leave an ability history with a trend.
+    expect(result.stages[0].rows.calibrated).toBeGreaterThanOrEqual(2)
+    expect(result.tables.seedops_ability_history).toBeGreaterThan(2 * 100)
+    expect(existsSync(result.sampleReport)).toBe(true)
+    const html = readFileSync(result.sampleReport, 'utf8')
+    expect(html).toContain('Weekly learning report')
+    expect(html).toContain('<svg')
+
+    const again = await runCli(['demo', '--json'], { env: { SEEDOPS_HOME: home }, timeoutMs: 280_000 })
+    expect(again.code, again.stderr).toBe(0)
+    const second = JSON.parse(again.stdout).result
+    expect(second.seeded).toBeNull()
+    expect(second.tables.exam_results).toBe(result.tables.exam_results)
+    expect(second.tables.report_artifacts).toBe(result.tables.report_artifacts)
+
+    const v = await runCli(['verify', 'features', '--json'], { env: { SEEDOPS_HOME: home } })
+    expect(v.code, v.stdout).toBe(0)
+  })
+})
