@@ -1,8 +1,8 @@
-import { spawn } from 'node:child_process'
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { pathToFileURL } from 'node:url'
+import { runTool } from './spawn.js'
 import { SeedopsError } from '../errors/index.js'
 
 /** Flags of MACHINE-NOTES: no sandbox (containers), no network chatter, no header/footer. */
@@ -31,19 +31,10 @@ export async function htmlToPdf(html: string, chromium: string, opts: { timeoutM
     const input = join(dir, 'report.html')
     const out = join(dir, 'report.pdf')
     await writeFile(input, html)
-    const { code, stderr } = await new Promise<{ code: number | null; stderr: string }>((resolve, reject) => {
-      const child = spawn(chromium, chromiumArgs(join(dir, 'profile'), out, pathToFileURL(input).href), { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, HOME: dir } })
-      let stderr = ''
-      child.stderr.on('data', (d) => (stderr = (stderr + d).slice(-4000)))
-      const timer = setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs ?? 60_000)
-      const onAbort = () => child.kill('SIGKILL')
-      opts.signal?.addEventListener('abort', onAbort)
-      child.on('error', reject)
-      child.on('close', (c) => {
-        clearTimeout(timer)
-        opts.signal?.removeEventListener('abort', onAbort)
-        resolve({ code: c, stderr })
-      })
+    const { code, stderr } = await runTool(chromium, chromiumArgs(join(dir, 'profile'), out, pathToFileURL(input).href), {
+      env: { ...process.env, HOME: dir },
+      timeoutMs: opts.timeoutMs ?? 60_000,
+      signal: opts.signal,
     })
     let pdf: Buffer
     try {

@@ -1,10 +1,10 @@
-import { spawn } from 'node:child_process'
 import { copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { SeedopsError } from '../errors/index.js'
 import { packageRoot } from '../paths.js'
 import type { ReportData } from './model.js'
+import { runTool } from './spawn.js'
 import { churnBar, dailyChart, goalGauge, thetaChart, topicChart } from './svg.js'
 
 export function quartoTemplateDir(): string {
@@ -34,19 +34,11 @@ export async function renderWithQuarto(d: ReportData, format: 'html' | 'pdf', qu
     await writeFile(join(dir, 'report-data.json'), JSON.stringify(quartoParams(d), null, 2))
     const out = format === 'html' ? 'report.html' : 'report.pdf'
     const args = ['render', 'weekly_report.qmd', '--to', format === 'html' ? 'html' : 'typst', '--output', out, '-M', 'params-file:report-data.json']
-    const { code, stderr } = await new Promise<{ code: number | null; stderr: string }>((resolve, reject) => {
-      const child = spawn(quarto, args, { cwd: dir, stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, HOME: process.env.HOME ?? dir } })
-      let stderr = ''
-      child.stderr.on('data', (x) => (stderr = (stderr + x).slice(-4000)))
-      const timer = setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs ?? 120_000)
-      const onAbort = () => child.kill('SIGKILL')
-      opts.signal?.addEventListener('abort', onAbort)
-      child.on('error', reject)
-      child.on('close', (c) => {
-        clearTimeout(timer)
-        opts.signal?.removeEventListener('abort', onAbort)
-        resolve({ code: c, stderr })
-      })
+    const { code, stderr } = await runTool(quarto, args, {
+      cwd: dir,
+      env: { ...process.env, HOME: process.env.HOME ?? dir },
+      timeoutMs: opts.timeoutMs ?? 120_000,
+      signal: opts.signal,
     })
     if (code !== 0) {
       throw new SeedopsError(`quarto render failed (exit ${code}): ${stderr.trim().split('\n').slice(-3).join(' | ')}`, {
