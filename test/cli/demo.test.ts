@@ -24,6 +24,8 @@ describe('seedops demo (the README\'s first command, on the embedded default)', 
     // Past weeks' calibrations leave an ability history with a trend.
     expect(result.stages[0].rows.calibrated).toBeGreaterThanOrEqual(2)
     expect(result.tables.seedops_ability_history).toBeGreaterThan(2 * 100)
+    // …while mirt_ability keeps one latest estimate per learner and model.
+    expect(result.tables.mirt_ability).toBeLessThanOrEqual(120)
     expect(existsSync(result.sampleReport)).toBe(true)
     const html = readFileSync(result.sampleReport, 'utf8')
     expect(html).toContain('Weekly learning report')

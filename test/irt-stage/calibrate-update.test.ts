@@ -56,7 +56,7 @@ describe.each(DB_KINDS)('calibrate-irt and update-theta on %s', (kind) => {
     const ab = await db.pool.query(
       `SELECT a.theta, (t.params->>'theta0')::float8 + (t.params->>'growth')::float8 * 29 AS true_theta
        FROM mirt_ability a JOIN seedops_demo_truth t ON t.kind = 'learner' AND t.id = a.user_id WHERE a.version = $1`,
-      [`${END}.2PL`],
+      ['2PL'],
     )
     expect(ab.rows.length).toBe(r.summary!.persons)
     expect(corr(ab.rows.map((x) => x.theta), ab.rows.map((x) => x.true_theta))).toBeGreaterThan(0.8)
@@ -82,7 +82,7 @@ describe.each(DB_KINDS)('calibrate-irt and update-theta on %s', (kind) => {
 
   it('update-theta folds one session into the previous estimate (equal to direct quadrature) and is idempotent', async () => {
     // A new session after the calibration, for a learner with a calibrated θ.
-    const user = (await db.pool.query(`SELECT user_id, theta, se FROM mirt_ability WHERE version = $1 ORDER BY user_id LIMIT 1`, [`${END}.2PL`])).rows[0]
+    const user = (await db.pool.query(`SELECT user_id, theta, se FROM mirt_ability WHERE version = $1 ORDER BY user_id LIMIT 1`, ['2PL'])).rows[0]
     const items = (await db.pool.query(`SELECT item_id, (params->>'a')::float8 AS a, (params->>'b')::float8 AS b FROM mirt_item_params ORDER BY item_id LIMIT 3`)).rows
     const answers = [true, false, true]
     await db.pool.query(
@@ -152,7 +152,7 @@ describe.each(DB_KINDS)('calibrate-irt and update-theta on %s', (kind) => {
     try {
       await runStage(db, calibrateIrt, params, { asOf: END, dryRun: false, logger: silentLogger })
       const native = (await db.pool.query(`SELECT item_id, params FROM mirt_item_params ORDER BY item_id`)).rows
-      const nativeTheta = (await db.pool.query(`SELECT user_id, theta FROM mirt_ability WHERE version = $1 ORDER BY user_id`, [`${END}.2PL`])).rows
+      const nativeTheta = (await db.pool.query(`SELECT user_id, theta FROM mirt_ability WHERE version = $1 ORDER BY user_id`, ['2PL'])).rows
 
       const env = { ...process.env, R_IRT_BASE_URL: base, R_IRT_INTERNAL_TOKEN: TOKEN }
       const r = await runStage(db, calibrateIrt, { ...params, engine: 'r-plumber' as const, retries: 2 }, { asOf: END, dryRun: false, logger: silentLogger, env })
@@ -164,7 +164,7 @@ describe.each(DB_KINDS)('calibrate-irt and update-theta on %s', (kind) => {
         expect(row.params.b).toBeCloseTo(native[i].params.b, 6)
         expect(row.params.a).toBeCloseTo(native[i].params.a, 6)
       })
-      const theta = (await db.pool.query(`SELECT user_id, theta FROM mirt_ability WHERE version = $1 ORDER BY user_id`, [`${END}.2PL`])).rows
+      const theta = (await db.pool.query(`SELECT user_id, theta FROM mirt_ability WHERE version = $1 ORDER BY user_id`, ['2PL'])).rows
       theta.forEach((row, i) => expect(row.theta).toBeCloseTo(nativeTheta[i].theta, 6))
 
       // A wrong token is not retried and changes nothing.

@@ -304,7 +304,9 @@ export const calibrateIrt: Stage<CalibrateParams, CalibrateSummary> = {
       th.push(L.A * theta[i]! + L.B)
       ses.push(L.A * se[i]!)
     })
-    await tx.query(UPSERT_ABILITY, [version, params.model, users, th, ses])
+    // mirt_ability keeps the latest estimate per learner and model (version = the model), not one
+    // row per day; the dated version is in the ability history, mirt_item_params and mirt_fit_meta.
+    await tx.query(UPSERT_ABILITY, [params.model, params.model, users, th, ses])
     await tx.query(UPSERT_HISTORY, [params.model, version, 'calibrate-irt', runId, `${ctx.asOf}T23:59:59.999Z`, users, th, ses])
     let writtenBack = 0
     if (params.writeBack) {
