@@ -50,6 +50,18 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
   END
 $$;
 
+-- A JSON flag as boolean: true/false, 1/0, or the strings true/t/1/false/f/0 (any case); else NULL.
+-- Inlined by the planner, like seedops_question_id.
+CREATE OR REPLACE FUNCTION seedops_json_bool(v jsonb) RETURNS boolean
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+  SELECT CASE jsonb_typeof(v)
+    WHEN 'boolean' THEN v::boolean
+    WHEN 'number' THEN CASE v #>> '{}' WHEN '1' THEN true WHEN '0' THEN false END
+    WHEN 'string' THEN CASE lower(v #>> '{}') WHEN 'true' THEN true WHEN 't' THEN true WHEN '1' THEN true
+                                             WHEN 'false' THEN false WHEN 'f' THEN false WHEN '0' THEN false END
+  END
+$$;
+
 -- attempt.student_id: the user id when it is a uuid, else a stable md5-derived one.
 CREATE OR REPLACE FUNCTION seedops_student_uuid(user_id text) RETURNS uuid
 LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
@@ -70,20 +82,8 @@ SELECT
   er.user_id,
   seedops_question_id(q.elem) AS item_id,
   q.elem ->> 'topic' AS topic,
-  COALESCE(
-    CASE jsonb_typeof(q.elem -> 'is_correct')
-      WHEN 'boolean' THEN (q.elem -> 'is_correct')::boolean
-      WHEN 'number' THEN CASE q.elem ->> 'is_correct' WHEN '1' THEN true WHEN '0' THEN false END
-      WHEN 'string' THEN CASE lower(q.elem ->> 'is_correct') WHEN 'true' THEN true WHEN 't' THEN true WHEN '1' THEN true
-                                                             WHEN 'false' THEN false WHEN 'f' THEN false WHEN '0' THEN false END
-    END,
-    CASE jsonb_typeof(q.elem -> 'correct')
-      WHEN 'boolean' THEN (q.elem -> 'correct')::boolean
-      WHEN 'number' THEN CASE q.elem ->> 'correct' WHEN '1' THEN true WHEN '0' THEN false END
-      WHEN 'string' THEN CASE lower(q.elem ->> 'correct') WHEN 'true' THEN true WHEN 't' THEN true WHEN '1' THEN true
-                                                          WHEN 'false' THEN false WHEN 'f' THEN false WHEN '0' THEN false END
-    END,
-    false) AS correct,
+  -- is_correct wins over the legacy `correct`; neither means wrong
+  COALESCE(seedops_json_bool(q.elem -> 'is_correct'), seedops_json_bool(q.elem -> 'correct'), false) AS correct,
   CASE jsonb_typeof(q.elem -> 'time_spent_sec')
     WHEN 'number' THEN CASE WHEN (q.elem -> 'time_spent_sec')::numeric BETWEEN 0 AND 2000000
                             THEN round((q.elem -> 'time_spent_sec')::numeric * 1000)::int END

@@ -1,7 +1,7 @@
 import { Flags } from '@oclif/core'
 import { BaseCommand } from '../lib/base-command.js'
 import { dbFlags } from '../lib/db/flags.js'
-import { lazyConnect } from '../lib/doctor/command.js'
+import { lazyConnect } from '../lib/kube/flags.js'
 import { kubeFlags } from '../lib/kube/flags.js'
 import { collectStatus, renderStatus, type StatusResult } from '../lib/status/index.js'
 

@@ -74,6 +74,11 @@ export function addDays(date: string, n: number): string {
   return new Date(Date.parse(`${date}T00:00:00Z`) + n * 86_400_000).toISOString().slice(0, 10)
 }
 
+/** The first instant of a UTC day, as an ISO timestamp for timestamptz parameters. */
+export function utcDayStart(date: string): string {
+  return `${date}T00:00:00Z`
+}
+
 /** ISO week start (Monday) of a UTC date. */
 export function isoWeekStart(date: string): string {
   const d = new Date(`${date}T00:00:00Z`)

@@ -1,7 +1,7 @@
 import { SeedopsError, usageError } from '../errors/index.js'
-import type { KubeClients } from '../kube/client.js'
 import { expectedFor } from '../kube/expected.js'
-import { connect, DEFAULT_NAMESPACE, type KubeFlagValues } from '../kube/flags.js'
+import type { KubeClients } from '../kube/client.js'
+import { lazyConnect, type KubeFlagValues } from '../kube/flags.js'
 import type { Logger } from '../output/index.js'
 import { applyFix, describeFix, safeFixes } from './fix.js'
 import { createContext, runChecks, selectChecks } from './run.js'
@@ -16,27 +16,6 @@ export interface DoctorFlags extends KubeFlagValues {
   image?: string
   'report-image'?: string
   manifests?: string
-}
-
-/**
- * Connects once: the clients, or the error (no kubeconfig, bad context) that `cluster.reachable`
- * reports instead of aborting the whole doctor.
- */
-export function lazyConnect(flags: KubeFlagValues): { namespace: string; connect: () => KubeClients } {
-  let k: KubeClients | undefined
-  let err: unknown
-  try {
-    k = connect(flags)
-  } catch (e) {
-    err = e
-  }
-  return {
-    namespace: k?.namespace ?? flags.namespace ?? DEFAULT_NAMESPACE,
-    connect: () => {
-      if (k) return k
-      throw err
-    },
-  }
 }
 
 export interface DoctorIo {

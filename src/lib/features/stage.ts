@@ -1,5 +1,5 @@
 import { z } from 'zod'
-import { addDays, resolveBool, resolveInt } from '../config/index.js'
+import { addDays, resolveBool, resolveInt, utcDayStart } from '../config/index.js'
 import type { Stage } from '../stages/types.js'
 import { DELETE_RANGE, INSERT_FEATURES, MALFORMED, SAMPLE, SUMMARY } from './sql.js'
 import { fillTopicTheta } from './theta.js'
@@ -29,7 +29,6 @@ export interface FeaturesSummary {
   theta: { filled: number; itemsWithParams: number } | null
 }
 
-const dayStart = (d: string) => `${d}T00:00:00Z`
 
 /**
  * Daily topic features per user × topic × day for the days in the lookback (SPEC 2):
@@ -51,11 +50,11 @@ export const aggregateFeatures: Stage<FeaturesParams, FeaturesSummary> = {
   async run(params, ctx) {
     const to = ctx.asOf
     const from = addDays(to, -(params.lookbackDays - 1))
-    const readFrom = dayStart(addDays(from, -13))
-    const readTo = dayStart(addDays(to, 1))
+    const readFrom = utcDayStart(addDays(from, -13))
+    const readTo = utcDayStart(addDays(to, 1))
     const { tx, logger } = ctx
 
-    const malformed = await tx.query<MalformedRow & { total: number }>(MALFORMED, [dayStart(from), readTo, 10])
+    const malformed = await tx.query<MalformedRow & { total: number }>(MALFORMED, [utcDayStart(from), readTo, 10])
     const malformedCount = malformed.rows[0]?.total ?? 0
     const warnings: string[] = []
     if (malformedCount > 0) {

@@ -1,18 +1,8 @@
 import type pg from 'pg'
 import { posteriorSummary, priorPosterior, updatePosterior, type GridPosterior, type ScoringItem } from '../irt/score.js'
+import { addDays, utcDayStart } from '../config/index.js'
+import { ITEM_PARAMS_SQL } from '../irt-stage/sql.js'
 import type { Logger } from '../output/index.js'
-
-/** Item parameters: the calibrated ones (mirt_item_params), else those published in question.meta.irt. */
-export const ITEM_PARAMS_SQL = `
-SELECT item_id, (p ->> 'a')::float8 AS a, (p ->> 'b')::float8 AS b, COALESCE((p ->> 'c')::float8, 0) AS c
-FROM (
-  SELECT m.item_id, m.params AS p FROM mirt_item_params m
-  UNION ALL
-  SELECT q.id, q.meta -> 'irt' FROM question q
-  WHERE jsonb_typeof(q.meta -> 'irt') = 'object' AND NOT EXISTS (SELECT 1 FROM mirt_item_params m WHERE m.item_id = q.id)
-) s
-WHERE jsonb_typeof(p -> 'a') = 'number' AND jsonb_typeof(p -> 'b') = 'number'
-  AND (p ->> 'a')::float8 > 0 AND COALESCE((p ->> 'c')::float8, 0) >= 0 AND COALESCE((p ->> 'c')::float8, 0) < 1`
 
 const USERS_SQL = `SELECT DISTINCT user_id FROM features_topic_daily WHERE date BETWEEN $1::date AND $2::date ORDER BY user_id`
 
@@ -51,7 +41,7 @@ export async function fillTopicTheta(tx: pg.PoolClient, o: { from: string; to: s
     return { filled: 0, itemsWithParams: 0 }
   }
   const users = (await tx.query<{ user_id: string }>(USERS_SQL, [o.from, o.to])).rows.map((r) => r.user_id)
-  const end = new Date(Date.parse(`${o.to}T00:00:00Z`) + 86_400_000).toISOString()
+  const end = utcDayStart(addDays(o.to, 1))
   const itemIds = [...items.keys()]
   const prior = priorPosterior()
   let filled = 0

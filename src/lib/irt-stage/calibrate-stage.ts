@@ -1,5 +1,5 @@
 import { z } from 'zod'
-import { addDays, envFirst, resolveBool, resolveInt, resolveString } from '../config/index.js'
+import { addDays, envFirst, resolveBool, resolveInt, resolveString, utcDayStart } from '../config/index.js'
 import { SeedopsError, usageError } from '../errors/index.js'
 import { calibrate, type AnchorItem, type CalibratedItem } from '../irt/calibrate.js'
 import { buildFromIndexed, type ResponseMatrix } from '../irt/data.js'
@@ -38,7 +38,6 @@ export interface CalibrateSummary {
   degenerate: { item_id: string; reason: string; n: number }[]
 }
 
-const dayStart = (d: string) => `${d}T00:00:00Z`
 
 function normaliseModel(v: string): IrtModel {
   const m = MODELS.find((x) => x.toLowerCase() === v.trim().toLowerCase())
@@ -193,7 +192,7 @@ export const calibrateIrt: Stage<CalibrateParams, CalibrateSummary> = {
     const warnings: string[] = []
     if (envFirst(['MIRT_MAX_OBS'], ctx.env)) warnings.push('MIRT_MAX_OBS is ignored: seedops calibrates every observation in the lookback (no cap)')
 
-    const obs = await tx.query<{ user_id: string; item_id: string; correct: boolean }>({ text: OBSERVATIONS, values: [dayStart(from), dayStart(addDays(ctx.asOf, 1))] })
+    const obs = await tx.query<{ user_id: string; item_id: string; correct: boolean }>({ text: OBSERVATIONS, values: [utcDayStart(from), utcDayStart(addDays(ctx.asOf, 1))] })
     if (obs.rows.length === 0) {
       throw new SeedopsError(`no answered questions between ${from} and ${ctx.asOf}: nothing to calibrate`, {
         code: 'EMPTY_LOOKBACK',

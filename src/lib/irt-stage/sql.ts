@@ -1,3 +1,15 @@
+/** Item parameters: the calibrated ones (mirt_item_params), else those published in question.meta.irt. */
+export const ITEM_PARAMS_SQL = `
+SELECT item_id, (p ->> 'a')::float8 AS a, (p ->> 'b')::float8 AS b, COALESCE((p ->> 'c')::float8, 0) AS c
+FROM (
+  SELECT m.item_id, m.params AS p FROM mirt_item_params m
+  UNION ALL
+  SELECT q.id, q.meta -> 'irt' FROM question q
+  WHERE jsonb_typeof(q.meta -> 'irt') = 'object' AND NOT EXISTS (SELECT 1 FROM mirt_item_params m WHERE m.item_id = q.id)
+) s
+WHERE jsonb_typeof(p -> 'a') = 'number' AND jsonb_typeof(p -> 'b') = 'number'
+  AND (p ->> 'a')::float8 > 0 AND COALESCE((p ->> 'c')::float8, 0) >= 0 AND COALESCE((p ->> 'c')::float8, 0) < 1`
+
 /** Observations in the lookback, oldest first (so the engine's "first" duplicate rule keeps a learner's first attempt). */
 export const OBSERVATIONS = `
 SELECT b.user_id, b.item_id::text AS item_id, b.correct

@@ -3,7 +3,7 @@ import { z } from 'zod'
 import { resolveInt } from '../config/index.js'
 import { SeedopsError, usageError } from '../errors/index.js'
 import { posteriorSummary, priorPosterior, updatePosterior, type ScoringItem } from '../irt/score.js'
-import { ITEM_PARAMS_SQL } from '../features/theta.js'
+import { ITEM_PARAMS_SQL } from './sql.js'
 import type { Stage } from '../stages/types.js'
 
 export const UpdateThetaParams = z.object({

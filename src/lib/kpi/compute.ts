@@ -1,5 +1,5 @@
 import type pg from 'pg'
-import { addDays, isoWeekStart } from '../config/index.js'
+import { addDays, isoWeekStart, utcDayStart } from '../config/index.js'
 import { computeKpis, TAU2_FLOOR, type KpiInputs, type KpiOptions, type Kpis } from './formulas.js'
 import { KPI_INPUTS, UPSERT_KPIS, WEEKLY_THETA_CHANGE } from './sql.js'
 
@@ -17,7 +17,6 @@ export function kpiWeek(date: string): KpiWeek {
   return { weekStart, asOf: addDays(weekStart, 6) }
 }
 
-const instant = (d: string) => `${d}T00:00:00Z`
 
 /**
  * Per-user KPI inputs in one set-based statement. `users` undefined: every user with an attempt
@@ -26,15 +25,15 @@ const instant = (d: string) => `${d}T00:00:00Z`
  */
 export async function loadKpiInputs(q: Q, o: { asOf: string; lookbackDays: number; users?: string[]; active: boolean }): Promise<KpiInputs[]> {
   const span = Math.max(56, o.lookbackDays)
-  const from = instant(addDays(o.asOf, -(span - 1)))
-  const to = instant(addDays(o.asOf, 1))
+  const from = utcDayStart(addDays(o.asOf, -(span - 1)))
+  const to = utcDayStart(addDays(o.asOf, 1))
   const r = await q.query<KpiInputs>(KPI_INPUTS, [o.asOf, from, to, o.lookbackDays, o.users ?? null, o.active])
   return r.rows
 }
 
 /** τ² (floor 0.01) and how many weekly changes it rests on. */
 export async function loadTau2(q: Q, asOf: string): Promise<{ tau2: number; changes: number; estimated: number | null }> {
-  const r = await q.query<{ n: number; var: number | null }>(WEEKLY_THETA_CHANGE, [instant(addDays(asOf, 1))])
+  const r = await q.query<{ n: number; var: number | null }>(WEEKLY_THETA_CHANGE, [utcDayStart(addDays(asOf, 1))])
   const est = r.rows[0]?.n && r.rows[0].n >= 2 ? r.rows[0].var : null
   return { tau2: Math.max(TAU2_FLOOR, est ?? 0), changes: r.rows[0]?.n ?? 0, estimated: est }
 }

@@ -1,5 +1,5 @@
 import { z } from 'zod'
-import { addDays, resolveInt } from '../config/index.js'
+import { addDays, resolveInt, utcDayStart } from '../config/index.js'
 import { usageError } from '../errors/index.js'
 import type { Stage } from '../stages/types.js'
 import { computeAll, kpiWeek, loadKpiInputs, loadTau2, upsertKpis } from './compute.js'
@@ -121,9 +121,9 @@ export const detectInactivityStage: Stage<InactivityParams, InactivitySummary> =
     const { tx, logger } = ctx
     const asOf = ctx.asOf
     const { weekStart, asOf: kpiAsOf } = kpiWeek(asOf)
-    const end = `${addDays(asOf, 1)}T00:00:00Z`
-    const cutoff = `${addDays(asOf, -(params.thresholdDays - 1))}T00:00:00Z`
-    const from = `${addDays(asOf, -(params.inactivityLookbackDays - 1))}T00:00:00Z`
+    const end = utcDayStart(addDays(asOf, 1))
+    const cutoff = utcDayStart(addDays(asOf, -(params.thresholdDays - 1)))
+    const from = utcDayStart(addDays(asOf, -(params.inactivityLookbackDays - 1)))
 
     const present = await tx.query<{ table_name: string; column_name: string }>(
       `SELECT table_name, column_name FROM information_schema.columns WHERE table_schema = current_schema() AND table_name = ANY ($1::text[])`,

@@ -62,3 +62,24 @@ export function connect(flags: KubeFlagValues): KubeClients {
   const timeout = parseDuration(flags['request-timeout'] ?? '30s')
   return makeClients(kc, namespace, { timeoutMs: timeout || undefined })
 }
+
+/**
+ * Connects once: the clients, or the error (no kubeconfig, bad context) that `cluster.reachable`
+ * reports instead of aborting the whole doctor.
+ */
+export function lazyConnect(flags: KubeFlagValues): { namespace: string; connect: () => KubeClients } {
+  let k: KubeClients | undefined
+  let err: unknown
+  try {
+    k = connect(flags)
+  } catch (e) {
+    err = e
+  }
+  return {
+    namespace: k?.namespace ?? flags.namespace ?? DEFAULT_NAMESPACE,
+    connect: () => {
+      if (k) return k
+      throw err
+    },
+  }
+}

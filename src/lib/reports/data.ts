@@ -1,5 +1,5 @@
 import type pg from 'pg'
-import { addDays } from '../config/index.js'
+import { addDays, utcDayStart } from '../config/index.js'
 import { churnBand, formatKpi, isoWeekLabel, KPI_LABELS, KPI_ORDER } from './labels.js'
 import type { KpiView, ReportData, TopicView } from './model.js'
 import { recommend, type RecommendOptions } from './recommend.js'
@@ -13,7 +13,6 @@ export interface GatherOptions extends Partial<RecommendOptions> {
   revisitLimit?: number
 }
 
-const instant = (d: string) => `${d}T00:00:00Z`
 const num = (v: unknown): number | null => (typeof v === 'number' && Number.isFinite(v) ? v : null)
 const toDate = (v: unknown): string => (v instanceof Date ? v.toISOString().slice(0, 10) : String(v).slice(0, 10))
 
@@ -24,16 +23,16 @@ const toDate = (v: unknown): string => (v instanceof Date ? v.toISOString().slic
 export async function gatherReports(q: Q, users: string[], o: GatherOptions): Promise<ReportData[]> {
   const weekStart = o.weekStart
   const asOf = addDays(weekStart, 6)
-  const end = instant(addDays(asOf, 1))
-  const from28 = instant(addDays(asOf, -27))
-  const from84 = instant(addDays(asOf, -83))
+  const end = utcDayStart(addDays(asOf, 1))
+  const from28 = utcDayStart(addDays(asOf, -27))
+  const from84 = utcDayStart(addDays(asOf, -83))
 
   const [kpis, theta, activity, revisit, goals] = [
     await q.query<{ user_id: string; kpis: Record<string, unknown> }>(KPIS, [users, weekStart]),
     await q.query<{ user_id: string; date: string | Date; theta: number; se: number | null }>(THETA, [users, from84, end]),
     await q.query<{ user_id: string; topic_id: string | null; day: string | Date | null; by_day: number; attempts: number; correct: number; week_attempts: number; week_correct: number }>(
       ACTIVITY,
-      [users, from28, end, instant(weekStart)],
+      [users, from28, end, utcDayStart(weekStart)],
     ),
     await q.query<{ user_id: string; item_id: string; topic_id: string | null; completed_at: Date; wrong: number }>(REVISIT, [users, from28, end, o.revisitLimit ?? 5]),
     await q.query<{ user_id: string; topic_id: string; target_level: number | null; priority: number | null }>(GOALS, [users]),

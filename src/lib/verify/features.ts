@@ -1,7 +1,6 @@
-import { addDays } from '../config/index.js'
+import { addDays, utcDayStart } from '../config/index.js'
 import type { Check, CheckGroup } from './types.js'
 
-const dayStart = (d: string) => `${d}T00:00:00Z`
 
 /** Checks on features_topic_daily (SPEC 5 verify): freshness, coverage vs attempts, ranges. */
 export const featureChecks: Check[] = [
@@ -44,7 +43,7 @@ export const featureChecks: Check[] = [
                 count(*) FILTER (WHERE attempts IS NOT NULL AND attempts <> n)::int AS count_mismatch,
                 COALESCE(sum(n), 0)::int AS attempts_src, COALESCE(sum(attempts), 0)::int AS attempts_feat
          FROM j`,
-        [dayStart(from), dayStart(addDays(asOf, 1))],
+        [utcDayStart(from), utcDayStart(addDays(asOf, 1))],
       )
       const n = r.rows[0]!
       const numbers = { window_from: from, window_to: asOf, ...n, coverage_pct: n.expected ? Math.round((n.present / n.expected) * 10000) / 100 : 100 }
@@ -57,7 +56,7 @@ export const featureChecks: Check[] = [
              LEFT JOIN features_topic_daily f ON f.user_id = b.user_id AND f.topic_id = COALESCE(qu.topic_id::text, b.topic) AND f.date = (b.completed_at AT TIME ZONE 'UTC')::date
              WHERE b.completed_at >= $1::timestamptz AND b.completed_at < $2::timestamptz AND COALESCE(qu.topic_id::text, b.topic) IS NOT NULL
              GROUP BY 1, 2, 3 HAVING max(f.attempts) IS DISTINCT FROM count(*)::int ORDER BY 3 DESC, 1 LIMIT 5`,
-            [dayStart(from), dayStart(addDays(asOf, 1))],
+            [utcDayStart(from), utcDayStart(addDays(asOf, 1))],
           )
         ).rows
       }
@@ -100,7 +99,7 @@ export const featureChecks: Check[] = [
       const r = await q.query<{ session_id: string | null; id: string; reason: string; total: number }>(
         `SELECT session_id, id::text, reason, count(*) OVER ()::int AS total FROM seedops_malformed_exam_results
          WHERE completed_at >= $1::timestamptz AND completed_at < $2::timestamptz ORDER BY completed_at LIMIT 5`,
-        [dayStart(addDays(asOf, -(days - 1))), dayStart(addDays(asOf, 1))],
+        [utcDayStart(addDays(asOf, -(days - 1))), utcDayStart(addDays(asOf, 1))],
       )
       const n = r.rows[0]?.total ?? 0
       const numbers = { malformed_rows: n, threshold: options.maxMalformed ?? 0 }

@@ -1,7 +1,6 @@
-import { addDays } from '../config/index.js'
+import { addDays, utcDayStart } from '../config/index.js'
 import type { Check, CheckGroup, VerifyContext } from './types.js'
 
-const dayStart = (d: string) => `${d}T00:00:00Z`
 
 async function freshness(ctx: VerifyContext, stage: string): Promise<Awaited<ReturnType<Check['run']>>> {
   const maxAgeH = ctx.options.maxAgeHours ?? 26
@@ -64,7 +63,7 @@ export const irtGroup: CheckGroup = {
         const r = await q.query<{ answered: number; with_params: number }>(
           `WITH a AS (SELECT item_id FROM seedops_attempt_base WHERE completed_at >= $1::timestamptz AND completed_at < $2::timestamptz GROUP BY item_id HAVING count(*) >= 5)
            SELECT count(*)::int AS answered, count(m.item_id)::int AS with_params FROM a LEFT JOIN mirt_item_params m USING (item_id)`,
-          [dayStart(addDays(asOf, -29)), dayStart(addDays(asOf, 1))],
+          [utcDayStart(addDays(asOf, -29)), utcDayStart(addDays(asOf, 1))],
         )
         const n = r.rows[0]!
         const pct = n.answered ? Math.round((n.with_params / n.answered) * 1000) / 10 : 100
@@ -88,7 +87,7 @@ export const thetaGroup: CheckGroup = {
         const r = await q.query<{ active: number; with_theta: number }>(
           `WITH a AS (SELECT DISTINCT user_id FROM seedops_attempt_base WHERE completed_at >= $1::timestamptz AND completed_at < $2::timestamptz)
            SELECT count(*)::int AS active, count(*) FILTER (WHERE EXISTS (SELECT 1 FROM mirt_ability m WHERE m.user_id = a.user_id))::int AS with_theta FROM a`,
-          [dayStart(addDays(asOf, -29)), dayStart(addDays(asOf, 1))],
+          [utcDayStart(addDays(asOf, -29)), utcDayStart(addDays(asOf, 1))],
         )
         const n = r.rows[0]!
         const pct = n.active ? Math.round((n.with_theta / n.active) * 1000) / 10 : 100

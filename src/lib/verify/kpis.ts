@@ -1,9 +1,8 @@
-import { addDays } from '../config/index.js'
+import { addDays, utcDayStart } from '../config/index.js'
 import { usageError } from '../errors/index.js'
 import { kpiWeek } from '../kpi/compute.js'
 import type { Check, CheckGroup, VerifyContext } from './types.js'
 
-const dayStart = (d: string) => `${d}T00:00:00Z`
 const KEYS = ['I_t', 'E_t', 'R_t', 'A_t', 'P', 'S'] as const
 
 /**
@@ -37,11 +36,11 @@ async function activeWindow(ctx: VerifyContext): Promise<{ weekStart: string; fr
   const { weekStart, asOf: kpiAsOf } = kpiWeek(ctx.asOf)
   const run = await lastRun(ctx.q)
   const lookback = run.lookback ?? ctx.options.lookbackDays ?? 30
-  let to = new Date(dayStart(addDays(ctx.asOf, 1)))
-  const sunday = new Date(dayStart(addDays(kpiAsOf, 1)))
+  let to = new Date(utcDayStart(addDays(ctx.asOf, 1)))
+  const sunday = new Date(utcDayStart(addDays(kpiAsOf, 1)))
   if (sunday < to) to = sunday
   if (run.as_of && kpiWeek(run.as_of).weekStart === weekStart && run.started_at && new Date(run.started_at) < to) to = new Date(run.started_at)
-  return { weekStart, from: dayStart(addDays(kpiAsOf, -(lookback - 1))), to: to.toISOString(), lookback }
+  return { weekStart, from: utcDayStart(addDays(kpiAsOf, -(lookback - 1))), to: to.toISOString(), lookback }
 }
 
 const ACTIVE_USERS = `SELECT DISTINCT user_id FROM seedops_attempt_base WHERE completed_at >= $1::timestamptz AND completed_at < $2::timestamptz`
