@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs'
 import { join } from 'node:path'
 import { randomBytes } from 'node:crypto'
-import { DeleteObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3'
+import { DeleteObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3'
 import { envFirst, seedopsHome } from '../config/index.js'
 import { redactUrl } from '../db/index.js'
 import { migrationStatus } from '../db/migrate.js'
@@ -133,14 +133,7 @@ export const storageS3: DoctorCheck = {
     if (!envFirst(['S3_BUCKET'], env)) return []
     const cfg = resolveStoreConfig({ store: 's3' }, env)
     if (cfg.kind !== 's3') return []
-    let client = createS3Client(cfg, env)
-    const id = envFirst(['AWS_ACCESS_KEY_ID'], env)?.value
-    const secret = envFirst(['AWS_SECRET_ACCESS_KEY'], env)?.value
-    if (id && secret) {
-      // The environment doctor was given (tests, --env-file callers), not only the process's.
-      client.destroy()
-      client = new S3Client({ region: cfg.region, ...(cfg.endpoint ? { endpoint: cfg.endpoint } : {}), forcePathStyle: cfg.forcePathStyle ?? Boolean(cfg.endpoint), maxAttempts: 2, credentials: { accessKeyId: id, secretAccessKey: secret, sessionToken: env.AWS_SESSION_TOKEN }, requestHandler: { connectionTimeout: 5_000, requestTimeout: 20_000 } })
-    }
+    const client = createS3Client(cfg, env, { maxAttempts: 2, requestTimeoutMs: 20_000 })
     const key = `.seedops-doctor/probe-${randomBytes(6).toString('hex')}`
     const where = describeStoreConfig(cfg)
     try {

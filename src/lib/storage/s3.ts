@@ -17,19 +17,24 @@ export interface S3Config {
 const MULTIPART_BYTES = 8 * 1024 * 1024
 
 /**
- * An S3 client from the standard AWS chain (env keys, profile, web identity…). Only the secret
- * parts of the env are registered for redaction; they are never read into our own messages.
+ * An S3 client from the standard AWS chain (env keys, profile, web identity…). Keys present in
+ * the given `env` are used explicitly, so callers that pass an env other than the process's (doctor,
+ * tests) get those. Only the secret parts are registered for redaction; they are never read into
+ * our own messages.
  */
-export function createS3Client(cfg: S3Config, env: NodeJS.ProcessEnv = process.env): S3Client {
+export function createS3Client(cfg: S3Config, env: NodeJS.ProcessEnv = process.env, opts: { maxAttempts?: number; requestTimeoutMs?: number } = {}): S3Client {
   registerSecret(env.AWS_SECRET_ACCESS_KEY)
   registerSecret(env.AWS_SESSION_TOKEN)
+  const id = env.AWS_ACCESS_KEY_ID
+  const secret = env.AWS_SECRET_ACCESS_KEY
   return new S3Client({
     region: cfg.region,
     ...(cfg.endpoint ? { endpoint: cfg.endpoint } : {}),
     forcePathStyle: cfg.forcePathStyle ?? Boolean(cfg.endpoint),
-    maxAttempts: 3,
+    maxAttempts: opts.maxAttempts ?? 3,
+    ...(id && secret ? { credentials: { accessKeyId: id, secretAccessKey: secret, sessionToken: env.AWS_SESSION_TOKEN } } : {}),
     // Fail in seconds on a dead endpoint instead of hanging a CronJob.
-    requestHandler: { connectionTimeout: 5_000, requestTimeout: 60_000 },
+    requestHandler: { connectionTimeout: 5_000, requestTimeout: opts.requestTimeoutMs ?? 60_000 },
   })
 }
 
