@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
@@ -120,6 +120,22 @@ describe('seedops irt calibrate', () => {
     r = await runCli(['irt', 'score', '--params', badParams, '--input', fixture('lsat7', 'responses.csv')])
     expect(r.code).toBe(1)
     expect(r.stderr).toContain(`${badParams} line 3: item i0002: a is not a number`)
+  })
+
+  it('exit 1 with the reason when no item is left to calibrate (no empty table, no --out file)', async () => {
+    const few = join(tmp, 'few.csv')
+    writeFileSync(few, 'user_id,item_id,is_correct\n' + ['u1,i1,1', 'u2,i1,0', 'u3,i2,1', ...Array.from({ length: 8 }, (_, i) => `v${i},i3,1`)].join('\n') + '\n')
+    const out = join(tmp, 'few-params.csv')
+    const r = await runCli(['irt', 'calibrate', '-i', few, '--out', out])
+    expect(r.code).toBe(1)
+    expect(r.stdout).toBe('')
+    expect(r.stderr).toContain(`${few}: no item could be calibrated: 3 item(s) excluded`)
+    expect(r.stderr).toMatch(/i1 \(too few responses, n=2\)/)
+    expect(r.stderr).toMatch(/i3 \(all correct, n=8\)/)
+    expect(existsSync(out)).toBe(false)
+    const j = await runCli(['irt', 'calibrate', '-i', few, '--json'])
+    expect(j.code).toBe(1)
+    expect(JSON.parse(j.stdout)).toMatchObject({ status: 1, code: 'IRT_NOTHING_CALIBRATED' })
   })
 })
 

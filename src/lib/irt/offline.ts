@@ -113,6 +113,22 @@ export async function calibrateFile(o: CalibrateFileOptions, logger: Logger): Pr
     minResponses: o.minResponses,
     onCycle: o.onCycle,
   })
+  const free = res.items.filter((it) => !it.anchored)
+  if (!free.length) {
+    // An empty table and exit 0 would read as success in CI; nothing was calibrated, so say why.
+    const reasons = res.degenerate.slice(0, 5).map((d) => `${d.item_id} (${d.reason.replace(/_/g, ' ')}, n=${d.n})`)
+    throw new SeedopsError(
+      `${o.input}: no item could be calibrated: ${res.degenerate.length ? `${res.degenerate.length} item(s) excluded, e.g. ${reasons.join(', ')}` : 'every item is an anchor'}`,
+      {
+        code: 'IRT_NOTHING_CALIBRATED',
+        data: { degenerate: res.degenerate },
+        suggestions: [
+          `An item needs at least --min-responses (${o.minResponses}) responses with both right and wrong answers`,
+          'Add more responses (a longer lookback), or lower --min-responses',
+        ],
+      },
+    )
+  }
   for (const w of res.warnings) logger.warn(w)
   if (o.out) {
     writeFileSync(o.out, formatCsv([...ITEM_COLUMNS], res.items.map((it) => ITEM_COLUMNS.map((k) => it[k]))))
