@@ -1,23 +1,29 @@
 import { BaseCommand } from '../../lib/base-command.js'
 import { dbFlags, withDb } from '../../lib/db/flags.js'
-import { migrationStatus, type MigrationStatus } from '../../lib/db/migrate.js'
+import { schemaStatus, type SchemaStatus } from '../../lib/db/migrate.js'
 import { renderTable } from '../../lib/output/index.js'
 
 export default class DbStatus extends BaseCommand<typeof DbStatus> {
-  static override description = 'Show the database target, the applied seedops migrations and what is pending.'
+  static override description =
+    'Show the database target, the applied seedops migrations, what is pending, and every seedops-owned table or view whose live shape differs from the expected one.'
   static override examples = ['<%= config.bin %> db status', 'DATABASE_URL=postgres://… <%= config.bin %> db status --json']
   static override flags = { ...dbFlags }
 
-  async run(): Promise<MigrationStatus> {
+  async run(): Promise<SchemaStatus> {
     const { flags } = await this.parse(DbStatus)
-    return withDb(flags, (db) => migrationStatus(db))
+    return withDb(flags, (db) => schemaStatus(db))
   }
 
-  protected override render(r: MigrationStatus): void {
+  protected override render(r: SchemaStatus): void {
     process.stdout.write(`database: ${r.target}\nschema version: ${r.version ?? '(none)'}${r.pending.length ? ` — ${r.pending.length} pending` : ' — current'}\n`)
     process.stdout.write(renderTable(['migration', 'state', 'run at'], [
       ...r.applied.map((m) => [m.name, 'applied', m.runOn]),
       ...r.pending.map((n) => [n, 'pending', null]),
     ]) + '\n')
+    if (!r.drift.length) process.stdout.write('every seedops-owned table and view has its expected shape\n')
+    else {
+      process.stdout.write(`\n${r.drift.length} difference(s) from the expected shape (fix: seedops db migrate --dry-run, then seedops db migrate):\n`)
+      process.stdout.write(renderTable(['object', 'kind', 'difference'], r.drift.map((d) => [d.object, d.kind, d.problem])) + '\n')
+    }
   }
 }
