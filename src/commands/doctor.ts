@@ -27,6 +27,7 @@ One line per finding (failures first) with its cause and the command that fixes 
     fix: Flags.boolean({ description: 'Apply the safe fixes after a confirmation, then check again.' }),
     yes: Flags.boolean({ char: 'y', description: 'With --fix: do not ask (CI).' }),
     'require-db': Flags.boolean({ description: 'Fail (not warn) when no database is configured.', env: 'SEEDOPS_REQUIRE_DB' }),
+    'require-cluster': Flags.boolean({ description: 'Fail (not skip the cluster checks) when no kubeconfig is found and seedops is not in a pod.', env: 'SEEDOPS_REQUIRE_CLUSTER' }),
     image: Flags.string({ description: 'The image the CronJobs should run (as given to seedops deploy --image; default: the overlay\'s).' }),
     'report-image': Flags.string({ description: 'The report CronJob\'s image (as seedops deploy --report-image).' }),
     manifests: Flags.string({ description: 'Kustomization dir the cluster was deployed from (default: k8s/overlays/production).' }),

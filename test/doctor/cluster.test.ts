@@ -41,6 +41,7 @@ async function doctorJson(ns: string, flags: Partial<DoctorFlags> = {}, env: Rec
   return { report, findings: report.findings as Finding[], logs, code: report.summary.fail > 0 ? 1 : 0 }
 }
 
+const CLUSTER_IDS = ['cluster.reachable', 'cronjobs.present', 'cronjobs.spec', 'cronjobs.fired', 'config.refs', 'irt.deployment', 'pods.image-pull', 'pods.stuck', 'pods.oomkilled', 'jobs.no-pods', 'jobs.module-path', 'jobs.sidecar', 'jobs.failed']
 const of = (fs: Finding[], check: string) => fs.filter((f) => f.check === check)
 
 beforeAll(async () => {
@@ -57,14 +58,15 @@ describe('seedops doctor (cluster)', { timeout: 120_000 }, () => {
     await runJob(s, ns, 'aggregate-features', finished('Complete'))
     const { findings, report } = await doctorJson(ns)
     expect(findings.map((f) => f.status)).toEqual(findings.map(() => 'ok'))
-    expect(findings.map((f) => f.check)).toEqual(['cluster.reachable', 'cronjobs.present', 'cronjobs.spec', 'config.refs', 'pods.image-pull', 'pods.oomkilled', 'jobs.sidecar', 'jobs.failed'])
+    expect(findings.map((f) => f.check)).toEqual(CLUSTER_IDS)
     expect(of(findings, 'cronjobs.present')[0].message).toContain('5 CronJobs present, one per stage')
-    expect(report.summary).toMatchObject({ fail: 0, warn: 0, ok: 8 })
+    expect(report.summary).toMatchObject({ fail: 0, warn: 0, ok: 13 })
+    expect(of(findings, 'irt.deployment')[0].message).toBe('Deployment seedops-irt: 1/1 ready, no restarts, secrets present, ports reachable')
 
     const human = await doctor(['-n', ns, '--only', 'cluster'])
     expect(human.code).toBe(0)
     const lines = human.stdout.trim().split('\n')
-    expect(lines.at(-1)).toBe('No issues found: 8 checks ok.')
+    expect(lines.at(-1)).toBe('No issues found: 13 checks ok.')
     expect(lines[0]).toMatch(/^ok\s+cluster\.reachable\s+https:\/\/127\.0\.0\.1:\d+ \(context standin\) answers; namespace healthy exists$/)
     expect(secretLeaks(human.stdout + human.stderr)).toEqual([])
   })
@@ -113,7 +115,7 @@ describe('seedops doctor (cluster)', { timeout: 120_000 }, () => {
 
     const spec = of(findings, 'cronjobs.spec')
     expect(spec).toHaveLength(1)
-    expect(spec[0].message).toBe('CronJob aggregate-features runs image ghcr.io/seedtest/seedops:0.0.9-typo, expected ghcr.io/seedtest/seedops:0.1.0')
+    expect(spec[0].message).toBe('CronJob aggregate-features runs image ghcr.io/seedtest/seedops:0.0.9-typo, expected ghcr.io/seedtest/seedops:0.1.0 (the image seedops deploy put there)')
     expect(spec[0].fix![0]).toBe(`kubectl -n ${ns} set image cronjob/aggregate-features seedops=ghcr.io/seedtest/seedops:0.1.0`)
 
     const pulls = of(findings, 'pods.image-pull')
@@ -124,10 +126,12 @@ describe('seedops doctor (cluster)', { timeout: 120_000 }, () => {
     // The images that did run here, as candidates (the failing one is not among them).
     expect(notFound.details).toContain(`images running in ${ns}: gcr.io/cloud-sql-connectors/cloud-sql-proxy:2.14.1, ghcr.io/seedtest/seedops:0.1.0`)
     expect(notFound.details!.join('\n')).toMatch(/kubelet: Failed to pull image "ghcr\.io\/seedtest\/seedops:0\.0\.9-typo": .*not found/)
+    // "pull access denied, repository does not exist or may require authorization": either, so both fixes.
     const unauth = pulls.find((f) => f.message.includes('cronjob generate-report'))!
-    expect(unauth.message).toContain('cannot pull ghcr.io/seedtest/seedops:0.1.0-report: the registry ghcr.io refused the pull (unauthorized)')
-    expect(unauth.fix![0]).toBe(`kubectl -n ${ns} create secret docker-registry regcred --docker-server=ghcr.io --docker-username=<user> --docker-password=<token>`)
-    expect(unauth.fix![1]).toBe(`kubectl -n ${ns} patch serviceaccount seedops-runner -p '{"imagePullSecrets":[{"name":"regcred"}]}'`)
+    expect(unauth.message).toContain('cannot pull ghcr.io/seedtest/seedops:0.1.0-report: not found or unauthorized: ghcr.io says the same for a repository that does not exist and one that needs credentials')
+    expect(unauth.fix![0]).toBe(`if the image name is wrong: kubectl -n ${ns} set image cronjob/generate-report seedops=ghcr.io/seedtest/seedops:0.1.0`)
+    expect(unauth.fix![1]).toBe(`if the repository is private: kubectl -n ${ns} create secret docker-registry regcred --docker-server=ghcr.io --docker-username=<user> --docker-password=<token>`)
+    expect(unauth.fix![2]).toBe(`  and: kubectl -n ${ns} patch serviceaccount seedops-runner -p '{"imagePullSecrets":[{"name":"regcred"}]}'`)
     expect(unauth.safeFix).toBeUndefined()
 
     const oom = of(findings, 'pods.oomkilled')
@@ -158,6 +162,12 @@ describe('seedops doctor (cluster)', { timeout: 120_000 }, () => {
     expect(irt).toMatchObject({ status: 'warn', fix: [`seedops secrets ensure --only irt -n ${ns}`], safeFix: { kind: 'ensure-secret', only: 'irt' } })
     expect(irt.message).toMatch(/^secret r-irt-credentials is missing; read by calibrate-irt \(optional\)/)
 
+    // The IRT Deployment needs the token secret: a failure, not a warning as for the optional CronJob reference.
+    expect(of(findings, 'irt.deployment').map((f) => `${f.status}: ${f.message}`)).toEqual([
+      'fail: Deployment seedops-irt reads key DATABASE_URL of secret seedtest-db-credentials, which lacks it',
+      'fail: Deployment seedops-irt reads secret r-irt-credentials, which is missing: its pods cannot start',
+    ])
+
     // The CLI: --json document with status 1; the human form: failures first, a fix under each, the summary last.
     const json = await doctor(['-n', ns, '--only', 'cluster', '--json'])
     expect(json.code).toBe(1)
@@ -170,7 +180,7 @@ describe('seedops doctor (cluster)', { timeout: 120_000 }, () => {
     const lines = human.stdout.trim().split('\n')
     expect(lines[0]).toMatch(/^FAIL\s+cronjobs\.present\s+stage compute-kpis is scheduled twice/)
     expect(lines[1]).toMatch(/^\s+fix: kubectl -n broken delete cronjob kpi-daily-legacy$/)
-    expect(lines.at(-1)).toMatch(/^Found issues in 7 checks: \d+ failures, 1 warning, 1 ok\.$/)
+    expect(lines.at(-1)).toMatch(/^Found issues in 8 checks: \d+ failures, 1 warning, 5 ok\.$/)
     expect(secretLeaks(human.stdout + human.stderr)).toEqual([])
   })
 
@@ -192,6 +202,9 @@ describe('seedops doctor (cluster)', { timeout: 120_000 }, () => {
       'config.refs seedtest-db-credentials',
       'cronjobs.present aggregate-features-v2',
       'cronjobs.spec compute-kpis',
+      // The IRT Deployment reads both missing secrets too.
+      'irt.deployment seedops-irt',
+      'irt.deployment seedops-irt',
     ])
 
     const fixed = await doctor(['-n', ns, '--only', 'cluster', '--fix', '--yes'], env)
@@ -201,7 +214,7 @@ describe('seedops doctor (cluster)', { timeout: 120_000 }, () => {
     expect(fixed.stderr).toContain('fixed: Secret seedtest-db-credentials: created (keys DATABASE_URL)')
     expect(fixed.stderr).toContain('fixed: Secret r-irt-credentials: created (keys token)')
     expect(fixed.code).toBe(0)
-    expect(fixed.stdout.trim().split('\n').at(-1)).toBe('No issues found: 8 checks ok.')
+    expect(fixed.stdout.trim().split('\n').at(-1)).toBe('No issues found: 13 checks ok.')
 
     expect(s.api.store.get(CRONJOBS(), ns, 'aggregate-features-v2')).toBeUndefined()
     expect(s.api.store.get(CRONJOBS(), ns, 'compute-kpis').spec.jobTemplate.spec.template.spec.containers[0].image).toBe('ghcr.io/seedtest/seedops:0.1.0')
@@ -229,7 +242,7 @@ describe('seedops doctor (cluster)', { timeout: 120_000 }, () => {
   })
 
   test('--list-checks, --only with an unknown id, a missing namespace, an unreachable cluster', async () => {
-    expect(listChecks().map((c) => c.id)).toEqual(['cluster.reachable', 'cronjobs.present', 'cronjobs.spec', 'config.refs', 'pods.image-pull', 'pods.oomkilled', 'jobs.sidecar', 'jobs.failed', 'db.reachable', 'db.schema', 'db.freshness', 'storage.s3', 'irt.health'])
+    expect(listChecks().map((c) => c.id)).toEqual([...CLUSTER_IDS, 'db.reachable', 'db.schema', 'db.freshness', 'storage.s3', 'irt.health'])
     await expect(doctorJson('x', { only: ['pods.imagepull'] })).rejects.toMatchObject({ code: 'USAGE', message: '--only: unknown check pods.imagepull' })
 
     const gone = await doctorJson('no-such-ns', { only: ['cluster.reachable,cronjobs.present'] })
@@ -243,6 +256,6 @@ describe('seedops doctor (cluster)', { timeout: 120_000 }, () => {
     const down = await doctorJson('healthy', { kubeconfig: dead, only: ['cluster'] })
     expect(down.findings[0]).toMatchObject({ check: 'cluster.reachable', status: 'fail', message: 'cannot reach the cluster at https://127.0.0.1:1 (ECONNREFUSED) (KUBE_UNREACHABLE)' })
     expect(down.findings[0].fix![0]).toContain('kubectl config current-context')
-    expect(down.report.skipped.map((x) => x.check)).toEqual(['cronjobs.present', 'cronjobs.spec', 'config.refs', 'pods.image-pull', 'pods.oomkilled', 'jobs.sidecar', 'jobs.failed'])
+    expect(down.report.skipped.map((x) => x.check)).toEqual(CLUSTER_IDS.slice(1))
   })
 })

@@ -1,5 +1,6 @@
 import { loadManifests, type KubeObject } from '../../src/lib/kube/manifests.js'
 import { triggerJob } from '../../src/lib/kube/jobs.js'
+import { recordDeployedImages } from '../../src/lib/kube/deploy.js'
 import { findResource, type Standin } from '../support/kube-standin/index.js'
 import { clientsFor } from '../kube/helpers.js'
 
@@ -21,13 +22,20 @@ export function newNamespace(s: Standin, ns: string): string {
   return ns
 }
 
-/** The k8s/ objects for a namespace, editable before seeding. */
-export function manifestsFor(ns: string): KubeObject[] {
-  return loadManifests({ namespace: ns })
+/** The k8s/ objects for a namespace as `seedops deploy` stores them (deployed images recorded), editable before seeding. */
+export function manifestsFor(ns: string, image?: string): KubeObject[] {
+  return recordDeployedImages(loadManifests({ namespace: ns, image }))
 }
 
+/** Seeds the objects; a Deployment gets the status its controller would write once its pods are ready (the stand-in runs no Deployment controller). */
 export function seedAll(s: Standin, objs: KubeObject[]): void {
-  for (const o of objs) s.seed(o)
+  for (const o of objs) {
+    if (o.kind === 'Deployment' && !o.status) {
+      const n = o.spec.replicas ?? 1
+      o.status = { observedGeneration: 1, replicas: n, updatedReplicas: n, readyReplicas: n, availableReplicas: n, conditions: [{ type: 'Available', status: 'True', reason: 'MinimumReplicasAvailable' }] }
+    }
+    s.seed(o)
+  }
 }
 
 type SecretName = 'seedtest-db-credentials' | 'r-irt-credentials' | 'aws-s3-credentials' | 'report-config'

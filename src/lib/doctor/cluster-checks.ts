@@ -1,30 +1,66 @@
 import type { V1Container, V1CronJob, V1Pod } from '@kubernetes/client-node'
 import { redact, SeedopsError } from '../errors/index.js'
 import { refsOf, type ExpectedCronJob } from '../kube/expected.js'
+import { DEPLOYED_IMAGE_ANNOTATION } from '../kube/deploy.js'
 import { jobState, podProblems } from '../kube/jobs.js'
 import { isSeedopsContainer, type KubeObject } from '../kube/manifests.js'
 import { SECRET_SPECS } from '../kube/secrets.js'
 import { currentPods, jobOfPod, latestJobs, ownerCronJob, readNamespace } from './snapshot.js'
-import type { ClusterSnapshot, DoctorCheck, DoctorContext, Finding } from './types.js'
+import { CheckSkipped, type ClusterSnapshot, type DoctorCheck, type DoctorContext, type Finding } from './types.js'
 
-const kc = (ns: string) => `kubectl -n ${ns}`
+export const kc = (ns: string) => `kubectl -n ${ns}`
 
-function mainContainer(cj: V1CronJob): { c: V1Container; index: number } | undefined {
+export function mainContainer(cj: V1CronJob): { c: V1Container; index: number } | undefined {
   const cs = cj.spec?.jobTemplate?.spec?.template?.spec?.containers ?? []
   const index = Math.max(0, cs.findIndex((c) => isSeedopsContainer(c)))
   return cs[index] ? { c: cs[index], index } : undefined
 }
 
-const commandOf = (c?: V1Container) => [...(c?.command ?? []), ...(c?.args ?? [])]
+export const commandOf = (c?: V1Container) => [...(c?.command ?? []), ...(c?.args ?? [])]
 
-/** The stage a live CronJob runs: its label, else the stage named in its command (the predecessor's `python -m …aggregate_features` too). */
+/**
+ * The predecessor's words for seedops' stages, in module paths (`python3 -m
+ * seedtest_api.jobs.aggregate_features_daily`, `apps.seedtest_api.jobs.mirt_calibrate`), script
+ * paths (`/app/generate_weekly_report.py`) and CronJob names (`compute-daily-kpis`).
+ */
+const LEGACY_STAGE_WORDS: Record<string, RegExp> = {
+  'aggregate-features': /aggregate[_-]features/,
+  'compute-kpis': /compute[_-](daily[_-])?kpis/,
+  'calibrate-irt': /mirt[_-]calibrate|calibrate[_-]irt/,
+  'detect-inactivity': /detect[_-]inactivity/,
+  'generate-report': /generate[_-](weekly[_-])?report/,
+}
+
+/** The stage a live CronJob runs: its label, else the stage its command names (seedops' or the predecessor's), else its name. */
 export function stageOf(cj: V1CronJob, stages: string[]): string | undefined {
   const label = cj.metadata?.labels?.['seedops.io/stage']
   if (label) return label
   const cs = cj.spec?.jobTemplate?.spec?.template?.spec?.containers ?? []
-  const text = cs.map((c) => commandOf(c).join(' ')).join(' ').replace(/_/g, '-')
-  return stages.find((s) => new RegExp(`(^|[^a-z-])${s}($|[^a-z-])`).test(text))
+  const text = cs.map((c) => commandOf(c).join(' ')).join(' ')
+  const dashed = text.replace(/_/g, '-')
+  const exact = stages.find((s) => new RegExp(`(^|[^a-z-])${s}($|[^a-z-])`).test(dashed))
+  if (exact) return exact
+  const byWords = (t: string) => stages.find((s) => LEGACY_STAGE_WORDS[s]?.test(t))
+  return byWords(text) ?? byWords(cj.metadata?.name ?? '')
 }
+
+/** A CronJob seedops made (its command is `seedops run …`), as opposed to the predecessor's. */
+export function isSeedopsCronJob(cj: V1CronJob): boolean {
+  return (cj.spec?.jobTemplate?.spec?.template?.spec?.containers ?? []).some((c) => isSeedopsContainer(c))
+}
+
+/** The module or script a legacy command runs (`seedtest_api.jobs.aggregate_features_daily`, `/app/generate_weekly_report.py`). */
+export function legacyEntrypoint(command: string[]): string | undefined {
+  const text = command.join(' ')
+  const mods = [...text.matchAll(/python3?\s+-m\s+([\w.]+)/g)].map((m) => m[1])
+  if (mods.length) return mods.join(' | ')
+  return /python3?\s+(\/?[\w./-]+\.py)/.exec(text)?.[1]
+}
+
+export const scheduleText = (cj: V1CronJob) => `"${cj.spec?.schedule}"${cj.spec?.timeZone ? ` ${cj.spec.timeZone}` : ''}${cj.spec?.suspend ? ', suspended' : ''}`
+
+/** `seedops adopt` (plan, then apply) replaces legacy CronJobs with seedops' own, suspending (never deleting) the old ones. */
+export const adoptFix = (ns: string) => [`seedops adopt -n ${ns}   # shows the plan`, `seedops adopt -n ${ns} --yes   # deploys seedops' CronJob, suspends the legacy one (--rollback undoes it)`]
 
 export const clusterReachable: DoctorCheck = {
   id: 'cluster.reachable',
@@ -36,6 +72,11 @@ export const clusterReachable: DoctorCheck = {
       s = await ctx.cluster()
     } catch (e) {
       const err = e instanceof SeedopsError ? e : new SeedopsError(String(e), { code: 'KUBE_ERROR' })
+      if (err.code === 'KUBE_NO_CONFIG') {
+        const how = 'point seedops at a cluster with --kubeconfig PATH, --context NAME or KUBECONFIG'
+        if (ctx.requireCluster) return [{ status: 'fail', message: `${err.message} (--require-cluster)`, fix: err.suggestions }]
+        throw new CheckSkipped(`${err.message}: cluster checks skipped; ${how} (--require-cluster makes this a failure)`, 'no cluster configured')
+      }
       if (err.code === 'KUBE_NAMESPACE_NOT_FOUND') return [{ status: 'fail', message: `namespace ${ctx.namespace} does not exist`, fix: [`seedops deploy -n ${ctx.namespace}`, 'Or pick another namespace with -n/--namespace'] }]
       return [{ status: 'fail', message: `${err.message} (${err.code})`, fix: err.suggestions }]
     }
@@ -62,20 +103,34 @@ export const cronjobsPresent: DoctorCheck = {
           status: 'fail',
           subject: e.name,
           message: `CronJob ${e.name} (stage ${e.stage}) is missing${others.length ? `; the stage runs from ${others.map((o) => o.metadata!.name).join(', ')} instead` : ''}`,
-          fix: [`seedops deploy -n ${ctx.namespace}`, ...others.map((o) => `then: ${kc(ctx.namespace)} delete cronjob ${o.metadata!.name}`)],
+          fix: others.some((o) => !isSeedopsCronJob(o)) ? adoptFix(ctx.namespace) : [`seedops deploy -n ${ctx.namespace}`, ...others.map((o) => `then: ${kc(ctx.namespace)} delete cronjob ${o.metadata!.name}`)],
         })
         continue
       }
       for (const o of others) {
         const exact = JSON.stringify(commandOf(mainContainer(o)?.c)) === JSON.stringify(e.command)
+        const legacy = !isSeedopsCronJob(o)
         out.push({
           status: 'fail',
           subject: o.metadata!.name,
-          message: `stage ${e.stage} is scheduled twice: CronJob ${o.metadata!.name} (${o.spec?.schedule}) duplicates ${e.name} (${own.spec?.schedule})${exact ? ', same command' : `, command: ${commandOf(mainContainer(o)?.c).join(' ')}`}`,
-          fix: [`${kc(ctx.namespace)} delete cronjob ${o.metadata!.name}`],
+          message: legacy
+            ? `stage ${e.stage} is scheduled twice: legacy CronJob ${o.metadata!.name} (${scheduleText(o)}) runs ${legacyEntrypoint(commandOf(mainContainer(o)?.c)) ?? 'it'} beside seedops' ${e.name} (${scheduleText(own)})`
+            : `stage ${e.stage} is scheduled twice: CronJob ${o.metadata!.name} (${o.spec?.schedule}) duplicates ${e.name} (${own.spec?.schedule})${exact ? ', same command' : `, command: ${commandOf(mainContainer(o)?.c).join(' ')}`}`,
+          fix: legacy ? adoptFix(ctx.namespace) : [`${kc(ctx.namespace)} delete cronjob ${o.metadata!.name}`],
           ...(exact ? { safeFix: { kind: 'delete-cronjob', name: o.metadata!.name!, duplicateOf: e.name } as const } : {}),
         })
       }
+    }
+    // Two legacy CronJobs for one stage seedops has not deployed yet (aggregate-features-daily from two files).
+    for (const e of ctx.expected.filter((x) => !s.cronjobs.some((c) => c.metadata?.name === x.name))) {
+      const legacy = s.cronjobs.filter((c) => stageOf(c, stages) === e.stage && !isSeedopsCronJob(c))
+      if (legacy.length < 2) continue
+      out.push({
+        status: 'fail',
+        subject: legacy.map((o) => o.metadata!.name).join(','),
+        message: `stage ${e.stage} is scheduled ${legacy.length} times by legacy CronJobs: ${legacy.map((o) => `${o.metadata!.name} (${scheduleText(o)})`).join(' and ')}`,
+        fix: adoptFix(ctx.namespace),
+      })
     }
     if (!out.length) out.push({ status: 'ok', message: `${ctx.expected.length} CronJobs present, one per stage (${ctx.expected.map((e) => e.name).join(', ')})` })
     return out
@@ -97,13 +152,22 @@ export const cronjobsSpec: DoctorCheck = {
       checked++
       const m = mainContainer(cj)
       const ns = ctx.namespace
-      if (m && m.c.image !== e.image) {
+      const want = wantedImage(ctx, e, cj)
+      if (m && want && m.c.image !== want.image) {
         out.push({
           status: 'fail',
           subject: e.name,
-          message: `CronJob ${e.name} runs image ${m.c.image}, expected ${e.image}`,
-          fix: [`${kc(ns)} set image cronjob/${e.name} ${m.c.name}=${e.image}`, `or redeploy: seedops deploy -n ${ns}${e.image.includes(':') ? ` --image ${e.image}` : ''}`],
-          safeFix: { kind: 'set-image', cronjob: e.name, container: m.c.name, image: e.image },
+          message: `CronJob ${e.name} runs image ${m.c.image}, expected ${want.image} (${want.source === 'flag' ? '--image' : 'the image seedops deploy put there'})`,
+          fix: [`${kc(ns)} set image cronjob/${e.name} ${m.c.name}=${want.image}`, `or redeploy: seedops deploy -n ${ns}${want.image.includes(':') ? ` --image ${want.image}` : ''}`],
+          safeFix: { kind: 'set-image', cronjob: e.name, container: m.c.name, image: want.image, source: want.source },
+        })
+      } else if (m && !want && m.c.image !== e.image) {
+        // Nothing recorded (deployed by hand or by an older seedops): the overlay's tag is a guess, never a fix.
+        out.push({
+          status: 'warn',
+          subject: e.name,
+          message: `CronJob ${e.name} runs image ${m.c.image}; k8s/ names ${e.image}, and seedops has no record of deploying either`,
+          fix: [`if ${m.c.image} is intended, record it: seedops deploy -n ${ns} --image ${m.c.image}`, `or pass the image you deployed: seedops doctor --image <registry>/seedops:<tag>`],
         })
       }
       const cmd = commandOf(m?.c)
@@ -125,9 +189,26 @@ export const cronjobsSpec: DoctorCheck = {
   },
 }
 
-/** kubelet's words for a pull that will not succeed by waiting. */
-export function pullCause(text: string): 'unauthorized' | 'not-found' | 'unknown' {
-  if (/unauthorized|authorization failed|access denied|denied|forbidden|401|403|no basic auth credentials/i.test(text)) return 'unauthorized'
+/**
+ * The image a CronJob's seedops container should run: the one given with --image, else the one
+ * `seedops deploy` recorded on it. Never the overlay's default tag: that would roll a pinned
+ * release back to whatever k8s/ happens to name.
+ */
+export function wantedImage(ctx: DoctorContext, e: ExpectedCronJob, cj: V1CronJob): { image: string; source: 'flag' | 'deployed' } | undefined {
+  if (ctx.explicitImages) return { image: e.image, source: 'flag' }
+  const recorded = cj.metadata?.annotations?.[DEPLOYED_IMAGE_ANNOTATION]
+  return recorded ? { image: recorded, source: 'deployed' } : undefined
+}
+
+/**
+ * Why a pull fails, from what containerd and the kubelet write (the event, and since 1.32 the
+ * back-off message too). Docker Hub answers a missing repository and a private one alike ("pull
+ * access denied, repository does not exist or may require authorization"): that is both.
+ */
+export type PullCause = 'unauthorized' | 'not-found' | 'not-found-or-unauthorized' | 'unknown'
+export function pullCause(text: string): PullCause {
+  if (/pull access denied|repository does not exist or may require|requested access to the resource is denied/i.test(text)) return 'not-found-or-unauthorized'
+  if (/\b401\b|unauthorized|authorization failed|no basic auth credentials|\b403\b|forbidden|denied/i.test(text)) return 'unauthorized'
   if (/not found|manifest unknown|NotFound|does not exist|name unknown/i.test(text)) return 'not-found'
   return 'unknown'
 }
@@ -176,23 +257,40 @@ export const podsImagePull: DoctorCheck = {
         const job = jobOfPod(s, p)
         const cronjob = job ? ownerCronJob(job) : undefined
         const expected = ctx.expected.find((e) => e.name === cronjob)
+        const liveCj = s.cronjobs.find((c) => c.metadata?.name === cronjob)
+        const want = expected && liveCj ? wantedImage(ctx, expected, liveCj) : undefined
         const candidates = candidatesAll.filter((i) => i !== image)
         const why =
-          cause === 'unauthorized' ? `the registry ${registryOf(image)} refused the pull (unauthorized)` : cause === 'not-found' ? 'the image does not exist (not found)' : cause === 'invalid' ? 'the image name is invalid' : 'the pull fails'
+          cause === 'unauthorized'
+            ? `the registry ${registryOf(image)} refused the pull (unauthorized)`
+            : cause === 'not-found'
+              ? 'the image does not exist (not found)'
+              : cause === 'not-found-or-unauthorized'
+                ? `not found or unauthorized: ${registryOf(image)} says the same for a repository that does not exist and one that needs credentials`
+                : cause === 'invalid'
+                  ? 'the image name is invalid'
+                  : 'the pull fails'
         const lastEvent = evs.at(-1)?.message ?? w.message
         const details = [...(lastEvent ? [`kubelet: ${redact(lastEvent)}`] : []), `images running in ${ns}: ${candidates.length ? candidates.join(', ') : '(none)'}`]
         const fix: string[] = []
         let safeFix: Finding['safeFix']
         const target = cronjob ? `cronjob/${cronjob}` : job ? `job/${job.metadata!.name}` : `pod/${podName}`
-        if (cause === 'unauthorized') {
-          const sa = p.spec?.serviceAccountName ?? 'default'
+        const sa = p.spec?.serviceAccountName ?? 'default'
+        if (cause === 'not-found-or-unauthorized') {
+          const cand = want && want.image !== image ? want.image : (candidates.find((c) => c.split(':')[0] === image.split(':')[0]) ?? candidates[0])
+          fix.push(
+            cand ? `if the image name is wrong: ${kc(ns)} set image ${target} ${st.name}=${cand}` : `if the image name is wrong: seedops deploy -n ${ns} --image <registry>/seedops:<tag>`,
+            `if the repository is private: ${kc(ns)} create secret docker-registry regcred --docker-server=${registryOf(image)} --docker-username=<user> --docker-password=<token>`,
+            `  and: ${kc(ns)} patch serviceaccount ${sa} -p '{"imagePullSecrets":[{"name":"regcred"}]}'`,
+          )
+        } else if (cause === 'unauthorized') {
           fix.push(
             `${kc(ns)} create secret docker-registry regcred --docker-server=${registryOf(image)} --docker-username=<user> --docker-password=<token>`,
             `${kc(ns)} patch serviceaccount ${sa} -p '{"imagePullSecrets":[{"name":"regcred"}]}'`,
           )
-        } else if (expected && expected.image !== image) {
-          fix.push(`${kc(ns)} set image ${target} ${st.name}=${expected.image}`)
-          safeFix = { kind: 'set-image', cronjob: cronjob!, container: st.name, image: expected.image }
+        } else if (want && want.image !== image) {
+          fix.push(`${kc(ns)} set image ${target} ${st.name}=${want.image}`)
+          safeFix = { kind: 'set-image', cronjob: cronjob!, container: st.name, image: want.image, source: want.source }
         } else {
           const cand = candidates.find((c) => c.split(':')[0] === image.split(':')[0]) ?? candidates[0]
           fix.push(cand ? `${kc(ns)} set image ${target} ${st.name}=${cand}` : `push ${image}, or pin an existing tag: seedops deploy -n ${ns} --image <registry>/seedops:<tag>`)
@@ -297,9 +395,9 @@ export const jobsSidecar: DoctorCheck = {
   },
 }
 
-async function lastLogLines(s: ClusterSnapshot, pod: string, container: string, n: number): Promise<string[]> {
+export async function lastLogLines(s: ClusterSnapshot, pod: string, container: string, n: number, previous = false): Promise<string[]> {
   try {
-    const text = await s.k.core.readNamespacedPodLog({ name: pod, namespace: s.k.namespace, container, tailLines: n })
+    const text = await s.k.core.readNamespacedPodLog({ name: pod, namespace: s.k.namespace, container, tailLines: n, ...(previous ? { previous } : {}) })
     return String(text).split('\n').filter((l) => l !== '').map((l) => redact(l))
   } catch {
     return []
@@ -421,6 +519,5 @@ export const configRefs: DoctorCheck = {
   },
 }
 
-export const CLUSTER_CHECKS: DoctorCheck[] = [clusterReachable, cronjobsPresent, cronjobsSpec, configRefs, podsImagePull, podsOomKilled, jobsSidecar, jobsFailed]
 
 export type { DoctorContext }

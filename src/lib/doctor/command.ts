@@ -12,6 +12,7 @@ export interface DoctorFlags extends KubeFlagValues {
   fix?: boolean
   yes?: boolean
   'require-db'?: boolean
+  'require-cluster'?: boolean
   'database-url'?: string
   image?: string
   'report-image'?: string
@@ -33,7 +34,7 @@ export async function executeDoctor(flags: DoctorFlags, io: DoctorIo, env: NodeJ
   const conn = lazyConnect(flags)
   const expected = expectedFor({ dir: flags.manifests, image: flags.image, reportImage: flags['report-image'], namespace: conn.namespace })
   const run = async () => {
-    const session = createContext({ namespace: conn.namespace, expected, connect: conn.connect, databaseUrl: flags['database-url'], requireDb: flags['require-db'], env, only: flags.only })
+    const session = createContext({ namespace: conn.namespace, expected, connect: conn.connect, databaseUrl: flags['database-url'], requireDb: flags['require-db'], requireCluster: flags['require-cluster'], explicitImages: Boolean(flags.image || flags['report-image']), env, only: flags.only })
     try {
       return await runChecks(session.ctx, checks, (id) => io.logger.debug(`running ${id}`))
     } finally {

@@ -3,10 +3,14 @@ import { redact, SeedopsError, usageError } from '../errors/index.js'
 import type { KubeClients } from '../kube/client.js'
 import type { ExpectedCronJob } from '../kube/expected.js'
 import { color } from '../output/index.js'
-import { CLUSTER_CHECKS } from './cluster-checks.js'
+import { clusterReachable, configRefs, cronjobsPresent, cronjobsSpec, jobsFailed, jobsSidecar, podsImagePull, podsOomKilled } from './cluster-checks.js'
+import { cronjobsFired, irtDeployment, jobsModulePath, jobsNotCreated, podsStuck } from './workload-checks.js'
 import { dbTarget, SERVICE_CHECKS } from './service-checks.js'
 import { takeSnapshot } from './snapshot.js'
-import type { CheckFinding, ClusterSnapshot, DoctorCheck, DoctorContext, DoctorReport, DoctorStatus, SkippedCheck } from './types.js'
+import { CheckSkipped, type CheckFinding, type ClusterSnapshot, DoctorCheck, DoctorContext, DoctorReport, DoctorStatus, SkippedCheck } from './types.js'
+
+/** The cluster checks, in the order a reader follows them: the CronJobs, what they read, their pods, their jobs. */
+export const CLUSTER_CHECKS: DoctorCheck[] = [clusterReachable, cronjobsPresent, cronjobsSpec, cronjobsFired, configRefs, irtDeployment, podsImagePull, podsStuck, podsOomKilled, jobsNotCreated, jobsModulePath, jobsSidecar, jobsFailed]
 
 /** Every check, in run order: the cluster ones first, the slow ones (outside services) last. */
 export const CHECKS: DoctorCheck[] = [...CLUSTER_CHECKS.filter((c) => !c.slow), ...CLUSTER_CHECKS.filter((c) => c.slow), ...SERVICE_CHECKS.filter((c) => !c.slow), ...SERVICE_CHECKS.filter((c) => c.slow)]
@@ -31,6 +35,9 @@ export interface DoctorOptions {
   connect: () => KubeClients
   databaseUrl?: string
   requireDb?: boolean
+  requireCluster?: boolean
+  /** True when --image/--report-image were given (expected images are then the user's, not the overlay's). */
+  explicitImages?: boolean
   env?: NodeJS.ProcessEnv
   only?: string[]
   now?: Date
@@ -51,6 +58,8 @@ export function createContext(opts: DoctorOptions): DoctorSession {
     env,
     expected: opts.expected,
     requireDb: Boolean(opts.requireDb),
+    requireCluster: Boolean(opts.requireCluster),
+    explicitImages: Boolean(opts.explicitImages),
     dbTarget: target?.display,
     now: opts.now ?? new Date(),
     cluster: () => (cluster ??= (async () => takeSnapshot(opts.connect()))()),
@@ -88,6 +97,14 @@ export async function runChecks(ctx: DoctorContext, checks: DoctorCheck[], onPro
     try {
       out = await c.run(ctx)
     } catch (e) {
+      // No kubeconfig: a cluster check run without cluster.reachable (--only irt) is skipped too.
+      if (!(e instanceof CheckSkipped) && e instanceof SeedopsError && e.code === 'KUBE_NO_CONFIG' && c.category === 'cluster' && !ctx.requireCluster) e = new CheckSkipped(`${e.message}: skipped`, 'no cluster configured')
+      if (e instanceof CheckSkipped) {
+        skipped.push({ check: c.id, reason: e.reason })
+        emptyIds.add(c.id)
+        reasons.set(c.id, e.dependentsReason)
+        continue
+      }
       const err = e instanceof SeedopsError ? e : new SeedopsError(e instanceof Error ? e.message : String(e), { code: 'INTERNAL' })
       out = [{ status: 'fail' as const, message: `${err.message}${err.code !== 'INTERNAL' ? ` (${err.code})` : ''}`, fix: err.suggestions }]
     }

@@ -1,4 +1,5 @@
 import type { V1ConfigMap, V1CronJob, CoreV1Event, V1Job, V1Pod, V1Secret } from '@kubernetes/client-node'
+import { kubeRequest } from '../kube/client.js'
 import { registerSecret, SeedopsError } from '../errors/index.js'
 import type { KubeClients } from '../kube/client.js'
 import { isNotFound, kubeCall } from '../kube/errors.js'
@@ -29,6 +30,10 @@ export async function takeSnapshot(k: KubeClients): Promise<ClusterSnapshot> {
     kubeCall(k, { verb: 'list', resource: 'pods', namespace: ns }, () => k.core.listNamespacedPod({ namespace: ns })),
   ])
   let events: Promise<CoreV1Event[]> | undefined
+  const once = <T>(fn: () => Promise<T>) => {
+    let p: Promise<T> | undefined
+    return () => (p ??= fn())
+  }
   const objects = new Map<string, Promise<V1Secret | V1ConfigMap | undefined>>()
   return {
     k,
@@ -37,6 +42,21 @@ export async function takeSnapshot(k: KubeClients): Promise<ClusterSnapshot> {
     pods: pods.items as V1Pod[],
     events: () =>
       (events ??= kubeCall(k, { verb: 'list', resource: 'events', namespace: ns }, () => k.core.listNamespacedEvent({ namespace: ns })).then((l) => l.items)),
+    deployments: once(() => kubeCall(k, { verb: 'list', resource: 'deployments.apps', namespace: ns }, () => k.apps.listNamespacedDeployment({ namespace: ns })).then((l) => l.items)),
+    services: once(() => kubeCall(k, { verb: 'list', resource: 'services', namespace: ns }, () => k.core.listNamespacedService({ namespace: ns })).then((l) => l.items)),
+    networkPolicies: once(() => kubeCall(k, { verb: 'list', resource: 'networkpolicies.networking.k8s.io', namespace: ns }, () => k.networking.listNamespacedNetworkPolicy({ namespace: ns })).then((l) => l.items)),
+    serverVersion: once(async () => {
+      try {
+        const res = await kubeRequest(k, '/version')
+        const v = JSON.parse(await res.text()) as { major?: string; minor?: string; gitVersion?: string }
+        // Managed clusters write minor as "28+".
+        const major = parseInt(v.major ?? '', 10)
+        const minor = parseInt(v.minor ?? '', 10)
+        return Number.isFinite(major) && Number.isFinite(minor) ? { major, minor, gitVersion: v.gitVersion ?? `v${major}.${minor}` } : undefined
+      } catch {
+        return undefined
+      }
+    }),
     object(kind, name) {
       const key = `${kind}/${name}`
       let p = objects.get(key)

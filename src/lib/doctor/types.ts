@@ -1,4 +1,4 @@
-import type { V1ConfigMap, V1CronJob, CoreV1Event, V1Job, V1Pod, V1Secret } from '@kubernetes/client-node'
+import type { V1ConfigMap, V1CronJob, CoreV1Event, V1Deployment, V1Job, V1NetworkPolicy, V1Pod, V1Secret, V1Service } from '@kubernetes/client-node'
 import type { KubeClients } from '../kube/client.js'
 import type { ExpectedCronJob } from '../kube/expected.js'
 import type { Db } from '../db/index.js'
@@ -16,7 +16,7 @@ export type Category = 'cluster' | 'database' | 'storage' | 'irt'
 export type SafeFix =
   | { kind: 'ensure-secret'; only: 'db' | 'irt' | 's3' | 'report-config'; object: string; missingKeys?: string[] }
   | { kind: 'delete-cronjob'; name: string; duplicateOf: string }
-  | { kind: 'set-image'; cronjob: string; container: string; image: string }
+  | { kind: 'set-image'; cronjob: string; container: string; image: string; source: 'deployed' | 'flag' }
 
 export interface Finding {
   status: DoctorStatus
@@ -42,6 +42,12 @@ export interface ClusterSnapshot {
   jobs: V1Job[]
   pods: V1Pod[]
   events(): Promise<CoreV1Event[]>
+  /** Read on demand (the IRT service check); each may throw KUBE_FORBIDDEN. */
+  deployments(): Promise<V1Deployment[]>
+  services(): Promise<V1Service[]>
+  networkPolicies(): Promise<V1NetworkPolicy[]>
+  /** The server's version (GET /version), e.g. { major: 1, minor: 28 }; undefined when unreadable. */
+  serverVersion(): Promise<{ major: number; minor: number; gitVersion: string } | undefined>
   /** GET by name (the doctor Role may read only the named objects); undefined when absent. */
   object(kind: 'Secret' | 'ConfigMap', name: string): Promise<V1Secret | V1ConfigMap | undefined>
 }
@@ -57,7 +63,22 @@ export interface DoctorContext {
   /** What `db()` would open, for messages ("postgres://…", "embedded (…)"), or undefined. */
   dbTarget?: string
   requireDb: boolean
+  /** --require-cluster: no kubeconfig is a failure, not a reason to skip the cluster checks. */
+  requireCluster: boolean
+  /** The images `--image`/`--report-image` name explicitly (the only ones --fix may set besides the deployed ones). */
+  explicitImages: boolean
   now: Date
+}
+
+/** Thrown by a check that cannot run here (no cluster configured): listed as skipped, with the reason. */
+export class CheckSkipped extends Error {
+  constructor(
+    readonly reason: string,
+    /** What the checks depending on this one are told. */
+    readonly dependentsReason = reason,
+  ) {
+    super(reason)
+  }
 }
 
 export interface DoctorCheck {
@@ -80,6 +101,8 @@ export interface FixOutcome {
   fix: SafeFix
   ok: boolean
   message: string
+  /** Set when the SelfSubjectAccessReview said no: the permissions missing (the call was not attempted). */
+  missing?: { verb: string; resource: string; name?: string; canI: string }[]
 }
 
 export interface DoctorReport {

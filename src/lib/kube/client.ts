@@ -1,6 +1,6 @@
 import http, { type IncomingHttpHeaders, type IncomingMessage } from 'node:http'
 import https from 'node:https'
-import { AppsV1Api, BatchV1Api, CoreV1Api, createConfiguration, KubeConfig, ServerConfiguration, type RequestContext, type ResponseContext } from '@kubernetes/client-node'
+import { AppsV1Api, BatchV1Api, CoreV1Api, createConfiguration, KubeConfig, NetworkingV1Api, ServerConfiguration, type RequestContext, type ResponseContext } from '@kubernetes/client-node'
 
 /**
  * The Kubernetes clients seedops uses, built from one KubeConfig. Commands build them with
@@ -12,6 +12,7 @@ export interface KubeClients {
   core: CoreV1Api
   batch: BatchV1Api
   apps: AppsV1Api
+  networking: NetworkingV1Api
   namespace: string
   /** Where the cluster is, for messages ("https://…" and the context name). */
   server: string
@@ -42,6 +43,7 @@ export function makeClients(kc: KubeConfig, namespace: string, opts: { timeoutMs
     core: new CoreV1Api(config),
     batch: new BatchV1Api(config),
     apps: new AppsV1Api(config),
+    networking: new NetworkingV1Api(config),
     namespace,
     server: cluster.server,
     context: kc.getCurrentContext(),

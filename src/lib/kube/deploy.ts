@@ -2,7 +2,7 @@ import { stringify } from 'yaml'
 import { SeedopsError } from '../errors/index.js'
 import { kubeRequest, type KubeClients } from './client.js'
 import { translateKubeError } from './errors.js'
-import { CLUSTER_SCOPED, loadManifests, podContainers, type KubeObject, type LoadOptions } from './manifests.js'
+import { CLUSTER_SCOPED, isSeedopsContainer, loadManifests, podContainers, type KubeObject, type LoadOptions } from './manifests.js'
 
 /**
  * `seedops deploy`: server-side apply of the k8s/ manifests with the field manager `seedops`,
@@ -10,6 +10,21 @@ import { CLUSTER_SCOPED, loadManifests, podContainers, type KubeObject, type Loa
  * resourceVersion before and after, as the server skips no-op writes).
  */
 export const FIELD_MANAGER = 'seedops'
+
+/** On each CronJob and Deployment: the image seedops deployed for its `seedops` container (what `doctor --fix` may restore). */
+export const DEPLOYED_IMAGE_ANNOTATION = 'seedops.io/deployed-image'
+
+/** Copies of the objects with the deployed image recorded, so drift (`kubectl set image`) can be undone to it and nothing else. */
+export function recordDeployedImages(objs: KubeObject[]): KubeObject[] {
+  return objs.map((o) => {
+    if (o.kind !== 'CronJob' && o.kind !== 'Deployment') return o
+    const image = podContainers(o).find((c) => isSeedopsContainer(c))?.image
+    if (!image) return o
+    const c = structuredClone(o)
+    c.metadata.annotations = { ...(c.metadata.annotations ?? {}), [DEPLOYED_IMAGE_ANNOTATION]: image }
+    return c
+  })
+}
 
 const PLURALS: Record<string, string> = {
   Namespace: 'namespaces',
@@ -71,7 +86,8 @@ function sortKeys(v: unknown): unknown {
   return v
 }
 
-async function applyOne(k: KubeClients, o: KubeObject, opts: { dryRun: boolean; force: boolean }): Promise<ApplyAction> {
+/** Server-side apply of one object (adopt applies objects one by one, without the namespace). */
+export async function applyOne(k: KubeClients, o: KubeObject, opts: { dryRun: boolean; force: boolean }): Promise<ApplyAction> {
   const path = resourcePath(o)
   const op = { verb: 'patch' as const, resource: resourceName(o), namespace: o.metadata.namespace, name: o.metadata.name }
   const fail = async (res: { status: number; text(): Promise<string> }) => {
@@ -101,7 +117,7 @@ async function applyOne(k: KubeClients, o: KubeObject, opts: { dryRun: boolean; 
 export async function deploy(k: KubeClients, opts: LoadOptions & { dryRun?: 'none' | 'client' | 'server'; force?: boolean; objects?: KubeObject[] } = {}): Promise<DeployResult> {
   const dryRun = opts.dryRun ?? 'none'
   // An explicit namespace overrides the kustomization's; otherwise the overlay decides (staging → seedtest-staging).
-  const objs = opts.objects ?? loadManifests(opts)
+  const objs = recordDeployedImages(opts.objects ?? loadManifests(opts))
   const namespaces = [...new Set(objs.map((o) => o.metadata.namespace).filter((x): x is string => Boolean(x)))]
   const ns = opts.namespace ?? namespaces[0] ?? k.namespace
   const items: DeployItem[] = []

@@ -1,4 +1,6 @@
 import { existsSync } from 'node:fs'
+import { homedir } from 'node:os'
+import { join } from 'node:path'
 import { Flags } from '@oclif/core'
 import { KubeConfig } from '@kubernetes/client-node'
 import { SeedopsError, usageError } from '../errors/index.js'
@@ -29,6 +31,25 @@ export function parseDuration(s: string, flag = '--request-timeout'): number {
   return Math.round(n * { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[(m[2] ?? 's') as 'ms'])
 }
 
+/** Where client-node finds the service-account token when seedops runs in a pod. */
+export const SERVICEACCOUNT_TOKEN = '/var/run/secrets/kubernetes.io/serviceaccount/token'
+
+/**
+ * With no KUBECONFIG, no ~/.kube/config and no service-account token, client-node silently falls
+ * back to http://localhost:8080 and every call fails with "HTTP protocol is not allowed when
+ * skipTLSVerify is not set or false". Say what is missing instead, and how to point seedops at a cluster.
+ */
+export function noKubeconfig(env: NodeJS.ProcessEnv, tokenPath = SERVICEACCOUNT_TOKEN): SeedopsError | undefined {
+  if (env.KUBECONFIG) return undefined
+  const home = env.HOME || homedir()
+  const config = join(home, '.kube', 'config')
+  if (existsSync(config) || existsSync(tokenPath)) return undefined
+  return new SeedopsError(`no kubeconfig found (KUBECONFIG is ${env.KUBECONFIG === '' ? 'empty' : 'not set'}, ${config} does not exist) and seedops is not running in a pod`, {
+    code: 'KUBE_NO_CONFIG',
+    suggestions: ['Point seedops at a cluster: --kubeconfig PATH, or export KUBECONFIG=PATH', 'Pick a context of that kubeconfig with --context NAME (kubectl config get-contexts lists them)', 'Or run seedops inside the cluster (the CronJobs do): it then uses its ServiceAccount'],
+  })
+}
+
 /** Loads the kubeconfig as kubectl does (flag, $KUBECONFIG, ~/.kube/config, in-cluster) and builds the clients. */
 export function loadKubeConfig(flags: KubeFlagValues): { kc: KubeConfig; inCluster: boolean } {
   const kc = new KubeConfig()
@@ -39,6 +60,8 @@ export function loadKubeConfig(flags: KubeFlagValues): { kc: KubeConfig; inClust
     if (missing.length === files.length) throw usageError(`kubeconfig ${flags.kubeconfig} does not exist`, ['Pass --kubeconfig PATH or set KUBECONFIG'])
     kc.loadFromFile(files.find((f) => existsSync(f))!)
   } else {
+    const none = noKubeconfig(process.env)
+    if (none) throw none
     kc.loadFromDefault()
     inCluster = kc.getCurrentCluster()?.name === 'inCluster'
   }

@@ -64,6 +64,8 @@ export class ApiServer {
   readonly logs = new LogStore()
   readonly requests: RequestRecord[] = []
   readonly faults: Faults = {}
+  /** What GET /version answers; tests set an older server (e.g. 1.28, before native sidecars). */
+  version = { major: '1', minor: '35', gitVersion: 'v1.35.0-seedops-standin' }
   private server?: Server
   private users = new Map<string, UserInfo>()
   /** Per object and field manager, what was last applied (to report managedFields). */
@@ -165,7 +167,7 @@ export class ApiServer {
     if (this.faults.delayMs) await new Promise((r) => setTimeout(r, this.faults.delayMs))
     try {
       if (url.pathname === '/version') {
-        return this.sendJson(res, 200, { major: '1', minor: '35', gitVersion: 'v1.35.0-seedops-standin', gitCommit: '0000000', gitTreeState: 'clean', buildDate: '2026-01-01T00:00:00Z', goVersion: 'go1.25', compiler: 'gc', platform: 'linux/amd64' })
+        return this.sendJson(res, 200, { ...this.version, gitCommit: '0000000', gitTreeState: 'clean', buildDate: '2026-01-01T00:00:00Z', goVersion: 'go1.25', compiler: 'gc', platform: 'linux/amd64' })
       }
       if (url.pathname === '/healthz' || url.pathname === '/readyz' || url.pathname === '/livez') {
         res.writeHead(200, { 'Content-Type': 'text/plain' })
