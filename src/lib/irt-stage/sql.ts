@@ -47,8 +47,9 @@ FROM unnest($6::text[], $7::float8[], $8::float8[]) AS u(user_id, theta, se)
 ON CONFLICT (user_id, key) DO UPDATE SET theta = EXCLUDED.theta, se = EXCLUDED.se, model = EXCLUDED.model,
   version = EXCLUDED.version, measured_at = EXCLUDED.measured_at, recorded_at = now()`
 
+/** model_spec.writer marks seedops' rows: the predecessor's R service wrote into the same table. */
 export const UPSERT_FIT_META = `
-INSERT INTO mirt_fit_meta (run_id, model_spec, metrics, fitted_at) VALUES ($1, $2::jsonb, $3::jsonb, now())
+INSERT INTO mirt_fit_meta (run_id, model_spec, metrics, fitted_at) VALUES ($1, $2::jsonb || '{"writer":"seedops"}'::jsonb, $3::jsonb, now())
 ON CONFLICT (run_id) DO UPDATE SET model_spec = EXCLUDED.model_spec, metrics = EXCLUDED.metrics, fitted_at = EXCLUDED.fitted_at`
 
 /** Optional write-back of calibrated (not anchored) parameters into question.meta.irt. */

@@ -16,6 +16,9 @@ async function freshness(ctx: VerifyContext, stage: string): Promise<Awaited<Ret
   return { status: 'pass', message: `last success ${ageH} h ago, as of ${row!.as_of}`, numbers }
 }
 
+/** Rows of mirt_fit_meta that seedops wrote (alias m): the writer mark, or a seedops run id from before the mark. */
+const SEEDOPS_FIT_META = `(COALESCE(m.model_spec ->> 'writer' = 'seedops', false) OR m.run_id LIKE 'calibrate-irt:%')`
+
 /** Checks on the calibration output: mirt_item_params and mirt_fit_meta. */
 export const irtGroup: CheckGroup = {
   id: 'irt',
@@ -24,16 +27,22 @@ export const irtGroup: CheckGroup = {
     { id: 'freshness', description: 'calibrate-irt succeeded recently', run: (ctx) => freshness(ctx, 'calibrate-irt') },
     {
       id: 'converged',
-      description: 'the latest calibration converged',
+      description: 'the latest calibration by seedops converged (rows another writer left in mirt_fit_meta are not read as seedops\' own)',
       async run({ q }) {
+        // seedops marks its rows (model_spec.writer; older ones by their run id); the predecessor's
+        // R service wrote {model, n_persons, n_items} and linking constants, with no convergence flag.
         const r = await q.query<{ run_id: string; converged: boolean | null; iterations: number | null; loglik: number | null }>(
-          `SELECT run_id, (metrics ->> 'converged')::boolean AS converged, (metrics ->> 'iterations')::int AS iterations, (metrics ->> 'logLik')::float8 AS loglik
-           FROM mirt_fit_meta ORDER BY fitted_at DESC LIMIT 1`,
+          `SELECT run_id, CASE WHEN jsonb_typeof(metrics -> 'converged') = 'boolean' THEN (metrics ->> 'converged')::boolean END AS converged,
+                  CASE WHEN jsonb_typeof(metrics -> 'iterations') = 'number' THEN (metrics ->> 'iterations')::float8::int END AS iterations,
+                  CASE WHEN jsonb_typeof(metrics -> 'logLik') = 'number' THEN (metrics ->> 'logLik')::float8 END AS loglik
+           FROM mirt_fit_meta m WHERE ${SEEDOPS_FIT_META} ORDER BY fitted_at DESC, run_id DESC LIMIT 1`,
         )
+        const others = (await q.query<{ n: number }>(`SELECT count(*)::int AS n FROM mirt_fit_meta m WHERE NOT (${SEEDOPS_FIT_META})`)).rows[0]!.n
+        const note = others ? ` (${others} row(s) written by another system, e.g. the predecessor's R service, not read)` : ''
         const m = r.rows[0]
-        if (!m) return { status: 'fail', message: 'no calibration recorded in mirt_fit_meta', numbers: {} }
-        const numbers = { run_id: m.run_id, iterations: m.iterations, logLik: m.loglik }
-        return m.converged ? { status: 'pass', message: `${m.run_id} converged in ${m.iterations} cycles`, numbers } : { status: 'fail', message: `${m.run_id} did not converge`, numbers }
+        if (!m) return { status: 'fail', message: `no calibration by seedops recorded in mirt_fit_meta${note}`, numbers: { other_writer_rows: others } }
+        const numbers = { run_id: m.run_id, iterations: m.iterations, logLik: m.loglik, other_writer_rows: others }
+        return m.converged ? { status: 'pass', message: `${m.run_id} converged in ${m.iterations} cycles${note}`, numbers } : { status: 'fail', message: `${m.run_id} did not converge${note}`, numbers }
       },
     },
     {
@@ -62,7 +71,7 @@ export const irtGroup: CheckGroup = {
       async run({ q, asOf }) {
         const r = await q.query<{ answered: number; with_params: number }>(
           `WITH a AS (SELECT item_id FROM seedops_attempt_base WHERE completed_at >= $1::timestamptz AND completed_at < $2::timestamptz GROUP BY item_id HAVING count(*) >= 5)
-           SELECT count(*)::int AS answered, count(m.item_id)::int AS with_params FROM a LEFT JOIN mirt_item_params m USING (item_id)`,
+           SELECT count(*)::int AS answered, count(m.item_id)::int AS with_params FROM a LEFT JOIN mirt_item_params m ON m.item_id::text = a.item_id::text`,
           [utcDayStart(addDays(asOf, -29)), utcDayStart(addDays(asOf, 1))],
         )
         const n = r.rows[0]!
