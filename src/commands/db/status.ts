@@ -20,6 +20,7 @@ export default class DbStatus extends BaseCommand<typeof DbStatus> {
       ...r.applied.map((m) => [m.name, 'applied', m.runOn]),
       ...r.pending.map((n) => [n, 'pending', null]),
     ]) + '\n')
+    process.stdout.write(`attempts read from: ${r.attempts.source ?? '(no source)'}${r.attempts.skipped.length && r.attempts.source !== 'attempt' ? ` (${r.attempts.skipped.join('; ')})` : ''}\n`)
     if (!r.drift.length) process.stdout.write('every seedops-owned table and view has its expected shape\n')
     else {
       process.stdout.write(`\n${r.drift.length} difference(s) from the expected shape (fix: seedops db migrate --dry-run, then seedops db migrate):\n`)

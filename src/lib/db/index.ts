@@ -1,5 +1,5 @@
 import pg from 'pg'
-import { registerSecret } from '../errors/index.js'
+import { SeedopsError, EXIT, registerSecret } from '../errors/index.js'
 import { seedopsHome } from '../config/index.js'
 import { startEmbedded, type EmbeddedServer } from './embedded.js'
 
@@ -56,6 +56,33 @@ export function createPool(url: string, max = 4, opts: { utcOption?: boolean } =
   return pool
 }
 
+/**
+ * A clear error for a DATABASE_URL that is not a PostgreSQL URL (a MySQL URL, a bare word such as
+ * `base`), instead of pg's "getaddrinfo ENOTFOUND base". The value itself is never printed.
+ */
+export function assertPostgresUrl(url: string, source: string): void {
+  let scheme: string | null = null
+  let host = ''
+  try {
+    const u = new URL(url)
+    scheme = u.protocol.replace(/:$/, '')
+    host = u.hostname
+  } catch {
+    scheme = null
+  }
+  const ok = (scheme === 'postgres' || scheme === 'postgresql') && (host !== '' || /[?&]host=/.test(url))
+  if (ok) return
+  const what = scheme === null ? 'a value that is not a URL' : scheme === 'postgres' || scheme === 'postgresql' ? 'a PostgreSQL URL with no host' : `a ${scheme}: URL`
+  throw new SeedopsError(`${source} is not a PostgreSQL URL: got ${what} (${url.length} characters, not shown), expected postgres://USER@HOST:5432/DBNAME (password in the URL or PGPASSWORD)`, {
+    code: 'BAD_DATABASE_URL',
+    exitCode: EXIT.USAGE,
+    suggestions: [
+      'Set DATABASE_URL=postgres://USER:PASSWORD@HOST:5432/DBNAME (also postgresql://; ?sslmode=require as needed)',
+      'Or unset it to use the embedded database in SEEDOPS_HOME',
+    ],
+  })
+}
+
 export interface OpenOptions {
   databaseUrl?: string
   home?: string
@@ -66,6 +93,7 @@ export interface OpenOptions {
 export async function openDb(opts: OpenOptions = {}): Promise<Db> {
   const url = opts.databaseUrl ?? process.env.DATABASE_URL
   if (url) {
+    assertPostgresUrl(url, opts.databaseUrl !== undefined ? '--database-url' : 'DATABASE_URL')
     const pool = createPool(url, opts.max ?? 4)
     return { pool, kind: 'postgres', target: redactUrl(url), close: () => pool.end() }
   }

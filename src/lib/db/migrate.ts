@@ -5,6 +5,7 @@ import { SeedopsError } from '../errors/index.js'
 import type { Logger } from '../output/index.js'
 import { archiveStamp, planAdoption, runSteps, type AdoptionPlan, type PlanStep, type RowChange } from './adopt.js'
 import { MIGRATIONS_TABLE, knownMigrations, migrationsDir } from './migrate-files.js'
+import { attemptSource, type ReadSource } from './read-source.js'
 import { shapeDifferences, type ShapeDifference } from './shape.js'
 
 export { MIGRATIONS_TABLE, knownMigrations, migrationsDir }
@@ -36,11 +37,13 @@ export async function migrationStatus(db: Db): Promise<MigrationStatus> {
 export interface SchemaStatus extends MigrationStatus {
   /** Every seedops-owned object whose live shape differs from the expected one. */
   drift: ShapeDifference[]
+  /** Where attempts are read from (SPEC: attempt → responses → exam_results.result_json). */
+  attempts: ReadSource
 }
 
 /** `db status`: migrations plus the shape of every seedops-owned table and view. */
 export async function schemaStatus(db: Db): Promise<SchemaStatus> {
-  return { ...(await statusOn(db.pool, db.target)), drift: await shapeDifferences(db.pool) }
+  return { ...(await statusOn(db.pool, db.target)), drift: await shapeDifferences(db.pool), attempts: await attemptSource(db.pool) }
 }
 
 export interface MigrateOptions {
