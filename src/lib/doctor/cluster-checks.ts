@@ -152,6 +152,11 @@ export const cronjobsSpec: DoctorCheck = {
       checked++
       const m = mainContainer(cj)
       const ns = ctx.namespace
+      if (!isSeedopsCronJob(cj)) {
+        // The predecessor's CronJob under seedops' name: comparing fields would only list every one of them.
+        out.push({ status: 'fail', subject: e.name, message: `CronJob ${e.name} is the predecessor's, not seedops': it runs ${legacyEntrypoint(commandOf(m?.c)) ?? (commandOf(m?.c).join(' ') || 'the image default')} (${scheduleText(cj)})`, fix: adoptFix(ns) })
+        continue
+      }
       const want = wantedImage(ctx, e, cj)
       if (m && want && m.c.image !== want.image) {
         out.push({

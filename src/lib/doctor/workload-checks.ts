@@ -280,7 +280,7 @@ export const podsStuck: DoctorCheck = {
       if (!runningInit) continue
       const v = await s.serverVersion()
       const old = v && (v.major < 1 || (v.major === 1 && v.minor < 29))
-      const ageMs = ctx.now.getTime() - new Date(p.metadata?.creationTimestamp ?? ctx.now).getTime()
+      const ageMs = ctx.now.getTime() - new Date(p.status?.startTime ?? p.metadata?.creationTimestamp ?? ctx.now).getTime()
       const specInit = p.spec?.initContainers?.find((c) => c.name === runningInit.name) as (V1Container & { restartPolicy?: string }) | undefined
       if (old) {
         out.push({
@@ -335,7 +335,7 @@ export const jobsNotCreated: DoctorCheck = {
         c.kind === 'quota'
           ? [`${kc(ns)} describe resourcequota ${c.detail}`, `lower the requests/limits of ${target}, or raise the quota ${c.detail}`]
           : c.kind === 'pod-security'
-            ? [`make ${target}'s pod meet the namespace's Pod Security level (${c.detail.split(':')[0]}): set what the message lists in its securityContext (seedops' own CronJobs do: seedops deploy -n ${ns})`, `${kc(ns)} get namespace ${ns} --show-labels   # pod-security.kubernetes.io/enforce`]
+            ? [`make ${target}'s pod meet the namespace's Pod Security level (${c.detail.split(': ')[0]}): set what the message lists in its securityContext (seedops' own CronJobs do: seedops deploy -n ${ns})`, `${kc(ns)} get namespace ${ns} --show-labels   # pod-security.kubernetes.io/enforce`]
             : c.kind === 'service-account'
               ? [c.detail === 'seedops-runner' ? `seedops deploy -n ${ns}   # creates the ServiceAccount seedops-runner` : `${kc(ns)} create serviceaccount ${c.detail}`, ...(cronjob && !isSeedopsCronJobName(s, cronjob) ? adoptFix(ns).slice(0, 1).map((x) => `or replace the legacy CronJob: ${x}`) : [])]
               : [`${kc(ns)} describe job ${name}`]

@@ -441,7 +441,8 @@ export class ApiServer {
     if (!regular.includes(container) && !init.includes(container)) throw badRequest(`container ${container} is not valid for pod ${name}`)
     const statuses = [...(pod.status?.containerStatuses ?? []), ...(pod.status?.initContainerStatuses ?? [])]
     const st = statuses.find((s: any) => s.name === container)
-    if (!st || st.state?.waiting) {
+    // previous=true reads the last terminated instance, which a waiting (CrashLoopBackOff) container has.
+    if (!st || (st.state?.waiting && !(q.get('previous') === 'true' && st.lastState?.terminated))) {
       const reason = st?.state?.waiting?.reason ?? 'ContainerCreating'
       const why = reason === 'ImagePullBackOff' ? 'trying and failing to pull image' : reason === 'ErrImagePull' ? "image can't be pulled" : reason
       throw badRequest(`container "${container}" in pod "${name}" is waiting to start: ${why}`)
