@@ -59,6 +59,9 @@ describe('seedops deploy', { timeout: 180_000 }, () => {
       expect(cj.spec.jobTemplate.spec.template.spec.containers[0].image).toBe(cj.metadata.name === 'generate-report' ? `${IMAGE}-report` : IMAGE)
     }
     expect(s.api.store.get(rt('deployments'), 'dep', 'seedops-irt').spec.template.spec.containers[0].image).toBe(IMAGE)
+    // The image deployed is recorded where doctor --fix reads it back (it restores only that one).
+    expect(cronjobs.map((cj: any) => cj.metadata.annotations['seedops.io/deployed-image'])).toEqual(cronjobs.map((cj: any) => cj.spec.jobTemplate.spec.template.spec.containers[0].image))
+    expect(s.api.store.get(rt('deployments'), 'dep', 'seedops-irt').metadata.annotations['seedops.io/deployed-image']).toBe(IMAGE)
     expect(s.api.store.get(rt('rolebindings'), 'dep', 'seedops-operator').subjects[0].namespace).toBe('dep')
 
     const before = versions('dep')
