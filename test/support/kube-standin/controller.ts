@@ -45,7 +45,8 @@ export class JobController {
     this.unsub = store.subscribe((e) => {
       if (e.rt !== JOB || e.type === 'DELETED') return
       const job = e.object
-      if (job.spec.suspend || this.started.has(job.metadata.uid)) return
+      // A job seeded with a startTime ran before the stand-in saw it (a fixture of past runs): leave it.
+      if (job.spec.suspend || this.started.has(job.metadata.uid) || (e.type === 'ADDED' && job.status?.startTime)) return
       this.started.add(job.metadata.uid)
       this.later(0, () => this.startJob(job.metadata.namespace, job.metadata.name))
     })

@@ -64,7 +64,7 @@ export async function startStandin(opts: { namespaces?: string[] } = {}): Promis
   const kubeconfig = writeKubeconfig(join(dir, 'kubeconfig'), url, 'admin-token', { ca: tls.cert })
   const seed = (obj: any) => {
     const [g, v] = obj.apiVersion.includes('/') ? obj.apiVersion.split('/') : ['', obj.apiVersion]
-    const rt = [...new Set(['namespaces', 'secrets', 'configmaps', 'serviceaccounts', 'services', 'pods', 'events', 'deployments', 'cronjobs', 'jobs', 'roles', 'rolebindings', 'clusterroles', 'clusterrolebindings'])]
+    const rt = [...new Set(['namespaces', 'secrets', 'configmaps', 'serviceaccounts', 'services', 'pods', 'events', 'deployments', 'cronjobs', 'jobs', 'roles', 'rolebindings', 'clusterroles', 'clusterrolebindings', 'networkpolicies'])]
       .map((r) => findResource(g, v, r))
       .find((r) => r?.kind === obj.kind)
     if (!rt) throw new Error(`stand-in does not serve ${obj.apiVersion} ${obj.kind}`)
