@@ -41,7 +41,7 @@ async function doctorJson(ns: string, flags: Partial<DoctorFlags> = {}, env: Rec
   return { report, findings: report.findings as Finding[], logs, code: report.summary.fail > 0 ? 1 : 0 }
 }
 
-const CLUSTER_IDS = ['cluster.reachable', 'cronjobs.present', 'cronjobs.spec', 'cronjobs.fired', 'config.refs', 'irt.deployment', 'pods.image-pull', 'pods.stuck', 'pods.oomkilled', 'jobs.no-pods', 'jobs.module-path', 'jobs.sidecar', 'jobs.failed']
+const CLUSTER_IDS = ['cluster.reachable', 'cronjobs.present', 'cronjobs.spec', 'cronjobs.fired', 'config.refs', 'deployments.irt', 'pods.image-pull', 'pods.stuck', 'pods.oomkilled', 'jobs.no-pods', 'jobs.module-path', 'jobs.sidecar', 'jobs.failed']
 const of = (fs: Finding[], check: string) => fs.filter((f) => f.check === check)
 
 beforeAll(async () => {
@@ -61,7 +61,7 @@ describe('seedops doctor (cluster)', { timeout: 120_000 }, () => {
     expect(findings.map((f) => f.check)).toEqual(CLUSTER_IDS)
     expect(of(findings, 'cronjobs.present')[0].message).toContain('5 CronJobs present, one per stage')
     expect(report.summary).toMatchObject({ fail: 0, warn: 0, ok: 13 })
-    expect(of(findings, 'irt.deployment')[0].message).toBe('Deployment seedops-irt: 1/1 ready, no restarts, secrets present, ports reachable')
+    expect(of(findings, 'deployments.irt')[0].message).toBe('Deployment seedops-irt: 1/1 ready, no restarts, secrets present, ports reachable')
 
     const human = await doctor(['-n', ns, '--only', 'cluster'])
     expect(human.code).toBe(0)
@@ -163,7 +163,7 @@ describe('seedops doctor (cluster)', { timeout: 120_000 }, () => {
     expect(irt.message).toMatch(/^secret r-irt-credentials is missing; read by calibrate-irt \(optional\)/)
 
     // The IRT Deployment needs the token secret: a failure, not a warning as for the optional CronJob reference.
-    expect(of(findings, 'irt.deployment').map((f) => `${f.status}: ${f.message}`)).toEqual([
+    expect(of(findings, 'deployments.irt').map((f) => `${f.status}: ${f.message}`)).toEqual([
       'fail: Deployment seedops-irt reads key DATABASE_URL of secret seedtest-db-credentials, which lacks it',
       'fail: Deployment seedops-irt reads secret r-irt-credentials, which is missing: its pods cannot start',
     ])
@@ -203,8 +203,8 @@ describe('seedops doctor (cluster)', { timeout: 120_000 }, () => {
       'cronjobs.present aggregate-features-v2',
       'cronjobs.spec compute-kpis',
       // The IRT Deployment reads both missing secrets too.
-      'irt.deployment seedops-irt',
-      'irt.deployment seedops-irt',
+      'deployments.irt seedops-irt',
+      'deployments.irt seedops-irt',
     ])
 
     const fixed = await doctor(['-n', ns, '--only', 'cluster', '--fix', '--yes'], env)

@@ -102,8 +102,8 @@ describe('first contact: no kubeconfig anywhere, not in a pod', { timeout: 120_0
     expect(lines).toContain(
       `skip  cluster.reachable  no kubeconfig found (KUBECONFIG is empty, ${join(e.HOME, '.kube', 'config')} does not exist) and seedops is not running in a pod: cluster checks skipped; point seedops at a cluster with --kubeconfig PATH, --context NAME or KUBECONFIG (--require-cluster makes this a failure)`,
     )
-    expect(lines.filter((l) => /^skip\s+(cronjobs\.|config\.|irt\.deployment|pods\.|jobs\.)/.test(l)).every((l) => l.endsWith('no cluster configured'))).toBe(true)
-    expect(lines.filter((l) => /^skip\s+(cronjobs\.|config\.|irt\.deployment|pods\.|jobs\.)/.test(l))).toHaveLength(12)
+    expect(lines.filter((l) => /^skip\s+(cronjobs\.|config\.|deployments\.|pods\.|jobs\.)/.test(l)).every((l) => l.endsWith('no cluster configured'))).toBe(true)
+    expect(lines.filter((l) => /^skip\s+(cronjobs\.|config\.|deployments\.|pods\.|jobs\.)/.test(l))).toHaveLength(12)
     expect(lines).toEqual(expect.arrayContaining([expect.stringMatching(/^WARN\s+db\.reachable\s+no database configured/)]))
     expect(lines.at(-1)).toMatch(/^Found issues in 1 check: 0 failures, 1 warning, 0 ok, 17 skipped\.$/)
 

@@ -210,8 +210,8 @@ describe('doctor sees the whole namespace', { timeout: 120_000 }, () => {
     seedAll(s, manifestsFor(ns).filter((o) => o.kind === 'Deployment' || o.kind === 'Service'))
     seedSecrets(s, ns, { omit: ['r-irt-credentials'] })
 
-    const { findings } = await doctor(ns, { only: ['irt.deployment'] })
-    expect(of(findings, 'irt.deployment').map((f) => `${f.status}: ${f.message}`)).toEqual([
+    const { findings } = await doctor(ns, { only: ['deployments.irt'] })
+    expect(of(findings, 'deployments.irt').map((f) => `${f.status}: ${f.message}`)).toEqual([
       'fail: Deployment r-irt-plumber: 0/1 replicas ready',
       "fail: NetworkPolicy allow-seedtest-api-to-r-irt-plumber allows ingress to r-irt-plumber on port 80 only, but the pod listens on 8000: NetworkPolicy ports are the pod's ports (not the Service's), so every request is dropped",
       'fail: Deployment seedops-irt reads secret r-irt-credentials, which is missing: its pods cannot start',

@@ -82,7 +82,7 @@ export const IRT_DEPLOYMENTS = ['seedops-irt', 'r-irt-plumber']
 const isIrt = (d: V1Deployment) => IRT_DEPLOYMENTS.includes(d.metadata?.name ?? '') || d.metadata?.labels?.['app.kubernetes.io/component'] === 'irt'
 
 export const irtDeployment: DoctorCheck = {
-  id: 'irt.deployment',
+  id: 'deployments.irt',
   category: 'cluster',
   description: 'The IRT service Deployment (seedops-irt, r-irt-plumber): secrets it reads, ready replicas, restarts, Service and NetworkPolicy ports',
   dependsOn: 'cluster.reachable',
