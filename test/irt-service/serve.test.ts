@@ -103,12 +103,19 @@ describe.each(DB_KINDS)('POST /analysis/irt/update-theta on %s', (kind) => {
       const res = await post(`${s.url}/analysis/irt/update-theta`, { user_id: 'u9', session_id: 'sess-9' })
       expect(res.status).toBe(200)
       const body = (await res.json()) as Record<string, unknown>
-      expect(body).toMatchObject({ user_id: 'u9', model: '2PL', version: 'online', theta: expect.any(Number), se: expect.any(Number), updated_at: expect.any(String) })
+      // model and version: those of the calibration whose parameters were used.
+      expect(body).toMatchObject({ user_id: 'u9', model: '2PL', version: 't', theta: expect.any(Number), se: expect.any(Number), updated_at: expect.any(String) })
       expect(body.theta as number).toBeGreaterThan(0.3) // two correct answers from N(0,1)
       const row = (await db.pool.query(`SELECT theta FROM mirt_ability WHERE user_id = 'u9' AND version = 'online'`)).rows[0]
       expect(row.theta).toBeCloseTo(body.theta as number, 12)
       const missing = await post(`${s.url}/analysis/irt/update-theta`, { user_id: 'nobody' })
       expect(missing.status).toBe(404)
+      // Through the stage runner: one run-log row per call, the failed one too, scoped to the learner.
+      const log = (await db.pool.query(`SELECT status, params->>'lockScope' AS scope FROM seedops_stage_runs WHERE stage = 'update-theta' ORDER BY id`)).rows
+      expect(log).toEqual([
+        { status: 'succeeded', scope: 'user:u9' },
+        { status: 'failed', scope: 'user:nobody' },
+      ])
     } finally {
       s.server.close()
       await db.close()

@@ -14,6 +14,8 @@ import { once } from 'node:events'
 import { createIrtServer } from '../../src/lib/irt-service/server.js'
 
 const END = '2026-06-30'
+/** A day after the calibration as of END: sessions then have the calibrated θ as their prior. */
+const AFTER = '2026-07-01'
 const params = { lookbackDays: 30, model: '2PL' as const, anchorMode: 'fixed' as const, writeBack: false, allowNonConverged: false, minResponses: 5, engine: 'native' as const, timeoutMs: 300_000, retries: 3 }
 
 function corr(x: number[], y: number[]) {
@@ -86,11 +88,15 @@ describe.each(DB_KINDS)('calibrate-irt and update-theta on %s', (kind) => {
     const items = (await db.pool.query(`SELECT item_id, (params->>'a')::float8 AS a, (params->>'b')::float8 AS b FROM mirt_item_params ORDER BY item_id LIMIT 3`)).rows
     const answers = [true, false, true]
     await db.pool.query(
-      `INSERT INTO exam_results (session_id, user_id, status, result_json, created_at) VALUES ('after-1', $1, 'completed', $2, now())`,
-      [user.user_id, JSON.stringify({ questions: items.map((it, k) => ({ question_id: Number(it.item_id), is_correct: answers[k] })) })],
+      `INSERT INTO exam_results (session_id, user_id, status, result_json, created_at) VALUES ('after-1', $1, 'completed', $2, $3)`,
+      [user.user_id, JSON.stringify({ questions: items.map((it, k) => ({ question_id: Number(it.item_id), is_correct: answers[k] })) }), `${AFTER}T09:00:00Z`],
     )
     const p = { user: user.user_id as string, session: 'after-1', lookbackDays: 30 }
-    const r = await runStage(db, updateThetaStage, p, { asOf: END, dryRun: false, logger: silentLogger })
+    const r = await runStage(db, updateThetaStage, p, { asOf: AFTER, dryRun: false, logger: silentLogger })
+    // Labelled with the calibration whose parameters it used (not a fixed "2PL"/"online").
+    const cal = (await db.pool.query(`SELECT DISTINCT model, version FROM mirt_item_params`)).rows
+    expect(cal).toHaveLength(1)
+    expect(r.summary).toMatchObject({ model: cal[0].model, version: cal[0].version })
     // Direct posterior by quadrature with the calibrated estimate as a normal prior.
     let s0 = 0, s1 = 0, s2 = 0
     for (let q = 0; q < 61; q++) {
@@ -106,11 +112,34 @@ describe.each(DB_KINDS)('calibrate-irt and update-theta on %s', (kind) => {
     expect(r.summary!.prior.theta).toBeCloseTo(user.theta, 10)
     expect(r.summary!.theta).toBeCloseTo(m, 6)
     expect(r.summary!.se).toBeCloseTo(Math.sqrt(s2 / s0 - m * m), 6)
-    const again = await runStage(db, updateThetaStage, p, { asOf: END, dryRun: false, logger: silentLogger })
+    const again = await runStage(db, updateThetaStage, p, { asOf: AFTER, dryRun: false, logger: silentLogger })
     expect(again.summary!.theta).toBe(r.summary!.theta)
     const h = await db.pool.query(`SELECT count(*)::int AS n FROM seedops_ability_history WHERE user_id = $1 AND key = 'session:after-1'`, [user.user_id])
     expect(h.rows[0].n).toBe(1)
-    await expect(runStage(db, updateThetaStage, { ...p, session: 'no-such-session' }, { asOf: END, dryRun: false, logger: silentLogger })).rejects.toMatchObject({ code: 'NOT_FOUND' })
+    await expect(runStage(db, updateThetaStage, { ...p, session: 'no-such-session' }, { asOf: AFTER, dryRun: false, logger: silentLogger })).rejects.toMatchObject({ code: 'NOT_FOUND' })
+    // --date before the session: it is outside the lookback, as it was on that day.
+    await expect(runStage(db, updateThetaStage, p, { asOf: END, dryRun: false, logger: silentLogger })).rejects.toThrow(`session after-1 of user ${user.user_id} has no answered questions in the 30 days ending ${END}`)
+  })
+
+  it('update-theta: --date bounds the lookback (later sessions ignored); two learners at once both succeed; one learner twice is serialised', async () => {
+    const items = (await db.pool.query(`SELECT item_id FROM mirt_item_params ORDER BY item_id LIMIT 2`)).rows.map((x) => Number(x.item_id))
+    const q = JSON.stringify({ questions: items.map((id, k) => ({ question_id: id, is_correct: k === 0 })) })
+    for (const [sid, uid, at] of [['early-a', 'lone-a', '2026-07-02T08:00:00Z'], ['late-a', 'lone-a', '2026-07-05T08:00:00Z'], ['early-b', 'lone-b', '2026-07-02T09:00:00Z']]) {
+      await db.pool.query(`INSERT INTO exam_results (session_id, user_id, status, result_json, created_at) VALUES ($1, $2, 'completed', $3, $4)`, [sid, uid, q, at])
+    }
+    const run = (user: string, asOf: string) => runStage(db, updateThetaStage, { user, lookbackDays: 30 }, { asOf, dryRun: false, logger: silentLogger })
+    expect((await run('lone-a', '2026-07-03')).summary!.session_id).toBe('early-a')
+    expect((await run('lone-a', '2026-07-06')).summary!.session_id).toBe('late-a')
+    const [a, b] = await Promise.all([run('lone-a', '2026-07-03'), run('lone-b', '2026-07-03')])
+    expect([a.status, b.status]).toEqual(['succeeded', 'succeeded'])
+    const [x, y] = await Promise.all([run('lone-a', '2026-07-06'), run('lone-a', '2026-07-06')])
+    expect([x.status, y.status]).toEqual(['succeeded', 'succeeded'])
+    const [first, second] = [x, y].sort((m, n) => m.startedAt.localeCompare(n.startedAt))
+    // Serialised: the second run started only after the first had finished (the per-learner lock waited).
+    const log = (await db.pool.query(`SELECT id, started_at, finished_at FROM seedops_stage_runs WHERE id = ANY($1::bigint[]) ORDER BY started_at`, [[first!.runId, second!.runId]])).rows
+    expect(new Date(log[1].started_at).getTime()).toBeGreaterThanOrEqual(new Date(log[0].finished_at).getTime())
+    const h = await db.pool.query(`SELECT count(*)::int AS n FROM seedops_ability_history WHERE user_id = 'lone-a' AND key = 'session:late-a'`)
+    expect(h.rows[0].n).toBe(1)
   })
 
   it('verify irt/theta pass on the calibrated database and catch an out-of-range item', async () => {

@@ -1,11 +1,13 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import { timingSafeEqual, createHash } from 'node:crypto'
 import type { Db } from '../db/index.js'
-import { withTransaction } from '../db/index.js'
 import { SeedopsError, translateError } from '../errors/index.js'
 import type { Logger } from '../output/index.js'
 import { seedopsVersion } from '../paths.js'
-import { updateTheta } from '../irt-stage/update-theta.js'
+import { updateThetaStage } from '../irt-stage/update-theta.js'
+import { resolveDate } from '../config/index.js'
+import { silentLogger } from '../output/index.js'
+import { runStage } from '../stages/runner.js'
 import { handleCalibrate, handleScore, parseBody, UpdateThetaRequest } from './handlers.js'
 
 export interface ServeOptions {
@@ -96,7 +98,10 @@ export function createIrtServer(opts: ServeOptions): Server {
       else if (route === 'POST /analysis/irt/update-theta') {
         if (!opts.db) throw new SeedopsError('update-theta needs a database: start the service with DATABASE_URL', { code: 'NO_DATABASE' })
         const body = parseBody(UpdateThetaRequest, await readJson(req, limit))
-        const r = await withTransaction(opts.db.pool, (tx) => updateTheta(tx, { user: body.user_id, session: body.session_id, lookbackDays: body.lookback_days ?? 30 }))
+        // The same stage runner as `seedops run update-theta`: a run-log row, the per-user lock (a
+        // second call for the same learner waits its turn), one transaction.
+        const report = await runStage(opts.db, updateThetaStage, { user: body.user_id, session: body.session_id, lookbackDays: body.lookback_days ?? 30 }, { asOf: resolveDate(undefined), dryRun: false, logger: silentLogger, handleSignals: false })
+        const r = report.summary!
         out = { user_id: r.user_id, session_id: r.session_id, theta: r.theta, se: r.se, model: r.model, version: r.version, updated_at: r.updated_at }
       } else if (['/irt/calibrate', '/irt/score', '/analysis/irt/update-theta'].includes(url.pathname)) {
         status = 405

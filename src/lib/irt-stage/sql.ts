@@ -1,10 +1,10 @@
 /** Item parameters: the calibrated ones (mirt_item_params), else those published in question.meta.irt. */
 export const ITEM_PARAMS_SQL = `
-SELECT item_id, (p ->> 'a')::float8 AS a, (p ->> 'b')::float8 AS b, COALESCE((p ->> 'c')::float8, 0) AS c
+SELECT item_id, (p ->> 'a')::float8 AS a, (p ->> 'b')::float8 AS b, COALESCE((p ->> 'c')::float8, 0) AS c, model, version
 FROM (
-  SELECT m.item_id, m.params AS p FROM mirt_item_params m
+  SELECT m.item_id, m.params AS p, m.model, m.version FROM mirt_item_params m
   UNION ALL
-  SELECT q.id, q.meta -> 'irt' FROM question q
+  SELECT q.id, q.meta -> 'irt', q.meta #>> '{irt,model}', q.meta #>> '{irt,version}' FROM question q
   WHERE jsonb_typeof(q.meta -> 'irt') = 'object' AND NOT EXISTS (SELECT 1 FROM mirt_item_params m WHERE m.item_id = q.id)
 ) s
 WHERE jsonb_typeof(p -> 'a') = 'number' AND jsonb_typeof(p -> 'b') = 'number'

@@ -28,7 +28,8 @@ export interface UpdateThetaResult {
 
 const SESSION_SQL = `
 SELECT session_id, max(completed_at) AS at FROM seedops_attempt_base
-WHERE user_id = $1 AND ($2::text IS NULL OR session_id = $2) AND completed_at >= now() - make_interval(days => $3)
+WHERE user_id = $1 AND ($2::text IS NULL OR session_id = $2)
+  AND completed_at >= ($4::date + 1 - $3::int)::timestamptz AND completed_at < ($4::date + 1)::timestamptz
 GROUP BY session_id ORDER BY at DESC LIMIT 1`
 
 const RESPONSES_SQL = `SELECT item_id, correct FROM seedops_attempt_base WHERE user_id = $1 AND session_id = $2 ORDER BY question_no`
@@ -46,7 +47,7 @@ WITH h AS (
   ON CONFLICT (user_id, key) DO UPDATE SET theta = EXCLUDED.theta, se = EXCLUDED.se, model = EXCLUDED.model, version = EXCLUDED.version, recorded_at = now()
   RETURNING 1
 )
-INSERT INTO mirt_ability (user_id, version, theta, se, model, fitted_at) VALUES ($1, $5, $2, $3, $4, now())
+INSERT INTO mirt_ability (user_id, version, theta, se, model, fitted_at) VALUES ($1, 'online', $2, $3, $4, now())
 ON CONFLICT (user_id, version) DO UPDATE SET theta = EXCLUDED.theta, se = EXCLUDED.se, model = EXCLUDED.model, fitted_at = EXCLUDED.fitted_at
 RETURNING fitted_at`
 
@@ -54,18 +55,27 @@ RETURNING fitted_at`
  * Online θ update after one session (SPEC 2): the prior is the learner's latest estimate before the
  * session (normal N(θ, SE²)), else N(0, 1); the session's responses to items with parameters are
  * folded into the grid posterior one at a time; the EAP and posterior SD are the new estimate.
- * Writes mirt_ability (version "online") and the ability history (key session:<id>, idempotent).
+ * Writes mirt_ability (version "online": the latest online estimate) and the ability history (key
+ * session:<id>, idempotent), both labelled with the model of the calibration whose parameters it used.
  */
-export async function updateTheta(tx: Pick<pg.PoolClient, 'query'>, p: UpdateThetaParams): Promise<UpdateThetaResult> {
-  const s = (await tx.query<{ session_id: string; at: Date }>(SESSION_SQL, [p.user, p.session ?? null, p.lookbackDays])).rows[0]
+export async function updateTheta(tx: Pick<pg.PoolClient, 'query'>, p: UpdateThetaParams, asOf: string): Promise<UpdateThetaResult> {
+  // The session lookback is the whole UTC days ending at the as-of date (--date), never now(): a
+  // re-run for a past date ignores later sessions.
+  const s = (await tx.query<{ session_id: string; at: Date }>(SESSION_SQL, [p.user, p.session ?? null, p.lookbackDays, asOf])).rows[0]
   if (!s) {
+    const window = `the ${p.lookbackDays} days ending ${asOf}`
     throw new SeedopsError(
-      p.session ? `session ${p.session} of user ${p.user} has no answered questions in the last ${p.lookbackDays} days` : `user ${p.user} has no session in the last ${p.lookbackDays} days`,
+      p.session ? `session ${p.session} of user ${p.user} has no answered questions in ${window}` : `user ${p.user} has no session in ${window}`,
       { code: 'NOT_FOUND', suggestions: ['Check the user id and session id (exam_results.session_id)', 'Or widen --lookback-days'] },
     )
   }
-  const items = new Map<number, ScoringItem>()
-  for (const r of (await tx.query<{ item_id: number; a: number; b: number; c: number }>(ITEM_PARAMS_SQL)).rows) items.set(Number(r.item_id), { a: r.a, b: r.b, c: r.c })
+  const items = new Map<number, ScoringItem & { model: string | null; version: string | null }>()
+  for (const r of (await tx.query<{ item_id: number; a: number; b: number; c: number; model: string | null; version: string | null }>(ITEM_PARAMS_SQL)).rows) {
+    items.set(Number(r.item_id), { a: r.a, b: r.b, c: r.c, model: r.model, version: r.version })
+  }
+  // The estimate is labelled with the calibration its parameters come from (the most used one when
+  // the session mixes item sources), not a fixed "2PL".
+  const calibrations = new Map<string, number>()
   const key = `session:${s.session_id}`
   const priorRow = (await tx.query<{ theta: number; se: number; src: string }>(PRIOR_SQL, [p.user, s.at, key])).rows[0]
   const prior = priorRow ? { theta: priorRow.theta, se: priorRow.se, source: priorRow.src } : { theta: 0, se: 1, source: 'N(0,1)' }
@@ -80,6 +90,8 @@ export async function updateTheta(tx: Pick<pg.PoolClient, 'query'>, p: UpdateThe
     }
     post = updatePosterior(post, it, r.correct ? 1 : 0)
     used++
+    const cal = JSON.stringify([it.model ?? ((it.c ?? 0) > 0 ? '3PL' : '2PL'), it.version ?? 'question.meta.irt'])
+    calibrations.set(cal, (calibrations.get(cal) ?? 0) + 1)
   }
   if (used === 0) {
     throw new SeedopsError(`session ${s.session_id} has no responses to items with parameters (${skipped} without): θ unchanged`, {
@@ -88,8 +100,7 @@ export async function updateTheta(tx: Pick<pg.PoolClient, 'query'>, p: UpdateThe
     })
   }
   const est = posteriorSummary(post)
-  const model = '2PL'
-  const version = 'online'
+  const [model, version] = JSON.parse([...calibrations.entries()].sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0]))[0]![0]) as [string, string]
   const w = await tx.query<{ fitted_at: Date }>(UPSERT, [p.user, est.theta, est.se, model, version, key, s.at])
   return {
     user_id: p.user,
@@ -109,6 +120,10 @@ export const updateThetaStage: Stage<UpdateThetaParams, UpdateThetaResult> = {
   id: 'update-theta',
   description: "Online EAP update of one learner's θ after a session.",
   supportsDryRun: true,
+  // One learner at a time: updates of different learners run in parallel, a second update of the
+  // same learner waits for the first (its prior is the first one's result).
+  lockScope: (p) => `user:${p.user}`,
+  lockWaitMs: 30_000,
   parseParams(flags, env) {
     if (!flags.user) throw usageError('--user is required', ['seedops run update-theta --user <user_id> [--session <session_id>]'])
     return UpdateThetaParams.parse({
@@ -118,7 +133,7 @@ export const updateThetaStage: Stage<UpdateThetaParams, UpdateThetaResult> = {
     })
   },
   async run(params, ctx) {
-    const r = await updateTheta(ctx.tx, params)
+    const r = await updateTheta(ctx.tx, params, ctx.asOf)
     return {
       rows: { mirt_ability: 1, seedops_ability_history: 1, responses: r.responses },
       summary: r,

@@ -48,6 +48,8 @@ export interface Stage<P = Record<string, unknown>, S = unknown> {
    * at once (report shards 0/4 and 1/4); undefined locks the whole stage (the default).
    */
   lockScope?(params: P): string | undefined
+  /** Wait up to this long for a run holding the same lock to finish, instead of refusing at once (default 0: refuse). */
+  lockWaitMs?: number
   run(params: P, ctx: StageContext): Promise<StageResult<S>>
 }
 
