@@ -3,7 +3,7 @@
  * code, an exit code (1 failure, 2 usage) and next steps for the user. Anything else that
  * escapes is a bug and is reported as such by the base command.
  */
-export const EXIT = { OK: 0, FAILURE: 1, USAGE: 2 } as const
+export const EXIT = { OK: 0, FAILURE: 1, USAGE: 2, SIGINT: 130, SIGTERM: 143 } as const
 export type ExitCode = (typeof EXIT)[keyof typeof EXIT]
 
 export interface SeedopsErrorOptions {

@@ -1,7 +1,7 @@
 import { hostname } from 'node:os'
 import type { Db } from '../db/index.js'
 import { assertMigrated } from '../db/migrate.js'
-import { SeedopsError, translateError, redact } from '../errors/index.js'
+import { EXIT, SeedopsError, translateError, redact } from '../errors/index.js'
 import type { Logger } from '../output/index.js'
 import { seedopsVersion } from '../paths.js'
 import type { Stage, StageRunReport } from './types.js'
@@ -16,7 +16,25 @@ export interface RunOptions {
   logger: Logger
   env?: NodeJS.ProcessEnv
   signal?: AbortSignal
+  /** Install SIGTERM/SIGINT handlers for the run (default true; false inside a service that handles signals itself). */
+  handleSignals?: boolean
 }
+
+/** How long a stage gets to stop after SIGTERM/SIGINT before the runner ends the process itself (a pod's grace period is 30 s by default). */
+export const CANCEL_GRACE_MS = 4000
+
+const SIGNAL_EXIT = { SIGTERM: EXIT.SIGTERM, SIGINT: EXIT.SIGINT } as const
+
+function cancelledError(stageId: string, runId: number | null, sig: 'SIGTERM' | 'SIGINT', how: string): SeedopsError {
+  return new SeedopsError(`${stageId}${runId !== null ? ` run #${runId}` : ''} cancelled by ${sig}: ${how}`, {
+    code: 'CANCELLED',
+    exitCode: SIGNAL_EXIT[sig],
+    suggestions: ['The previous results are intact; run the stage again when ready (seedops status shows the cancelled run)'],
+  })
+}
+
+const LOCK_POLL_MS = 50
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 
 function lockKey(stageId: string, scope?: string): string {
   return scope === undefined ? `seedops:stage:${stageId}` : `seedops:stage:${stageId}:${scope}`
@@ -39,8 +57,8 @@ function lockedError(stageId: string, holder: string): SeedopsError {
 }
 
 /**
- * Runs one stage: advisory lock (transaction-scoped, so a killed process can never leave it
- * held), one transaction for every write (rolled back for --dry-run or on any error, so the
+ * Runs one stage: advisory lock (session-level on the run's one connection, so a killed process
+ * can never leave it held), one transaction for every write (rolled back for --dry-run or on any error, so the
  * previous results stay intact), and a row in the run log with params, counts, status, error.
  */
 export async function runStage<P, S>(db: Db, stage: Stage<P, S>, params: P, opts: RunOptions): Promise<StageRunReport<S>> {
@@ -51,7 +69,11 @@ export async function runStage<P, S>(db: Db, stage: Stage<P, S>, params: P, opts
   // A scoped lock (stage.lockScope) lets e.g. report shards run at once; the run log keeps the scope in params.lockScope.
   const scope = stage.lockScope?.(params)
   const key = lockKey(stage.id, scope)
-  if (runningHere.has(key)) throw lockedError(stage.id, ' in this process')
+  const waitUntil = Date.now() + (stage.lockWaitMs ?? 0)
+  while (runningHere.has(key)) {
+    if (Date.now() >= waitUntil) throw lockedError(stage.id, ' in this process')
+    await sleep(LOCK_POLL_MS)
+  }
   runningHere.add(key)
   const started = new Date()
   // One client for everything: on the embedded server a second connection cannot even start
@@ -59,10 +81,70 @@ export async function runStage<P, S>(db: Db, stage: Stage<P, S>, params: P, opts
   const tx = await db.pool.connect()
   let runId: number | null = null
   let locked = false
+  // SIGTERM (a pod being stopped) and SIGINT (Ctrl-C): abort the stage, cancel its statement,
+  // roll back, record the run as cancelled, exit 143/130. Node's default would kill the process
+  // with the run left 'running' until the next run marks it abandoned.
+  let cancelled: 'SIGTERM' | 'SIGINT' | undefined
+  let backendPid: number | undefined
+  let watchdog: NodeJS.Timeout | undefined
+  const controller = new AbortController()
+  const onSignal = (sig: 'SIGTERM' | 'SIGINT') => {
+    if (cancelled) return
+    cancelled = sig
+    opts.logger.warn(`${stage.id}: ${sig} received: cancelling${runId !== null ? ` run #${runId}` : ''} and rolling back`)
+    controller.abort(cancelledError(stage.id, runId, sig, 'rolled back'))
+    // The statement in flight is cancelled from a second session (a real server only: the
+    // embedded one runs each statement to its end on this process's one backend).
+    if (db.kind === 'postgres' && backendPid !== undefined) db.pool.query('SELECT pg_cancel_backend($1)', [backendPid]).catch(() => {})
+    watchdog = setTimeout(() => void forceExit(sig), CANCEL_GRACE_MS)
+    watchdog.unref()
+  }
+  /** The stage did not stop in time (a long computation between statements): end the session and the process. */
+  const forceExit = async (sig: 'SIGTERM' | 'SIGINT') => {
+    opts.logger.warn(`${stage.id}: did not stop within ${CANCEL_GRACE_MS / 1000} s of ${sig}; ending the session (the server rolls back) and exiting`)
+    if (db.kind === 'postgres' && backendPid !== undefined) {
+      await db.pool.query('SELECT pg_terminate_backend($1)', [backendPid]).catch(() => {})
+      if (runId !== null) {
+        await db.pool
+          .query(`UPDATE seedops_stage_runs SET status = 'cancelled', finished_at = now(), error = $2 WHERE id = $1 AND status = 'running'`, [runId, `cancelled by ${sig} (session ended after ${CANCEL_GRACE_MS / 1000} s)`])
+          .catch(() => {})
+      }
+    }
+    process.exit(SIGNAL_EXIT[sig])
+  }
+  const onTerm = () => onSignal('SIGTERM')
+  const onInt = () => onSignal('SIGINT')
+  if (opts.handleSignals !== false) {
+    process.on('SIGTERM', onTerm)
+    process.on('SIGINT', onInt)
+  }
+  // After a signal every further statement of the stage fails at once instead of running.
+  const guarded = new Proxy(tx, {
+    get(target, prop, receiver) {
+      if (prop === 'query') {
+        return (...args: unknown[]) => (cancelled ? Promise.reject(controller.signal.reason) : (target.query as (...a: unknown[]) => unknown)(...args))
+      }
+      const v = Reflect.get(target, prop, receiver) as unknown
+      return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v
+    },
+  })
+  // Statements a stage queued with ctx.recordAfter: run after COMMIT/ROLLBACK, each in autocommit.
+  const after: { sql: string; values?: unknown[] }[] = []
+  const flushAfter = async () => {
+    if (opts.dryRun || cancelled) return
+    for (const a of after.splice(0)) {
+      await tx.query(a.sql, a.values).catch((e: unknown) => opts.logger.warn(`${stage.id}: could not record after the transaction: ${translateError(e).message}`))
+    }
+  }
   try {
+    backendPid = (await tx.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]?.pid
     // Session-level lock: held for the whole run, released by the server if the process dies.
-    const lock = await tx.query<{ ok: boolean }>(`SELECT pg_try_advisory_lock(hashtext($1)) AS ok`, [key])
-    if (!lock.rows[0]?.ok) throw lockedError(stage.id, await describeHolder(db, stage.id, scope))
+    for (;;) {
+      const lock = await tx.query<{ ok: boolean }>(`SELECT pg_try_advisory_lock(hashtext($1)) AS ok`, [key])
+      if (lock.rows[0]?.ok) break
+      if (Date.now() >= waitUntil) throw lockedError(stage.id, await describeHolder(db, stage.id, scope))
+      await sleep(LOCK_POLL_MS)
+    }
     locked = true
     // We hold the lock, so any 'running' row left for this stage (and scope) is from a killed process.
     await tx.query(
@@ -77,25 +159,37 @@ export async function runStage<P, S>(db: Db, stage: Stage<P, S>, params: P, opts
     runId = ins.rows[0]!.id
     await tx.query('BEGIN')
     opts.logger.progress(`${stage.id}: run #${runId}, as of ${opts.asOf}${opts.dryRun ? ' (dry run: nothing will be written)' : ''}`)
-    const controller = new AbortController()
     opts.signal?.addEventListener('abort', () => controller.abort(opts.signal?.reason))
     const result = await stage.run(params, {
       db,
-      tx,
+      tx: guarded,
       logger: opts.logger,
       signal: controller.signal,
       asOf: opts.asOf,
       dryRun: opts.dryRun,
       env: opts.env ?? process.env,
       runId,
+      recordAfter: (sql, values) => void after.push({ sql, values }),
     })
+    const sleepSql = Number(process.env.SEEDOPS_TEST_SLEEP_SQL_S ?? 0)
+    if (sleepSql > 0) {
+      // Test aid only: a long statement inside the transaction, for the signal test's cancel path.
+      opts.logger.progress(`${stage.id}: running a ${sleepSql} s statement (SEEDOPS_TEST_SLEEP_SQL_S)`)
+      await guarded.query('SELECT pg_sleep($1)', [sleepSql])
+    }
     const hold = Number(process.env.SEEDOPS_TEST_HOLD_TX_MS ?? 0)
     if (hold > 0) {
       // Test aid only: keeps the transaction open after the writes so a test can kill the process mid-write.
       opts.logger.progress(`${stage.id}: holding transaction ${hold} ms (SEEDOPS_TEST_HOLD_TX_MS)`)
-      await new Promise((r) => setTimeout(r, hold))
+      await new Promise<void>((r) => {
+        const t = setTimeout(r, hold)
+        controller.signal.addEventListener('abort', () => (clearTimeout(t), r()))
+      })
     }
+    // A signal that came while the stage finished still wins: nothing is committed.
+    if (cancelled) throw controller.signal.reason
     await tx.query(opts.dryRun ? 'ROLLBACK' : 'COMMIT')
+    await flushAfter()
     const finished = new Date()
     const status = result.failed ? 'failed' : 'succeeded'
     await tx.query(`UPDATE seedops_stage_runs SET status = $4, finished_at = $2, rows = $3, error = $5 WHERE id = $1`, [
@@ -123,6 +217,13 @@ export async function runStage<P, S>(db: Db, stage: Stage<P, S>, params: P, opts
     }
   } catch (e) {
     await tx.query('ROLLBACK').catch(() => {})
+    await flushAfter()
+    if (cancelled) {
+      if (runId !== null) {
+        await tx.query(`UPDATE seedops_stage_runs SET status = 'cancelled', finished_at = now(), error = $2 WHERE id = $1`, [runId, `cancelled by ${cancelled}`]).catch(() => {})
+      }
+      throw cancelledError(stage.id, runId, cancelled, 'rolled back, the previous results are intact')
+    }
     const err = translateError(e)
     if (runId !== null) {
       await tx
@@ -131,6 +232,9 @@ export async function runStage<P, S>(db: Db, stage: Stage<P, S>, params: P, opts
     }
     throw err
   } finally {
+    if (watchdog) clearTimeout(watchdog)
+    process.off('SIGTERM', onTerm)
+    process.off('SIGINT', onInt)
     if (locked) await tx.query(`SELECT pg_advisory_unlock(hashtext($1))`, [key]).catch(() => {})
     tx.release()
     runningHere.delete(key)
