@@ -13,6 +13,13 @@ export interface StageContext {
   dryRun: boolean
   env: NodeJS.ProcessEnv
   runId: number | null
+  /**
+   * Queue a statement to run in autocommit on the run's connection after the main transaction has
+   * ended, committed or rolled back (never for --dry-run or a cancelled run): a record that must
+   * outlive a failure, e.g. a non-converged fit in mirt_fit_meta. A second connection cannot do
+   * this on the embedded server while the transaction is open.
+   */
+  recordAfter(sql: string, values?: unknown[]): void
 }
 
 export interface StageResult<S = unknown> {
