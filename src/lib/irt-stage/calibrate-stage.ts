@@ -20,6 +20,8 @@ export const CalibrateParams = z.object({
   engine: z.enum(['native', 'r-plumber']),
   timeoutMs: z.number().int().min(100),
   retries: z.number().int().min(0).max(10),
+  /** EM cycle limit (native engine); undefined: the engine's default (500). */
+  maxCycles: z.number().int().min(1).max(100_000).optional(),
 })
 export type CalibrateParams = z.infer<typeof CalibrateParams>
 
@@ -54,10 +56,12 @@ const sd = (xs: number[]) => {
 /**
  * calibrate-irt (SPEC 2/3): marginal-ML calibration of every item answered in the lookback with the
  * native engine, then EAP abilities for every learner on the new scale. Anchors (question.meta
- * tagged "anchor" or with an irt block) are held fixed (default) or used for mean/sigma linking
- * afterwards. Writes mirt_item_params, mirt_ability (+ ability history) and mirt_fit_meta in the
- * runner's one transaction; a non-converged fit is recorded but not written over the previous
- * parameters unless --allow-non-converged.
+ * tagged "anchor", or an irt block marked `anchor: true` or unmarked and not written by seedops: see
+ * IS_ANCHOR) are held fixed (default) or used for mean/sigma linking afterwards. Writes
+ * mirt_item_params, mirt_ability (+ ability history) and mirt_fit_meta in the runner's one
+ * transaction. A non-converged fit (unless --allow-non-converged) writes no parameters: its
+ * mirt_fit_meta row (converged=false, run id …:not-converged) is recorded after the rollback and the
+ * run fails (exit 1). --write-back marks what it writes `anchor: false`, so written-back items stay free.
  */
 interface EngineOutput {
   items: CalibratedItem[]
@@ -74,6 +78,7 @@ async function nativeEngine(data: ResponseMatrix, params: CalibrateParams, ancho
     anchors: params.anchorMode === 'fixed' && anchors.length ? anchors : undefined,
     freeLatent: params.anchorMode === 'fixed' && anchors.length > 0 && params.model !== 'Rasch' && params.model !== '1PL' ? true : undefined,
     minResponses: params.minResponses,
+    maxCycles: params.maxCycles,
     onCycle: (c) => {
       if (c.cycle % 25 === 0) logger.progress(`calibrate-irt: cycle ${c.cycle}, logLik ${c.logLik.toFixed(2)}, max change ${c.maxChange.toExponential(2)}`)
     },
@@ -159,7 +164,7 @@ async function plumberEngine(
 
 export const calibrateIrt: Stage<CalibrateParams, CalibrateSummary> = {
   id: 'calibrate-irt',
-  description: 'IRT calibration (item parameters, abilities, fit) over the lookback window.',
+  description: 'IRT calibration (item parameters, abilities, fit) over the lookback window; anchors: tag "anchor" or meta.irt not written back by seedops.',
   supportsDryRun: true,
   parseParams(flags, env) {
     if (envFirst(['MIRT_MAX_OBS'], env)) {
@@ -184,6 +189,7 @@ export const calibrateIrt: Stage<CalibrateParams, CalibrateSummary> = {
       })(),
       timeoutMs: resolveInt(flags.timeout as number | undefined, ['R_IRT_TIMEOUT_SECONDS'], 300, { min: 1, label: 'timeout' }, env) * 1000,
       retries: resolveInt(flags.retries as number | undefined, ['R_IRT_RETRIES'], 3, { min: 0, max: 10, label: 'retries' }, env),
+      maxCycles: flags['max-cycles'] !== undefined || envFirst(['IRT_MAX_CYCLES'], env) ? resolveInt(flags['max-cycles'] as number | undefined, ['IRT_MAX_CYCLES'], 500, { min: 1, max: 100_000, label: 'max-cycles' }, env) : undefined,
     })
   },
   async run(params, ctx) {
@@ -274,17 +280,28 @@ export const calibrateIrt: Stage<CalibrateParams, CalibrateSummary> = {
     }
     if (res.degenerate.length) warnings.push(`${res.degenerate.length} item(s) not calibrated: ${res.degenerate.slice(0, 8).map((d) => `${d.item_id} (${d.reason}, n=${d.n})`).join(', ')}${res.degenerate.length > 8 ? ', …' : ''}`)
 
-    await tx.query(UPSERT_FIT_META, [
-      runId,
-      JSON.stringify({ model: params.model, n_persons: data.nPersons, n_items: items.length, n_obs: data.nObs, lookback_days: params.lookbackDays, window: summary.window, anchor_mode: params.anchorMode, anchors: anchors.length, quadpts: res.fit.quadpts, theta_lim: res.fit.thetaLim, engine: params.engine }),
-      JSON.stringify({ ...fit, nParameters: res.fit.nParameters, groupPars: res.fit.groupPars, linking_constants: linking, degenerate: summary.degenerate }),
-    ])
-    if (!res.fit.converged && !params.allowNonConverged) {
-      throw new SeedopsError(`calibration did not converge in ${res.fit.iterations} cycles (max change ${res.fit.maxChange.toExponential(2)}); previous parameters kept`, {
-        code: 'IRT_NOT_CONVERGED',
-        suggestions: ['Inspect the data (degenerate items, very sparse items), or widen --lookback-days', 'To write the estimates anyway: --allow-non-converged'],
-      })
+    const written = res.fit.converged || params.allowNonConverged
+    const fitMeta = (id: string) => [
+      id,
+      JSON.stringify({ model: params.model, n_persons: data.nPersons, n_items: items.length, n_obs: data.nObs, lookback_days: params.lookbackDays, window: summary.window, anchor_mode: params.anchorMode, anchors: anchors.length, quadpts: res.fit.quadpts, theta_lim: res.fit.thetaLim, engine: params.engine, max_cycles: params.maxCycles ?? null }),
+      // params_written: whether mirt_item_params holds this fit's estimates (false: the previous ones were kept).
+      JSON.stringify({ ...fit, nParameters: res.fit.nParameters, groupPars: res.fit.groupPars, linking_constants: linking, degenerate: summary.degenerate, params_written: written, stage_run: ctx.runId }),
+    ]
+    if (!written) {
+      // Its own run id, so it never replaces the record of the converged fit whose parameters stay in use;
+      // recorded after the rollback (the runner's recordAfter), the run still fails.
+      const id = `${runId}:not-converged`
+      ctx.recordAfter(UPSERT_FIT_META, fitMeta(id))
+      throw new SeedopsError(
+        `calibration did not converge in ${res.fit.iterations} cycles (max change ${Number.isFinite(res.fit.maxChange) ? res.fit.maxChange.toExponential(2) : 'unknown'}); previous parameters kept, the fit recorded in mirt_fit_meta as ${id}`,
+        {
+          code: 'IRT_NOT_CONVERGED',
+          suggestions: ['Inspect the data (degenerate items, very sparse items), or widen --lookback-days', 'To write the estimates anyway: --allow-non-converged'],
+        },
+      )
     }
+    await tx.query(UPSERT_FIT_META, fitMeta(runId))
+    if (!res.fit.converged) warnings.push(`calibration did not converge in ${res.fit.iterations} cycles: estimates written anyway (--allow-non-converged), mirt_fit_meta says converged=false`)
     const itemIds = items.map((it) => Number(it.item_id))
     await tx.query(UPSERT_ITEMS, [
       params.model,

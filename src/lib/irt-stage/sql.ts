@@ -17,7 +17,20 @@ FROM seedops_attempt_base b
 WHERE b.completed_at >= $1::timestamptz AND b.completed_at < $2::timestamptz
 ORDER BY b.completed_at, b.session_id, b.question_no`
 
-/** Anchor candidates: question.meta tagged "anchor" or carrying an irt block with a and b. */
+/**
+ * Whether question q is an anchor (the mark): tagged "anchor" in meta.tags, or meta.irt.anchor = true.
+ * An irt block without an `anchor` key counts as an anchor (parameters published by hand were how
+ * the platform declared anchors) unless seedops wrote it: `written_by: "seedops"`, or, from before
+ * that mark, a version of seedops' `<YYYY-MM-DD>.<model>` form. `anchor: false` is never an anchor
+ * unless the item is also tagged.
+ */
+export const IS_ANCHOR = `COALESCE(
+  COALESCE(q.meta -> 'tags' ? 'anchor', false)
+  OR CASE WHEN jsonb_typeof(q.meta #> '{irt,anchor}') = 'boolean' THEN (q.meta #>> '{irt,anchor}')::boolean
+          ELSE jsonb_typeof(q.meta -> 'irt') = 'object' AND COALESCE(q.meta #>> '{irt,written_by}', '') <> 'seedops'
+               AND COALESCE(q.meta #>> '{irt,version}', '') !~ '^[0-9]{4}-[0-9]{2}-[0-9]{2}[.](1PL|Rasch|2PL|3PL)$' END, false)`
+
+/** Anchors (IS_ANCHOR) with usable published parameters: numeric a > 0 and b in meta.irt. */
 export const ANCHORS = `
 SELECT q.id::text AS item_id, (q.meta #>> '{irt,a}')::float8 AS a, (q.meta #>> '{irt,b}')::float8 AS b,
        COALESCE((q.meta #>> '{irt,c}')::float8, 0) AS c,
@@ -25,7 +38,8 @@ SELECT q.id::text AS item_id, (q.meta #>> '{irt,a}')::float8 AS a, (q.meta #>> '
 FROM question q
 WHERE jsonb_typeof(q.meta -> 'irt') = 'object'
   AND jsonb_typeof(q.meta #> '{irt,a}') = 'number' AND jsonb_typeof(q.meta #> '{irt,b}') = 'number'
-  AND (q.meta #>> '{irt,a}')::float8 > 0`
+  AND (q.meta #>> '{irt,a}')::float8 > 0
+  AND ${IS_ANCHOR}`
 
 export const UPSERT_ITEMS = `
 INSERT INTO mirt_item_params (item_id, model, params, version, fitted_at, se, fit)
@@ -52,8 +66,12 @@ export const UPSERT_FIT_META = `
 INSERT INTO mirt_fit_meta (run_id, model_spec, metrics, fitted_at) VALUES ($1, $2::jsonb || '{"writer":"seedops"}'::jsonb, $3::jsonb, now())
 ON CONFLICT (run_id) DO UPDATE SET model_spec = EXCLUDED.model_spec, metrics = EXCLUDED.metrics, fitted_at = EXCLUDED.fitted_at`
 
-/** Optional write-back of calibrated (not anchored) parameters into question.meta.irt. */
+/**
+ * Optional write-back of calibrated parameters into question.meta.irt, marked not an anchor
+ * (`anchor: false, written_by: "seedops"`), so the next fixed-anchor run keeps these items free.
+ * Anchors (IS_ANCHOR) are never written over, whatever the anchor mode.
+ */
 export const WRITE_BACK = `
-UPDATE question q SET meta = jsonb_set(COALESCE(q.meta, '{}'::jsonb), '{irt}', u.irt::jsonb, true)
+UPDATE question q SET meta = jsonb_set(COALESCE(q.meta, '{}'::jsonb), '{irt}', u.irt::jsonb || '{"anchor":false,"written_by":"seedops"}'::jsonb, true)
 FROM unnest($1::bigint[], $2::text[]) AS u(item_id, irt)
-WHERE q.id = u.item_id`
+WHERE q.id = u.item_id AND NOT ${IS_ANCHOR}`

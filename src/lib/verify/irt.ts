@@ -31,18 +31,25 @@ export const irtGroup: CheckGroup = {
       async run({ q }) {
         // seedops marks its rows (model_spec.writer; older ones by their run id); the predecessor's
         // R service wrote {model, n_persons, n_items} and linking constants, with no convergence flag.
-        const r = await q.query<{ run_id: string; converged: boolean | null; iterations: number | null; loglik: number | null }>(
+        // A fit that did not converge is recorded too (run id …:not-converged, params_written false):
+        // if it is the latest, this check fails and names the converged fit whose parameters stay in use.
+        const r = await q.query<{ run_id: string; converged: boolean | null; iterations: number | null; loglik: number | null; params_written: boolean | null; in_use: string | null }>(
           `SELECT run_id, CASE WHEN jsonb_typeof(metrics -> 'converged') = 'boolean' THEN (metrics ->> 'converged')::boolean END AS converged,
                   CASE WHEN jsonb_typeof(metrics -> 'iterations') = 'number' THEN (metrics ->> 'iterations')::float8::int END AS iterations,
-                  CASE WHEN jsonb_typeof(metrics -> 'logLik') = 'number' THEN (metrics ->> 'logLik')::float8 END AS loglik
+                  CASE WHEN jsonb_typeof(metrics -> 'logLik') = 'number' THEN (metrics ->> 'logLik')::float8 END AS loglik,
+                  CASE WHEN jsonb_typeof(metrics -> 'params_written') = 'boolean' THEN (metrics ->> 'params_written')::boolean END AS params_written,
+                  (SELECT p.run_id FROM mirt_fit_meta p WHERE ${SEEDOPS_FIT_META.replaceAll('m.', 'p.')} AND p.metrics ->> 'params_written' IS DISTINCT FROM 'false'
+                   ORDER BY p.fitted_at DESC, p.run_id DESC LIMIT 1) AS in_use
            FROM mirt_fit_meta m WHERE ${SEEDOPS_FIT_META} ORDER BY fitted_at DESC, run_id DESC LIMIT 1`,
         )
         const others = (await q.query<{ n: number }>(`SELECT count(*)::int AS n FROM mirt_fit_meta m WHERE NOT (${SEEDOPS_FIT_META})`)).rows[0]!.n
         const note = others ? ` (${others} row(s) written by another system, e.g. the predecessor's R service, not read)` : ''
         const m = r.rows[0]
         if (!m) return { status: 'fail', message: `no calibration by seedops recorded in mirt_fit_meta${note}`, numbers: { other_writer_rows: others } }
-        const numbers = { run_id: m.run_id, iterations: m.iterations, logLik: m.loglik, other_writer_rows: others }
-        return m.converged ? { status: 'pass', message: `${m.run_id} converged in ${m.iterations} cycles${note}`, numbers } : { status: 'fail', message: `${m.run_id} did not converge${note}`, numbers }
+        const numbers = { run_id: m.run_id, iterations: m.iterations, logLik: m.loglik, parameters_from: m.in_use, other_writer_rows: others }
+        if (m.converged) return { status: 'pass', message: `${m.run_id} converged in ${m.iterations} cycles${note}`, numbers }
+        const kept = m.params_written === false ? `; its estimates were not written, the parameters in use are from ${m.in_use ?? 'no earlier seedops calibration'}` : m.params_written ? '; its estimates were written anyway (--allow-non-converged)' : ''
+        return { status: 'fail', message: `${m.run_id} did not converge in ${m.iterations} cycles${kept}${note}`, numbers }
       },
     },
     {
