@@ -239,6 +239,10 @@ export async function planAdoption(q: Queryable, opts: PlanOptions): Promise<Ado
   // change a column list); the owned views read each other, so all of them are, together.
   const liveViews = new Map<string, LiveRelation>()
   let replace = false
+  // A view a pending migration redefines with columns appended (the upgrade path, e.g. 0003's
+  // hints_used) is left to that migration's CREATE OR REPLACE: dropping it would drop grants and
+  // dependent views for nothing.
+  const redefined = opts.pending.length ? viewDefinitions(opts.pending) : new Map<string, string>()
   for (const v of OWNED_VIEWS) {
     const live = await liveRelation(q, v.name)
     if (!live) {
@@ -252,8 +256,11 @@ export async function planAdoption(q: Queryable, opts: PlanOptions): Promise<Ado
       })
     }
     liveViews.set(v.name, live)
-    const got = live.columns.map((c) => `${c.name} ${c.type}`).join(',')
-    if (got !== v.columns.map((c) => `${c.name} ${c.type}`).join(',')) replace = true
+    const got = live.columns.map((c) => `${c.name} ${c.type}`)
+    const want = v.columns.map((c) => `${c.name} ${c.type}`)
+    if (got.join(',') === want.join(',')) continue
+    const appended = got.length < want.length && got.every((c, i) => c === want[i])
+    if (!(appended && redefined.has(v.name))) replace = true
   }
 
   const tablePlans: Awaited<ReturnType<typeof planTable>>[] = []

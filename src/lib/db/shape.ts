@@ -121,6 +121,8 @@ export const OWNED_VIEWS: { name: string; columns: { name: string; type: string 
       { name: 'item_id', type: 'bigint' }, { name: 'topic', type: 'text' }, { name: 'correct', type: 'boolean' },
       { name: 'response_time_ms', type: 'integer' }, { name: 'hint_used', type: 'boolean' }, { name: 'started_at', type: TZ },
       { name: 'completed_at', type: TZ }, { name: 'session_id', type: 'text' },
+      // 0003: appended (CREATE OR REPLACE VIEW can only add columns at the end)
+      { name: 'hints_used', type: 'integer' },
     ],
   },
   {
@@ -129,7 +131,7 @@ export const OWNED_VIEWS: { name: string; columns: { name: string; type: string 
       { name: 'id', type: 'uuid' }, { name: 'student_id', type: 'uuid' }, { name: 'user_id', type: 'text' }, { name: 'item_id', type: 'bigint' },
       { name: 'topic_id', type: 'text' }, { name: 'correct', type: 'boolean' }, { name: 'response_time_ms', type: 'integer' },
       { name: 'hint_used', type: 'boolean' }, { name: 'started_at', type: TZ }, { name: 'completed_at', type: TZ },
-      { name: 'attempt_no', type: 'integer' }, { name: 'session_id', type: 'text' },
+      { name: 'attempt_no', type: 'integer' }, { name: 'session_id', type: 'text' }, { name: 'hints_used', type: 'integer' },
     ],
   },
   {
@@ -141,10 +143,10 @@ export const OWNED_VIEWS: { name: string; columns: { name: string; type: string 
   },
 ]
 
-/** The newest `CREATE OR REPLACE VIEW <name> AS …;` of each view in migrations/, in file order. */
-export function viewDefinitions(): Map<string, string> {
+/** The newest `CREATE OR REPLACE VIEW <name> AS …;` of each view in migrations/ (or only in `among`), in file order. */
+export function viewDefinitions(among?: string[]): Map<string, string> {
   const defs = new Map<string, string>()
-  for (const m of knownMigrations()) {
+  for (const m of knownMigrations().filter((x) => !among || among.includes(x))) {
     const text = readFileSync(join(migrationsDir(), `${m}.sql`), 'utf8').split('-- Down Migration')[0]!
     // A view statement ends at the first line that ends with ';' (comments inside never do).
     for (const match of text.matchAll(/^CREATE OR REPLACE VIEW (\w+) AS\n[\s\S]*?;[ \t]*$/gm)) {
