@@ -95,7 +95,7 @@ const REF = {
   sessions: `SELECT count(*)::int AS n, extract(epoch FROM max(t) - min(t))::float8 / 86400 AS span, avg(dwell)::float8 / 1000 AS dwell, max(t) AS last
              FROM (SELECT COALESCE(session_id, exam_result_id::text) AS sid, min(completed_at) AS t, sum(response_time_ms) AS dwell
                    FROM seedops_attempt_base WHERE user_id = $1 AND completed_at >= $2 AND completed_at < $3 GROUP BY 1) s`,
-  hints: `SELECT count(hint_used)::int AS n, (count(*) FILTER (WHERE hint_used))::int AS c FROM seedops_attempt_base WHERE user_id = $1 AND completed_at >= $2 AND completed_at < $3`,
+  hints: `SELECT count(hints_used)::int AS n, COALESCE(sum(hints_used), 0)::float8 AS c FROM seedops_attempt_base WHERE user_id = $1 AND completed_at >= $2 AND completed_at < $3`,
   theta: `SELECT theta, se FROM seedops_ability_history WHERE user_id = $1 AND measured_at >= $2 AND measured_at < $3 ORDER BY measured_at DESC, id DESC LIMIT 1`,
   latest: `SELECT theta, se FROM seedops_ability_history WHERE user_id = $1 AND measured_at < $2 ORDER BY measured_at DESC, id DESC LIMIT 1`,
   goal: `SELECT target_level::float8 AS t FROM interest_goal WHERE user_id = $1 AND target_level IS NOT NULL ORDER BY priority ASC NULLS LAST, target_level DESC, topic_id LIMIT 1`,
@@ -124,7 +124,7 @@ async function referenceInputs(c: pg.PoolClient, user: string, asOf: string): Pr
     theta_recent: thR?.theta ?? null, se_recent: thR?.se ?? null, theta_prev: thP?.theta ?? null,
     med_recent: medR.m, med_prev: medP.m, r_wrong: r.keys, r_n: r.keys ? r.n : 0, r_c: r.keys ? r.c : 0,
     a_attempts: a28.n, a_sessions: s28.n, a_mean_gap_days: s28.n >= 2 ? s28.span! / (s28.n - 1) : null,
-    a_hint_n: h.n, a_hint_c: h.c, a_mean_dwell_s: s28.dwell,
+    a_hint_n: h.n, a_hints: h.c, a_mean_dwell_s: s28.dwell,
     s_sessions: s56.n, s_mean_gap_days: s56.n >= 2 ? s56.span! / (s56.n - 1) : null,
     s_days_since_last: lastDay ? Math.round((Date.parse(asOf) - Date.parse(lastDay)) / 86_400_000) : null,
     theta_latest: lat?.theta ?? null, se_latest: lat?.se ?? null, theta_source: lat ? 'history' : null, goal_target: goal?.t ?? null,

@@ -5,7 +5,7 @@ import { parseKpiParams } from '../../src/lib/kpi/stage.js'
 const base: KpiInputs = {
   user_id: 'u', n_recent: 0, c_recent: 0, n_prev: 0, c_prev: 0, theta_recent: null, se_recent: null, theta_prev: null,
   med_recent: null, med_prev: null, r_wrong: 0, r_n: 0, r_c: 0, a_attempts: 0, a_sessions: 0, a_mean_gap_days: null,
-  a_hint_n: 0, a_hint_c: 0, a_mean_dwell_s: null, s_sessions: 0, s_mean_gap_days: null, s_days_since_last: null,
+  a_hint_n: 0, a_hints: 0, a_mean_dwell_s: null, s_sessions: 0, s_mean_gap_days: null, s_days_since_last: null,
   theta_latest: null, se_latest: null, theta_source: null, goal_target: null,
 }
 
@@ -37,6 +37,15 @@ describe('KPI formulas: ranges and nulls', () => {
     expect(churnRisk({ ...base }, 14)).toBeNull()
     // accuracy mode with p_r = 1: the SE term is 0, shrink 1: (1 − 0)·min(1, 40/30)·1 = 1
     expect(improvement({ ...base, n_recent: 40, c_recent: 40, n_prev: 10, c_prev: 0 })).toEqual({ value: 1, mode: 'accuracy' })
+  })
+
+  it('A_t: h from the mean hint count over attempts with hint data; 0.5 without any', () => {
+    const a = { ...base, a_attempts: 4, a_sessions: 1, a_hint_n: 4 }
+    const rest = 0.35 / 28 + 0.25 * 0.5 + 0.2 * 0.5 // one session (g 0.5), no dwell (w 0.5)
+    expect(engagement({ ...a, a_hints: 6 })).toBeCloseTo(rest + 0.2 * 0.5, 12) // 0, 2, 3, 1 → 1.5 → h 0.5
+    expect(engagement({ ...a, a_hints: 20 })).toBeCloseTo(rest, 12) // mean 5 → h clamped to 0
+    expect(engagement({ ...a, a_hint_n: 0, a_hints: 0 })).toBeCloseTo(rest + 0.2 * 0.5, 12)
+    expect(engagement({ ...a, a_hints: 0 })).toBeCloseTo(rest + 0.2, 12)
   })
 
   it('S: the gap term is 0 with one session; d beyond H saturates', () => {

@@ -53,8 +53,9 @@ describe.each(DB_KINDS)('compute-kpis on %s', (kind) => {
     // R: K = {(item 1, alg)} (wrong on 02-01); recent attempts on it: ✓ 02-24, ✓ 03-10, ✗ 03-14 → 2/3
     expect(a.R_t).toBeCloseTo(2 / 3, 12)
     // A: 3 sessions (02-24, 03-10, 03-14) → 0.35·3/28; mean gap 18 d / 2 = 9 d → g = 1/9;
-    //    hint data on 7 attempts, 2 with a hint → h = 1 − (2/7)/3; dwell 40, 100, 60 s → mean 200/3 s → w = (200/3)/900
-    expect(a.A_t).toBeCloseTo(0.35 * (3 / 28) + 0.25 / 9 + 0.2 * (1 - 2 / 7 / 3) + 0.2 * (200 / 3 / 900), 12)
+    //    hint data on 7 attempts, counts 0 | 1, 0, 0 | 2, 0, 0 → mean 3/7 → h = 1 − (3/7)/3 (not the share with a hint, 2/7);
+    //    dwell 40, 100, 60 s → mean 200/3 s → w = (200/3)/900
+    expect(a.A_t).toBeCloseTo(0.35 * (3 / 28) + 0.25 / 9 + 0.2 * (1 - 3 / 7 / 3) + 0.2 * (200 / 3 / 900), 12)
     // S: 4 sessions in 01-19..03-15, last 03-14 → d = 1; mean gap 41 d / 3 = 13.7 → clamp(13.7/7) = 1; sessions 4 → 0.15·0.6
     expect(a.S).toBeCloseTo(0.6 * (1 / 14) + 0.25 * 1 + 0.15 * 0.6, 12)
     expect(a.P).toBeNull() // no θ anywhere

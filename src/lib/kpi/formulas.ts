@@ -72,9 +72,9 @@ export interface KpiInputs {
   a_sessions: number
   /** Mean gap in days between consecutive sessions (null with fewer than two). */
   a_mean_gap_days: number | null
-  /** Attempts carrying hint data, and how many of those used a hint. */
+  /** Attempts carrying hint data (an integer hints_used), and the sum of their hint counts. */
   a_hint_n: number
-  a_hint_c: number
+  a_hints: number
   /** Mean dwell (s) over sessions that carry response times; null when none does. */
   a_mean_dwell_s: number | null
   /** S over the 56 days ending at as_of. */
@@ -147,11 +147,11 @@ export function recovery(x: Pick<KpiInputs, 'r_wrong' | 'r_n' | 'r_c'>): number 
 }
 
 /** A_t ∈ [0, 1]: 0.35·min(1, sessions/28) + 0.25·g + 0.20·h + 0.20·w. */
-export function engagement(x: Pick<KpiInputs, 'a_attempts' | 'a_sessions' | 'a_mean_gap_days' | 'a_hint_n' | 'a_hint_c' | 'a_mean_dwell_s'>): number | null {
+export function engagement(x: Pick<KpiInputs, 'a_attempts' | 'a_sessions' | 'a_mean_gap_days' | 'a_hint_n' | 'a_hints' | 'a_mean_dwell_s'>): number | null {
   if (x.a_attempts === 0) return null
   const g = x.a_sessions < 2 || x.a_mean_gap_days === null ? 0.5 : x.a_mean_gap_days <= 0 ? 1 : Math.min(1, 1 / x.a_mean_gap_days)
-  // Hints per attempt from the read model's hint_used flag: the share of attempts with a hint.
-  const h = x.a_hint_n === 0 ? 0.5 : clamp(1 - x.a_hint_c / x.a_hint_n / 3)
+  // h: the mean hint count over attempts that carry hint data (not the share with a hint).
+  const h = x.a_hint_n === 0 ? 0.5 : clamp(1 - x.a_hints / x.a_hint_n / 3)
   const w = x.a_mean_dwell_s === null ? 0.5 : clamp(x.a_mean_dwell_s / 900)
   return fin(0.35 * Math.min(1, x.a_sessions / 28) + 0.25 * g + 0.2 * h + 0.2 * w, 0, 1)
 }

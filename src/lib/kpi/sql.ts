@@ -15,7 +15,8 @@
  * session_id. Every attempt of a session carries that row's completed_at, so a session's time is
  * that value, the first/last session times are min/max over the attempts, and the mean gap
  * between consecutive sessions telescopes to (t_last − t_first)/(n − 1). Mean dwell =
- * Σ response times / sessions that carry any.
+ * Σ response times / sessions that carry any. Hints: the read model's integer hints_used (NULL =
+ * no hint data), counted and summed; the sum is float8 since a bigint would arrive as a string.
  *
  * $1 as_of (date), $2 first UTC instant read, $3 end instant (as_of + 1 day 00:00 UTC),
  * $4 KPI_LOOKBACK_DAYS (active = an attempt with ago < $4), $5 user filter (text[] or null),
@@ -24,7 +25,7 @@
 export const KPI_INPUTS = `
 WITH a AS MATERIALIZED (
   SELECT b.user_id, b.item_id, b.topic, b.correct,
-         b.response_time_ms AS rt, b.hint_used, b.completed_at, b.exam_result_id AS sid,
+         b.response_time_ms AS rt, b.hints_used, b.completed_at, b.exam_result_id AS sid,
          ($1::date - (b.completed_at AT TIME ZONE 'UTC')::date) AS ago
   FROM seedops_attempt_base b
   WHERE b.completed_at >= $2::timestamptz AND b.completed_at < $3::timestamptz
@@ -41,8 +42,8 @@ per_user AS (
          percentile_cont(0.5) WITHIN GROUP (ORDER BY rt) FILTER (WHERE correct AND ago BETWEEN 28 AND 55) AS med_prev,
          count(*) FILTER (WHERE ago BETWEEN 28 AND 55 AND NOT correct) AS r_wrong,
          count(*) FILTER (WHERE ago < 28) AS a_attempts,
-         count(hint_used) FILTER (WHERE ago < 28) AS a_hint_n,
-         count(*) FILTER (WHERE ago < 28 AND hint_used) AS a_hint_c,
+         count(hints_used) FILTER (WHERE ago < 28) AS a_hint_n,
+         sum(hints_used) FILTER (WHERE ago < 28) AS a_hints,
          count(DISTINCT sid) FILTER (WHERE ago < 28) AS a_sessions,
          extract(epoch FROM max(completed_at) FILTER (WHERE ago < 28) - min(completed_at) FILTER (WHERE ago < 28)) / 86400.0 AS a_span_days,
          sum(rt) FILTER (WHERE ago < 28) / 1000.0 AS a_dwell_s,
@@ -103,7 +104,7 @@ SELECT u.user_id,
        COALESCE(p.r_wrong, 0)::int AS r_wrong, COALESCE(r.r_n, 0)::int AS r_n, COALESCE(r.r_c, 0)::int AS r_c,
        COALESCE(p.a_attempts, 0)::int AS a_attempts, COALESCE(p.a_sessions, 0)::int AS a_sessions,
        CASE WHEN p.a_sessions >= 2 THEN (p.a_span_days / (p.a_sessions - 1))::float8 END AS a_mean_gap_days,
-       COALESCE(p.a_hint_n, 0)::int AS a_hint_n, COALESCE(p.a_hint_c, 0)::int AS a_hint_c,
+       COALESCE(p.a_hint_n, 0)::int AS a_hint_n, COALESCE(p.a_hints, 0)::float8 AS a_hints,
        CASE WHEN p.a_dwell_sessions > 0 THEN (p.a_dwell_s / p.a_dwell_sessions)::float8 END AS a_mean_dwell_s,
        COALESCE(p.s_sessions, 0)::int AS s_sessions,
        CASE WHEN p.s_sessions >= 2 THEN (p.s_span_days / (p.s_sessions - 1))::float8 END AS s_mean_gap_days,
