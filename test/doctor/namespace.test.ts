@@ -150,7 +150,13 @@ describe('doctor sees the whole namespace', { timeout: 120_000 }, () => {
     const both = (await doctor(old, { only: ['cronjobs.present', 'cronjobs.spec'] })).findings
     const o = of(both, 'cronjobs.present')
     expect(o.find((f) => f.message.startsWith('stage calibrate-irt is scheduled 2 times'))!.message).toBe('stage calibrate-irt is scheduled 2 times by legacy CronJobs: calibrate-irt-weekly ("0 3 * * *") and mirt-calibrate ("0 3 * * *")')
-    expect(o.find((f) => f.subject === 'calibrate-irt')!.message).toBe('CronJob calibrate-irt (stage calibrate-irt) is missing; the stage runs from calibrate-irt-weekly, mirt-calibrate instead')
+    // seedops not deployed at all: one finding naming what the predecessor runs, not one "is missing" per CronJob.
+    expect(o.filter((f) => f.message.includes(' is missing'))).toEqual([])
+    expect(o.find((f) => f.subject === old)).toMatchObject({
+      status: 'fail',
+      message: `seedops is not deployed in ${old}; the predecessor's CronJobs run calibrate-irt (calibrate-irt-weekly, mirt-calibrate), detect-inactivity (detect-inactivity); nothing runs aggregate-features, compute-kpis, generate-report: seedops adopt -n ${old} shows the plan`,
+      fix: [`seedops adopt -n ${old}   # shows the plan`, `seedops adopt -n ${old} --yes   # deploys seedops' CronJob, suspends the legacy one (--rollback undoes it)`],
+    })
     // The predecessor's detect-inactivity has seedops' name: said so, and adopt is the fix.
     const same = of(both, 'cronjobs.spec').find((f) => f.subject === 'detect-inactivity')!
     expect(same.message).toBe('CronJob detect-inactivity is the predecessor\'s, not seedops\': it runs apps.seedtest_api.jobs.detect_inactivity ("0 5 * * *")')
@@ -175,8 +181,10 @@ describe('doctor sees the whole namespace', { timeout: 120_000 }, () => {
     // A job that failed for another reason is not a module mismatch.
     seedJobWithPod(ns, kpi, 'compute-daily-kpis-29401390', { state: { terminated: { exitCode: 1, reason: 'Error', startedAt: t, finishedAt: t } } }, { failed: true, logs: ['psycopg2.OperationalError: connection to server at "127.0.0.1", port 5432 failed: Connection refused'] })
 
-    const { findings, text } = await doctor(ns, { only: ['jobs.module-path'] })
+    const { findings, text } = await doctor(ns, { only: ['jobs.module-path', 'jobs.failed'] })
     const m = of(findings, 'jobs.module-path')
+    // Reported once: jobs.failed leaves the module mismatches to jobs.module-path and keeps the other failure.
+    expect(of(findings, 'jobs.failed').map((f) => [f.status, f.subject])).toEqual([['fail', 'compute-daily-kpis-29401390']])
     expect(m.map((f) => f.message)).toEqual([
       "CronJob aggregate-features-daily: module path mismatch: seedtest_api.jobs.aggregate_features_daily is not in image asia-northeast3-docker.pkg.dev/univprepai/seedtest/seedtest-api:f830ff9c2-with-env (No module named 'seedtest_api', exit 1)",
       'CronJob detect-inactivity: module path mismatch: apps.seedtest_api.jobs.detect_inactivity is not in image asia-northeast3-docker.pkg.dev/univprepai/seedtest/seedtest-api:f830ff9c2-with-env (exec: "python3": executable file not found in $PATH, exit 128 StartError)',

@@ -4,6 +4,7 @@ import type { KubeClients } from '../kube/client.js'
 import { kubeCall } from '../kube/errors.js'
 import { expectedCronJobs } from '../kube/expected.js'
 import { buildKustomization, loadManifests, type KubeObject, type LoadOptions } from '../kube/manifests.js'
+import { recordDeployedImages } from '../kube/deploy.js'
 import { packageRoot } from '../paths.js'
 import { SeedopsError } from '../errors/index.js'
 import { isSeedopsObject, keyAliases, legacyStageOf, NOT_NEEDED_KEYS, PREDECESSOR_SECRETS } from './mapping.js'
@@ -90,7 +91,8 @@ export async function readSource(k: KubeClients, s: ValueSource, cache = new Map
 
 export async function buildPlan(k: KubeClients, opts: PlanOptions = {}): Promise<{ plan: Plan; steps: Step[]; record?: AdoptionRecord }> {
   const ns = k.namespace
-  const objects = loadManifests({ dir: opts.dir, image: opts.image, reportImage: opts.reportImage, namespace: ns }).filter((o) => o.kind !== 'Namespace')
+  // As seedops deploy does: the image each CronJob and the IRT Deployment got is recorded on it, the only one doctor --fix restores.
+  const objects = recordDeployedImages(loadManifests({ dir: opts.dir, image: opts.image, reportImage: opts.reportImage, namespace: ns }).filter((o) => o.kind !== 'Namespace'))
   const expected = expectedCronJobs(objects)
   const stages = expected.map((e) => e.stage)
   const record = await readRecord(k)

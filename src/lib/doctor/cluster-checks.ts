@@ -6,6 +6,9 @@ import { jobState, podProblems } from '../kube/jobs.js'
 import { isSeedopsContainer, type KubeObject } from '../kube/manifests.js'
 import { SECRET_SPECS } from '../kube/secrets.js'
 import { currentPods, jobOfPod, latestJobs, ownerCronJob, readNamespace } from './snapshot.js'
+import { legacyJobFix, legacyRuns, suspensionText } from './legacy.js'
+import { keyAliases, PREDECESSOR_SECRETS } from '../adopt/mapping.js'
+import { missingModule } from './workload-checks.js'
 import { CheckSkipped, type ClusterSnapshot, type DoctorCheck, type DoctorContext, type Finding } from './types.js'
 
 export const kc = (ns: string) => `kubectl -n ${ns}`
@@ -93,46 +96,79 @@ export const cronjobsPresent: DoctorCheck = {
   dependsOn: 'cluster.reachable',
   async run(ctx) {
     const s = await ctx.cluster()
+    const ns = ctx.namespace
     const out: Finding[] = []
     const stages = ctx.expected.map((e) => e.stage)
-    for (const e of ctx.expected) {
-      const own = s.cronjobs.find((c) => c.metadata?.name === e.name)
-      const others = s.cronjobs.filter((c) => c.metadata?.name !== e.name && stageOf(c, stages) === e.stage)
-      if (!own) {
-        out.push({
-          status: 'fail',
-          subject: e.name,
-          message: `CronJob ${e.name} (stage ${e.stage}) is missing${others.length ? `; the stage runs from ${others.map((o) => o.metadata!.name).join(', ')} instead` : ''}`,
-          fix: others.some((o) => !isSeedopsCronJob(o)) ? adoptFix(ctx.namespace) : [`seedops deploy -n ${ctx.namespace}`, ...others.map((o) => `then: ${kc(ctx.namespace)} delete cronjob ${o.metadata!.name}`)],
-        })
-        continue
-      }
-      for (const o of others) {
-        const exact = JSON.stringify(commandOf(mainContainer(o)?.c)) === JSON.stringify(e.command)
-        const legacy = !isSeedopsCronJob(o)
-        out.push({
-          status: 'fail',
-          subject: o.metadata!.name,
-          message: legacy
-            ? `stage ${e.stage} is scheduled twice: legacy CronJob ${o.metadata!.name} (${scheduleText(o)}) runs ${legacyEntrypoint(commandOf(mainContainer(o)?.c)) ?? 'it'} beside seedops' ${e.name} (${scheduleText(own)})`
-            : `stage ${e.stage} is scheduled twice: CronJob ${o.metadata!.name} (${o.spec?.schedule}) duplicates ${e.name} (${own.spec?.schedule})${exact ? ', same command' : `, command: ${commandOf(mainContainer(o)?.c).join(' ')}`}`,
-          fix: legacy ? adoptFix(ctx.namespace) : [`${kc(ctx.namespace)} delete cronjob ${o.metadata!.name}`],
-          ...(exact ? { safeFix: { kind: 'delete-cronjob', name: o.metadata!.name!, duplicateOf: e.name } as const } : {}),
-        })
+    const legacyOf = (stage: string) => s.cronjobs.filter((c) => !isSeedopsCronJob(c) && stageOf(c, stages) === stage)
+    // Not deployed at all: one finding, not one per missing CronJob (the predecessor's namespace before adopt).
+    if (!ctx.expected.some((e) => s.cronjobs.some((c) => c.metadata?.name === e.name && isSeedopsCronJob(c)))) {
+      const running = ctx.expected.map((e) => ({ stage: e.stage, legacy: legacyOf(e.stage) })).filter((x) => x.legacy.length)
+      const none = ctx.expected.filter((e) => !legacyOf(e.stage).length).map((e) => e.stage)
+      out.push(
+        running.length
+          ? {
+              status: 'fail',
+              subject: ns,
+              message: `seedops is not deployed in ${ns}; the predecessor's CronJobs run ${running.map((x) => `${x.stage} (${x.legacy.map((o) => o.metadata!.name).join(', ')})`).join(', ')}${none.length ? `; nothing runs ${none.join(', ')}` : ''}: seedops adopt -n ${ns} shows the plan`,
+              fix: adoptFix(ns),
+            }
+          : { status: 'fail', subject: ns, message: `seedops is not deployed in ${ns}: none of its ${ctx.expected.length} CronJobs (${ctx.expected.map((e) => e.name).join(', ')}) exists`, fix: [`seedops deploy -n ${ns}`] },
+      )
+    } else {
+      const record = await s.adoption()
+      for (const e of ctx.expected) {
+        const own = s.cronjobs.find((c) => c.metadata?.name === e.name)
+        const others = s.cronjobs.filter((c) => c.metadata?.name !== e.name && stageOf(c, stages) === e.stage)
+        if (!own) {
+          out.push({
+            status: 'fail',
+            subject: e.name,
+            message: `CronJob ${e.name} (stage ${e.stage}) is missing${others.length ? `; the stage runs from ${others.map((o) => o.metadata!.name).join(', ')} instead` : ''}`,
+            fix: others.some((o) => !isSeedopsCronJob(o)) ? adoptFix(ns) : [`seedops deploy -n ${ns}`, ...others.map((o) => `then: ${kc(ns)} delete cronjob ${o.metadata!.name}`)],
+          })
+          continue
+        }
+        for (const o of others) {
+          const exact = JSON.stringify(commandOf(mainContainer(o)?.c)) === JSON.stringify(e.command)
+          const legacy = !isSeedopsCronJob(o)
+          const name = o.metadata!.name!
+          if (legacy && o.spec?.suspend) {
+            // Suspended legacy CronJobs do not run; adopt keeps them (never deletes in the same step) so --rollback can resume them.
+            const recorded = record?.legacyCronJobs.some((l) => l.name === name)
+            out.push({
+              status: recorded ? 'ok' : 'warn',
+              subject: name,
+              message: `legacy CronJob ${name} (stage ${e.stage}, ${scheduleText(o)}) is ${suspensionText(name, record)}; ${recorded ? `delete it with seedops adopt --prune-legacy -n ${ns} once each stage has run` : `resuming it would run the stage beside seedops' ${e.name}`}`,
+              fix: [`${kc(ns)} delete cronjob ${name}`],
+            })
+            continue
+          }
+          out.push({
+            status: 'fail',
+            subject: name,
+            message: legacy
+              ? `stage ${e.stage} is scheduled twice: legacy CronJob ${name} (${scheduleText(o)}) runs ${legacyEntrypoint(commandOf(mainContainer(o)?.c)) ?? 'it'} beside seedops' ${e.name} (${scheduleText(own)})`
+              : `stage ${e.stage} is scheduled twice: CronJob ${name} (${o.spec?.schedule}) duplicates ${e.name} (${own.spec?.schedule})${exact ? ', same command' : `, command: ${commandOf(mainContainer(o)?.c).join(' ')}`}`,
+            fix: legacy ? adoptFix(ns) : [`${kc(ns)} delete cronjob ${name}`],
+            ...(exact ? { safeFix: { kind: 'delete-cronjob', name, duplicateOf: e.name } as const } : {}),
+          })
+        }
       }
     }
     // Two legacy CronJobs for one stage seedops has not deployed yet (aggregate-features-daily from two files).
-    for (const e of ctx.expected.filter((x) => !s.cronjobs.some((c) => c.metadata?.name === x.name))) {
-      const legacy = s.cronjobs.filter((c) => stageOf(c, stages) === e.stage && !isSeedopsCronJob(c))
+    for (const e of ctx.expected.filter((x) => !s.cronjobs.some((c) => c.metadata?.name === x.name && isSeedopsCronJob(c)))) {
+      const legacy = legacyOf(e.stage)
       if (legacy.length < 2) continue
+      // A suspended copy runs nothing today, but resuming it (or a rollback) schedules the stage twice.
+      const active = legacy.filter((o) => !o.spec?.suspend).length
       out.push({
-        status: 'fail',
+        status: active >= 2 ? 'fail' : 'warn',
         subject: legacy.map((o) => o.metadata!.name).join(','),
-        message: `stage ${e.stage} is scheduled ${legacy.length} times by legacy CronJobs: ${legacy.map((o) => `${o.metadata!.name} (${scheduleText(o)})`).join(' and ')}`,
-        fix: adoptFix(ctx.namespace),
+        message: `stage ${e.stage} is scheduled ${legacy.length} times by legacy CronJobs: ${legacy.map((o) => `${o.metadata!.name} (${scheduleText(o)})`).join(' and ')}${active < 2 ? `; ${active ? 'only one is active, the other would run it twice if resumed' : 'all suspended'}` : ''}`,
+        fix: adoptFix(ns),
       })
     }
-    if (!out.length) out.push({ status: 'ok', message: `${ctx.expected.length} CronJobs present, one per stage (${ctx.expected.map((e) => e.name).join(', ')})` })
+    if (!out.some((f) => f.status !== 'ok')) out.push({ status: 'ok', message: `${ctx.expected.length} CronJobs present, one per stage (${ctx.expected.map((e) => e.name).join(', ')})` })
     return out
   },
 }
@@ -248,6 +284,7 @@ export const podsImagePull: DoctorCheck = {
     const ns = ctx.namespace
     const pods = currentPods(s)
     const candidatesAll = runningImages(s.pods)
+    const legacy = await legacyRuns(s)
     const out: Finding[] = []
     for (const p of pods) {
       const spec = [...(p.spec?.containers ?? []), ...(p.spec?.initContainers ?? [])]
@@ -261,6 +298,12 @@ export const podsImagePull: DoctorCheck = {
         const cause = w.reason === 'InvalidImageName' ? 'invalid' : pullCause(evidence)
         const job = jobOfPod(s, p)
         const cronjob = job ? ownerCronJob(job) : undefined
+        const old = legacy(job)
+        if (old && job) {
+          // Nothing will run that image again; the pod only holds its reservation until the job goes.
+          out.push({ status: 'warn', subject: podName, message: `pod ${podName} (${old.text}) is still trying to pull ${image} [${w.reason}]: a leftover, nothing will run it again`, fix: legacyJobFix(ns, job.metadata!.name!, old) })
+          continue
+        }
         const expected = ctx.expected.find((e) => e.name === cronjob)
         const liveCj = s.cronjobs.find((c) => c.metadata?.name === cronjob)
         const want = expected && liveCj ? wantedImage(ctx, expected, liveCj) : undefined
@@ -337,12 +380,19 @@ export const podsOomKilled: DoctorCheck = {
     const ns = ctx.namespace
     const out: Finding[] = []
     const seen = new Set<string>()
+    const legacy = await legacyRuns(s)
+    const history: string[] = []
     for (const p of currentPods(s)) {
       for (const st of p.status?.containerStatuses ?? []) {
         const t = st.state?.terminated?.reason === 'OOMKilled' ? st.state.terminated : st.lastState?.terminated?.reason === 'OOMKilled' ? st.lastState.terminated : undefined
         if (!t) continue
         const job = jobOfPod(s, p)
         const cronjob = job ? ownerCronJob(job) : undefined
+        // A suspended or replaced legacy CronJob will not run that container again: history, not a limit to raise.
+        if (legacy(job)) {
+          history.push(`${p.metadata!.name} (${legacy(job)!.text})`)
+          continue
+        }
         const key = `${cronjob ?? job?.metadata?.name ?? p.metadata!.name}/${st.name}`
         if (seen.has(key)) continue
         seen.add(key)
@@ -365,7 +415,7 @@ export const podsOomKilled: DoctorCheck = {
         })
       }
     }
-    if (!out.length) out.push({ status: 'ok', message: 'no OOMKilled containers in the latest jobs' })
+    if (!out.length) out.push({ status: 'ok', message: `no OOMKilled containers in the latest jobs${history.length ? ` (not counted: ${history.join('; ')})` : ''}` })
     return out
   },
 }
@@ -379,10 +429,16 @@ export const jobsSidecar: DoctorCheck = {
     const s = await ctx.cluster()
     const ns = ctx.namespace
     const out: Finding[] = []
+    const legacy = await legacyRuns(s)
     for (const p of currentPods(s)) {
       for (const pr of podProblems([p]).filter((x) => x.reason === 'SidecarStillRunning')) {
         const job = jobOfPod(s, p)
         const cronjob = job ? ownerCronJob(job) : undefined
+        const old = legacy(job)
+        if (old && job) {
+          out.push({ status: 'warn', subject: job.metadata!.name!, message: `job ${job.metadata!.name} (${old.text}) is still held open: ${pr.message}; a leftover, nothing will run it again`, fix: legacyJobFix(ns, job.metadata!.name!, old) })
+          continue
+        }
         const image = p.spec?.containers?.find((c) => c.name === pr.container)?.image
         out.push({
           status: 'fail',
@@ -419,9 +475,16 @@ export const jobsFailed: DoctorCheck = {
     const ns = ctx.namespace
     const out: Finding[] = []
     const latest = latestJobs(s)
+    const legacy = await legacyRuns(s)
+    const notCounted: string[] = []
     for (const j of latest.filter((x) => jobState(x) === 'failed')) {
       const name = j.metadata!.name!
       const cronjob = ownerCronJob(j)
+      const old = legacy(j)
+      if (old) {
+        notCounted.push(`${name} (${old.text})`)
+        continue
+      }
       const cond = j.status?.conditions?.find((c) => c.type === 'Failed' && c.status === 'True')
       const pods = s.pods.filter((p) => jobOfPod(s, p) === j).sort((a, b) => String(a.metadata?.creationTimestamp).localeCompare(String(b.metadata?.creationTimestamp)) || a.metadata!.name!.localeCompare(b.metadata!.name!))
       const last = pods.at(-1)
@@ -429,6 +492,11 @@ export const jobsFailed: DoctorCheck = {
       const probs = last ? podProblems([last]) : []
       const exit = probs.find((x) => x.exitCode !== undefined)
       const lines = last && main ? await lastLogLines(s, last.metadata!.name!, main, 5) : []
+      // A missing module is jobs.module-path's finding (with the fix); saying "failed" again adds nothing.
+      if (await someAsync(pods, (p) => missingModule(s, p))) {
+        notCounted.push(`${name} (module path mismatch, see jobs.module-path)`)
+        continue
+      }
       out.push({
         status: 'fail',
         subject: name,
@@ -437,7 +505,7 @@ export const jobsFailed: DoctorCheck = {
         fix: [`seedops jobs logs ${name} -n ${ns}`, ...(cronjob ? [`after fixing the cause: seedops jobs trigger ${cronjob} -n ${ns} --wait`] : [])],
       })
     }
-    if (!out.length) out.push({ status: 'ok', message: `no failed job among the latest ${latest.length}` })
+    if (!out.length) out.push({ status: 'ok', message: `no failed job among the latest ${latest.length}${notCounted.length ? ` (not counted: ${notCounted.join('; ')})` : ''}` })
     return out
   },
 }
@@ -492,13 +560,23 @@ export const configRefs: DoctorCheck = {
       }
       const ensure = spec ? `seedops secrets ensure --only ${spec.id} -n ${ns}` : `${kc(ns)} create ${u.kind === 'Secret' ? 'secret generic' : 'configmap'} ${u.name} ${[...u.keys].map((k) => `--from-literal=${k}=…`).join(' ')}`
       if (!obj) {
+        const copies = spec ? await predecessorCopies(s, spec) : []
+        const copyText = copies.flatMap((c) => c.keys.map((k) => `${c.secret}[${k.from}] → ${u.name}[${k.to}]`)).join(', ')
         out.push({
           status: required ? 'fail' : 'warn',
           subject: u.name,
-          message: `${what} is missing; read by ${users}${required ? '' : ' — they start without it, but the feature that needs it will not work'}`,
-          fix: [ensure],
+          message: `${what} is missing; read by ${users}${required ? '' : ' — they start without it, but the feature that needs it will not work'}${copies.length ? `; the predecessor keeps it as ${copies.map((c) => `secret ${c.secret}`).join(' and ')}` : ''}`,
+          fix: [...(copies.length ? [`seedops adopt -n ${ns} --yes   # copies ${copyText} (values not shown)`] : []), ensure],
           ...(spec ? { safeFix: { kind: 'ensure-secret', only: spec.id, object: u.name } as const } : {}),
         })
+        for (const c of copies) {
+          out.push({
+            status: 'warn',
+            subject: c.secret,
+            message: `secret ${c.secret} holds what seedops reads from ${u.name} under another name and key (${c.keys.map((k) => `${k.from} for ${k.to}`).join(', ')}): the predecessor's name, which seedops does not read`,
+            fix: [`seedops adopt -n ${ns}   # shows the copy into ${u.name}`, `seedops adopt -n ${ns} --yes   # copies it (value not shown; --rollback deletes the copy)`],
+          })
+        }
         continue
       }
       const have = new Set(Object.keys(obj.data ?? {}))
@@ -524,5 +602,30 @@ export const configRefs: DoctorCheck = {
   },
 }
 
+
+/** The predecessor's secrets (by name, read only if allowed) holding a value a seedops secret needs, under its keys. */
+async function predecessorCopies(s: ClusterSnapshot, spec: (typeof SECRET_SPECS)[number]): Promise<{ secret: string; keys: { from: string; to: string }[] }[]> {
+  const out: { secret: string; keys: { from: string; to: string }[] }[] = []
+  for (const name of PREDECESSOR_SECRETS) {
+    let o
+    try {
+      o = await s.object('Secret', name)
+    } catch {
+      continue // the doctor Role may not read it; adopt's plan (as the operator) still finds it
+    }
+    const have = Object.keys(o?.data ?? {})
+    const keys = spec.keys.flatMap((k) => {
+      const from = keyAliases({ name: spec.name, key: k.key, env: k.env }).flatMap((a) => (!a.inSecretNamed || a.inSecretNamed.test(name) ? a.keys : [])).find((x) => have.includes(x))
+      return from ? [{ from, to: k.key }] : []
+    })
+    if (keys.length) out.push({ secret: name, keys })
+  }
+  return out
+}
+
+async function someAsync<T>(xs: T[], f: (x: T) => Promise<unknown>): Promise<boolean> {
+  for (const x of xs) if (await f(x)) return true
+  return false
+}
 
 export type { DoctorContext }

@@ -4,6 +4,7 @@ import { registerSecret, SeedopsError } from '../errors/index.js'
 import type { KubeClients } from '../kube/client.js'
 import { isNotFound, kubeCall } from '../kube/errors.js'
 import type { ClusterSnapshot } from './types.js'
+import { RECORD_NAME, type AdoptionRecord } from '../adopt/record.js'
 
 /**
  * One read of the namespace for all cluster checks: CronJobs, Jobs and Pods listed once, events
@@ -35,7 +36,7 @@ export async function takeSnapshot(k: KubeClients): Promise<ClusterSnapshot> {
     return () => (p ??= fn())
   }
   const objects = new Map<string, Promise<V1Secret | V1ConfigMap | undefined>>()
-  return {
+  const snap: ClusterSnapshot = {
     k,
     cronjobs: cronjobs.items as V1CronJob[],
     jobs: jobs.items as V1Job[],
@@ -78,7 +79,17 @@ export async function takeSnapshot(k: KubeClients): Promise<ClusterSnapshot> {
       }
       return p
     },
+    // Read through object(): the doctor Role may lack it (then legacy CronJobs are judged by their suspension alone).
+    adoption: once(async () => {
+      try {
+        const text = ((await snap.object('ConfigMap', RECORD_NAME)) as V1ConfigMap | undefined)?.data?.['record.json']
+        return text ? (JSON.parse(text) as AdoptionRecord) : undefined
+      } catch {
+        return undefined
+      }
+    }),
   }
+  return snap
 }
 
 function registerSecretB64(v: string | undefined) {

@@ -2,6 +2,7 @@ import type { V1ConfigMap, V1CronJob, CoreV1Event, V1Deployment, V1Job, V1Networ
 import type { KubeClients } from '../kube/client.js'
 import type { ExpectedCronJob } from '../kube/expected.js'
 import type { Db } from '../db/index.js'
+import type { AdoptionRecord } from '../adopt/record.js'
 
 /**
  * `seedops doctor`: a registry of named checks (brew/flutter doctor, popeye, `sf doctor`). A
@@ -50,6 +51,8 @@ export interface ClusterSnapshot {
   serverVersion(): Promise<{ major: number; minor: number; gitVersion: string } | undefined>
   /** GET by name (the doctor Role may read only the named objects); undefined when absent. */
   object(kind: 'Secret' | 'ConfigMap', name: string): Promise<V1Secret | V1ConfigMap | undefined>
+  /** What `seedops adopt` recorded (ConfigMap seedops-adoption); undefined when absent or not readable. */
+  adoption(): Promise<AdoptionRecord | undefined>
 }
 
 export interface DoctorContext {

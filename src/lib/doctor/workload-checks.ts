@@ -9,6 +9,7 @@ import { adoptFix, commandOf, isSeedopsCronJob, kc, lastLogLines, legacyEntrypoi
 import { age } from './service-checks.js'
 import { currentPods, jobOfPod, latestJobs, ownerCronJob, ownerJob } from './snapshot.js'
 import type { ClusterSnapshot, DoctorCheck, Finding } from './types.js'
+import { legacyJobFix, legacyRuns } from './legacy.js'
 
 /**
  * Checks of what else runs in the namespace: whether the CronJobs fire, the IRT service
@@ -145,8 +146,10 @@ export const irtDeployment: DoctorCheck = {
       const containerPorts = (tpl?.spec?.containers ?? []).flatMap((c) => (c.ports ?? []).map((p) => ({ port: p.containerPort, name: p.name })))
       const resolve = (t: number | string | undefined) => (typeof t === 'string' && !/^\d+$/.test(t) ? containerPorts.find((p) => p.name === t)?.port : t === undefined ? undefined : Number(t))
       const servingPorts = new Set<number>()
+      let behindServices = 0
       try {
         for (const svc of (await s.services()).filter((x) => x.spec?.selector && labelsMatch(x.spec.selector, tpl?.metadata?.labels))) {
+          behindServices++
           for (const sp of svc.spec?.ports ?? []) {
             const target = resolve(sp.targetPort ?? sp.port)
             if (target !== undefined && containerPorts.some((c) => c.port === target)) servingPorts.add(target)
@@ -175,12 +178,18 @@ export const irtDeployment: DoctorCheck = {
           if (!blocked.length) continue
           const listed = rules.flatMap((r) => (r.ports ?? []).map((p) => p.port)).filter((p) => p !== undefined)
           const ri = rules.findIndex((r) => r.ports?.length)
-          out.push({
-            status: 'fail',
-            subject: name,
-            message: `NetworkPolicy ${np.metadata!.name} allows ingress to ${name} on port ${listed.join(', ') || '(none)'} only, but the pod listens on ${blocked.join(', ')}: NetworkPolicy ports are the pod's ports (not the Service's), so every request is dropped`,
-            fix: ri >= 0 ? [`${kc(ns)} patch networkpolicy ${np.metadata!.name} --type=json -p '[{"op":"replace","path":"/spec/ingress/${ri}/ports/0/port","value":${blocked[0]}}]'`] : [`add an ingress rule for port ${blocked[0]} to NetworkPolicy ${np.metadata!.name}`],
-          })
+          const patch = ri >= 0 ? [`${kc(ns)} patch networkpolicy ${np.metadata!.name} --type=json -p '[{"op":"replace","path":"/spec/ingress/${ri}/ports/0/port","value":${blocked[0]}}]'`] : [`add an ingress rule for port ${blocked[0]} to NetworkPolicy ${np.metadata!.name}`]
+          // No Service sends to these pods any more (seedops adopt pointed r-irt-plumber at seedops-irt): only direct pod traffic is dropped.
+          out.push(
+            behindServices
+              ? { status: 'fail', subject: name, message: `NetworkPolicy ${np.metadata!.name} allows ingress to ${name} on port ${listed.join(', ') || '(none)'} only, but the pod listens on ${blocked.join(', ')}: NetworkPolicy ports are the pod's ports (not the Service's), so every request is dropped`, fix: patch }
+              : {
+                  status: 'warn',
+                  subject: name,
+                  message: `NetworkPolicy ${np.metadata!.name} allows ingress to ${name} on port ${listed.join(', ') || '(none)'} only, but the pod listens on ${blocked.join(', ')}; no Service sends to ${name} any more, so only requests to its pods directly are dropped`,
+                  fix: [`once nothing needs ${name}: ${kc(ns)} scale deployment ${name} --replicas=0`, ...patch.map((x) => `or, to keep using it: ${x}`)],
+                },
+          )
         }
       } catch (e) {
         out.push({ status: 'warn', subject: name, message: `cannot list networkpolicies (their ports are not checked): ${(e as SeedopsError).message}`, fix: (e as SeedopsError).suggestions })
@@ -296,6 +305,17 @@ export const podsStuck: DoctorCheck = {
         out.push({ status: 'warn', subject: podName, message: `${who} has been in Init for ${age(ageMs)}: init container ${runningInit.name} is still running`, fix: [`${kc(ns)} logs ${podName} -c ${runningInit.name}`] })
       }
     }
+    // A leftover pod of a suspended or replaced legacy CronJob: still worth deleting, no longer a failure of the namespace.
+    const legacy = await legacyRuns(s)
+    for (const f of out) {
+      const p = pods.find((x) => x.metadata?.name === f.subject)
+      const job = p ? jobOfPod(s, p) : undefined
+      const old = legacy(job)
+      if (!old || !job) continue
+      f.status = 'warn'
+      f.message = `${f.message} — a leftover of ${old.text}`
+      f.fix = legacyJobFix(ns, job.metadata!.name!, old)
+    }
     if (!out.length) out.push({ status: 'ok', message: `no stuck pod among ${pods.length} current pods` })
     return out
   },
@@ -321,7 +341,8 @@ export const jobsNotCreated: DoctorCheck = {
     const s = await ctx.cluster()
     const ns = ctx.namespace
     const out: Finding[] = []
-    const podless = latestJobs(s).filter((j) => jobState(j) !== 'succeeded' && !s.pods.some((p) => ownerJob(p) === j.metadata!.name))
+    const legacy = await legacyRuns(s)
+    const podless = latestJobs(s).filter((j) => jobState(j) !== 'succeeded' && !legacy(j) && !s.pods.some((p) => ownerJob(p) === j.metadata!.name))
     const events = podless.length ? await s.events().catch(() => [] as CoreV1Event[]) : []
     for (const j of podless) {
       const name = j.metadata!.name!
@@ -373,19 +394,18 @@ export const jobsModulePath: DoctorCheck = {
     const out: Finding[] = []
     const stages = ctx.expected.map((e) => e.stage)
     const seen = new Set<string>()
+    // A suspended or replaced legacy CronJob will not run that command again (adopt's fix is already applied).
+    const legacy = await legacyRuns(s)
     for (const j of latestJobs(s)) {
       const cronjob = ownerCronJob(j)
       const key = cronjob ?? j.metadata!.name!
       if (seen.has(key)) continue
+      if (legacy(j)) continue
       const pods = s.pods.filter((p) => jobOfPod(s, p) === j)
       for (const p of pods) {
-        const c0 = p.spec?.containers?.[0]
-        const st = p.status?.containerStatuses?.find((x) => x.name === c0?.name)
-        const t = terminated(st)
-        if (!c0 || !t || t.exitCode === 0) continue
-        let evidence = t.reason === 'StartError' || t.reason === 'ContainerCannotRun' ? missingEntrypoint(t.message ?? '') : undefined
-        if (!evidence) evidence = missingEntrypoint((await lastLogLines(s, p.metadata!.name!, c0.name, 10)).join('\n'))
-        if (!evidence) continue
+        const found = await missingModule(s, p)
+        if (!found) continue
+        const { c0, t, evidence } = found
         seen.add(key)
         const live: V1CronJob | undefined = cronjob ? s.cronjobs.find((c) => c.metadata?.name === cronjob) : undefined
         const stage = live ? stageOf(live, stages) : undefined
@@ -406,6 +426,17 @@ export const jobsModulePath: DoctorCheck = {
     if (!out.length) out.push({ status: 'ok', message: 'no job failed for a missing command or module' })
     return out
   },
+}
+
+/** The main container of a pod that exited because its command or module is not in the image, with the runtime's or Python's words. */
+export async function missingModule(s: ClusterSnapshot, p: V1Pod): Promise<{ c0: V1Container; t: NonNullable<ReturnType<typeof terminated>>; evidence: string } | undefined> {
+  const c0 = p.spec?.containers?.[0]
+  const st = p.status?.containerStatuses?.find((x) => x.name === c0?.name)
+  const t = terminated(st)
+  if (!c0 || !t || t.exitCode === 0) return undefined
+  let evidence = t.reason === 'StartError' || t.reason === 'ContainerCannotRun' ? missingEntrypoint(t.message ?? '') : undefined
+  if (!evidence) evidence = missingEntrypoint((await lastLogLines(s, p.metadata!.name!, c0.name, 10)).join('\n'))
+  return evidence ? { c0, t, evidence } : undefined
 }
 
 function terminated(st: V1ContainerStatus | undefined) {
