@@ -561,7 +561,8 @@ export const configRefs: DoctorCheck = {
       const ensure = spec ? `seedops secrets ensure --only ${spec.id} -n ${ns}` : `${kc(ns)} create ${u.kind === 'Secret' ? 'secret generic' : 'configmap'} ${u.name} ${[...u.keys].map((k) => `--from-literal=${k}=…`).join(' ')}`
       if (!obj) {
         const copies = spec ? await predecessorCopies(s, spec) : []
-        const copyText = copies.flatMap((c) => c.keys.map((k) => `${c.secret}[${k.from}] → ${u.name}[${k.to}]`)).join(', ')
+        // adopt copies from one of them (its plan says which); doctor names every candidate.
+        const copyText = `into ${u.name}[${[...new Set(copies.flatMap((c) => c.keys.map((k) => k.to)))].join(', ')}] from ${copies.flatMap((c) => c.keys.map((k) => `${c.secret}[${k.from}]`)).join(' or ')}`
         out.push({
           status: required ? 'fail' : 'warn',
           subject: u.name,
