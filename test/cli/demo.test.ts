@@ -1,12 +1,15 @@
-import { existsSync, mkdtempSync, readFileSync } from 'node:fs'
+import { existsSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
+import { lastCompleteWeek } from '../../src/lib/config/index.js'
 import { runCli } from '../support/cli.js'
 
 describe('seedops demo (the README\'s first command, on the embedded default)', () => {
   it('seeds, runs every stage, fills every derived table and writes a report one can open; a second run reuses the data', { timeout: 300_000 }, async () => {
     const home = mkdtempSync(join(tmpdir(), 'seedops-demo-'))
+    // Whatever the weekday, the report is of the last complete ISO week (on a Monday: the one just ended).
+    const lastWeek = lastCompleteWeek(new Date().toISOString().slice(0, 10))
     const r = await runCli(['demo', '--learners', '120', '--items', '48', '--days', '42', '--json'], { env: { SEEDOPS_HOME: home }, timeoutMs: 280_000 })
     expect(r.code, r.stderr).toBe(0)
     const { result } = JSON.parse(r.stdout)
@@ -15,6 +18,7 @@ describe('seedops demo (the README\'s first command, on the embedded default)', 
       'calibrate-irt (4 past weeks)',
       'calibrate-irt',
       'aggregate-features',
+      `compute-kpis (week ${lastWeek}, final)`,
       'compute-kpis',
       'detect-inactivity',
       'generate-report',
@@ -30,6 +34,13 @@ describe('seedops demo (the README\'s first command, on the embedded default)', 
     const html = readFileSync(result.sampleReport, 'utf8')
     expect(html).toContain('Weekly learning report')
     expect(html).toContain('<svg')
+    expect(result.sampleReport).toContain(`/${lastWeek}/report.html`)
+    expect(html).toContain(`(${lastWeek} to `)
+    // A full week, not the empty one that began this morning: the learners' reports show its attempts.
+    const dir = join(home, 'reports')
+    const weekly = readdirSync(dir).map((u) => readFileSync(join(dir, u, lastWeek, 'report.html'), 'utf8'))
+    const attempts = weekly.map((h) => Number(/(\d+) attempts? this week/.exec(h)?.[1] ?? 0))
+    expect(attempts.filter((n) => n > 0).length).toBeGreaterThan(weekly.length / 2)
 
     const again = await runCli(['demo', '--json'], { env: { SEEDOPS_HOME: home }, timeoutMs: 280_000 })
     expect(again.code, again.stderr).toBe(0)

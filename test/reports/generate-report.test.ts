@@ -62,6 +62,7 @@ for (const kind of DB_KINDS) {
       shard: { index: 0, count: 1 },
       batchSize: 7,
       concurrency: 3,
+      week: WEEK,
       ...o,
     })
     const run = (p: ReportParams, opts: { dryRun?: boolean; deps?: Parameters<typeof createReportStage>[0] } = {}) =>

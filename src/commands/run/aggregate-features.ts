@@ -2,8 +2,7 @@ import { Flags } from '@oclif/core'
 import { BaseCommand } from '../../lib/base-command.js'
 import { dbFlags } from '../../lib/db/flags.js'
 import aggregateFeatures from '../../lib/features/stage.js'
-import { executeStage, renderStageReport, stageFlags } from '../../lib/stages/command.js'
-import type { StageRunReport } from '../../lib/stages/types.js'
+import { executeStage, renderStageReport, stageFlags, type StageCommandResult } from '../../lib/stages/command.js'
 
 export default class RunAggregateFeatures extends BaseCommand<typeof RunAggregateFeatures> {
   static override description =
@@ -20,14 +19,14 @@ export default class RunAggregateFeatures extends BaseCommand<typeof RunAggregat
     'include-theta': Flags.boolean({ description: 'Also fill theta_estimate/theta_sd from item parameters [env AGG_INCLUDE_THETA].', allowNo: true }),
   }
 
-  async run(): Promise<StageRunReport> {
+  async run(): Promise<StageCommandResult> {
     const { flags } = await this.parse(RunAggregateFeatures)
     const r = await executeStage(aggregateFeatures, flags, this.logger)
     this.failed = r.status === 'failed'
     return r
   }
 
-  protected override render(r: StageRunReport): void {
+  protected override render(r: StageCommandResult): void {
     renderStageReport(r)
   }
 }

@@ -2,8 +2,7 @@ import { Flags } from '@oclif/core'
 import { BaseCommand } from '../../lib/base-command.js'
 import { dbFlags } from '../../lib/db/flags.js'
 import calibrateIrt from '../../lib/irt-stage/calibrate-stage.js'
-import { executeStage, renderStageReport, stageFlags } from '../../lib/stages/command.js'
-import type { StageRunReport } from '../../lib/stages/types.js'
+import { executeStage, renderStageReport, stageFlags, type StageCommandResult } from '../../lib/stages/command.js'
 
 export default class RunCalibrateIrt extends BaseCommand<typeof RunCalibrateIrt> {
   static override description =
@@ -18,6 +17,7 @@ export default class RunCalibrateIrt extends BaseCommand<typeof RunCalibrateIrt>
     ...stageFlags,
     'lookback-days': Flags.integer({ description: 'Days of responses to calibrate on [env IRT_CALIB_LOOKBACK_DAYS or MIRT_LOOKBACK_DAYS, default 30].' }),
     model: Flags.string({ description: 'IRT model: 1PL, Rasch, 2PL or 3PL [env IRT_MODEL or MIRT_MODEL, default 2PL].' }),
+    'max-cycles': Flags.integer({ description: 'EM cycle limit; a fit that has not converged by then is recorded (converged=false) and its estimates are not written [env IRT_MAX_CYCLES, default 500].', min: 1 }),
     'anchor-mode': Flags.string({ description: 'Anchors from question.meta: fixed (held at their parameters), linking (mean/sigma afterwards) or none [env IRT_ANCHOR_MODE, default fixed].', options: ['fixed', 'linking', 'none'] }),
     'write-back': Flags.boolean({ description: 'Also write calibrated parameters into question.meta.irt [env IRT_WRITE_BACK].', allowNo: true }),
     'min-responses': Flags.integer({ description: 'Items with fewer responses are reported, not calibrated [env IRT_MIN_RESPONSES, default 5].' }),
@@ -27,14 +27,14 @@ export default class RunCalibrateIrt extends BaseCommand<typeof RunCalibrateIrt>
     retries: Flags.integer({ description: 'r-plumber: retries with exponential backoff on network errors and 5xx [env R_IRT_RETRIES, default 3].' }),
   }
 
-  async run(): Promise<StageRunReport> {
+  async run(): Promise<StageCommandResult> {
     const { flags } = await this.parse(RunCalibrateIrt)
     const r = await executeStage(calibrateIrt, flags, this.logger)
     this.failed = r.status === 'failed'
     return r
   }
 
-  protected override render(r: StageRunReport): void {
+  protected override render(r: StageCommandResult): void {
     renderStageReport(r)
   }
 }

@@ -3,8 +3,7 @@ import { BaseCommand } from '../../lib/base-command.js'
 import { dbFlags } from '../../lib/db/flags.js'
 import { kpiFlags } from '../../lib/kpi/flags.js'
 import computeKpisStage from '../../lib/kpi/stage.js'
-import { executeStage, renderStageReport, stageFlags } from '../../lib/stages/command.js'
-import type { StageRunReport } from '../../lib/stages/types.js'
+import { executeStage, renderStageReport, stageFlags, type StageCommandResult } from '../../lib/stages/command.js'
 
 export default class RunComputeKpis extends BaseCommand<typeof RunComputeKpis> {
   static override description =
@@ -22,14 +21,14 @@ export default class RunComputeKpis extends BaseCommand<typeof RunComputeKpis> {
     user: Flags.string({ description: 'Only this user (repeatable).', multiple: true }),
   }
 
-  async run(): Promise<StageRunReport> {
+  async run(): Promise<StageCommandResult> {
     const { flags } = await this.parse(RunComputeKpis)
     const r = await executeStage(computeKpisStage, flags, this.logger)
     this.failed = r.status === 'failed'
     return r
   }
 
-  protected override render(r: StageRunReport): void {
+  protected override render(r: StageCommandResult): void {
     renderStageReport(r)
   }
 }

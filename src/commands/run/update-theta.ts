@@ -2,8 +2,7 @@ import { Flags } from '@oclif/core'
 import { BaseCommand } from '../../lib/base-command.js'
 import { dbFlags } from '../../lib/db/flags.js'
 import updateThetaStage from '../../lib/irt-stage/update-theta.js'
-import { executeStage, renderStageReport, stageFlags } from '../../lib/stages/command.js'
-import type { StageRunReport } from '../../lib/stages/types.js'
+import { executeStage, renderStageReport, stageFlags, type StageCommandResult } from '../../lib/stages/command.js'
 
 export default class RunUpdateTheta extends BaseCommand<typeof RunUpdateTheta> {
   static override description = "Update one learner's θ after a session (online EAP from the previous estimate); writes mirt_ability and the ability history."
@@ -16,14 +15,14 @@ export default class RunUpdateTheta extends BaseCommand<typeof RunUpdateTheta> {
     'lookback-days': Flags.integer({ description: 'How far back to look for the session [env THETA_LOOKBACK_DAYS, default 30].' }),
   }
 
-  async run(): Promise<StageRunReport> {
+  async run(): Promise<StageCommandResult> {
     const { flags } = await this.parse(RunUpdateTheta)
     const r = await executeStage(updateThetaStage, flags, this.logger)
     this.failed = r.status === 'failed'
     return r
   }
 
-  protected override render(r: StageRunReport): void {
+  protected override render(r: StageCommandResult): void {
     renderStageReport(r)
   }
 }

@@ -86,6 +86,26 @@ export function isoWeekStart(date: string): string {
   return addDays(date, -dow)
 }
 
+/**
+ * The last complete ISO week before an as-of day: on Monday (any time) the Monday..Sunday that just
+ * ended; on Wednesday the same week. The week of the as-of day itself is never complete on it.
+ */
+export function lastCompleteWeek(asOf: string): string {
+  return addDays(isoWeekStart(asOf), -7)
+}
+
+/** `2026-W47` → the Monday of that ISO week (`2026-11-16`); a usage error otherwise. */
+export function parseIsoWeek(flag: string, label = '--week'): string {
+  const m = /^(\d{4})-?W(\d{2})$/i.exec(flag.trim())
+  const week = m ? Number(m[2]) : 0
+  if (!m || week < 1 || week > 53) throw usageError(`${label} ${JSON.stringify(flag)} is not an ISO week`, [`Use YYYY-Www, e.g. ${label} 2026-W47`])
+  // ISO week 1 is the week holding 4 January.
+  const week1 = isoWeekStart(`${m[1]}-01-04`)
+  const start = addDays(week1, 7 * (week - 1))
+  if (week === 53 && isoWeekStart(`${m[1]}-12-28`) !== start) throw usageError(`${label} ${flag}: ${m[1]} has no week 53`)
+  return start
+}
+
 export function seedopsHome(env: NodeJS.ProcessEnv = process.env): string {
   return env.SEEDOPS_HOME && env.SEEDOPS_HOME !== '' ? env.SEEDOPS_HOME : '.seedops'
 }

@@ -1,7 +1,7 @@
 import { fileURLToPath } from 'node:url'
 import { z } from 'zod'
 import type { S3Client } from '@aws-sdk/client-s3'
-import { envFirst, isoWeekStart, addDays, resolveInt } from '../config/index.js'
+import { envFirst, isoWeekStart, addDays, lastCompleteWeek, parseIsoWeek, resolveDate, resolveInt } from '../config/index.js'
 import { SeedopsError, translateError, usageError } from '../errors/index.js'
 import { describeStoreConfig, openStore, reportKey, resolveStoreConfig, type ObjectStore, type StoreConfig } from '../storage/index.js'
 import type { Stage, StageContext } from '../stages/types.js'
@@ -23,6 +23,10 @@ export const ReportParams = z.object({
   users: z.array(z.string()).optional(),
   batchSize: z.number().int().min(1).max(10_000),
   concurrency: z.number().int().min(1).max(64),
+  /** The ISO week (its Monday) to report; absent: the last complete week before the as-of day. */
+  week: z.string().regex(/^\d{4}-\d{2}-\d{2}$/).optional(),
+  /** Refuse instead of finalising when the default week's KPIs are not final. */
+  requireFinalKpis: z.boolean().optional(),
 })
 export type ReportParams = z.infer<typeof ReportParams>
 
@@ -76,8 +80,9 @@ export interface ReportStageDeps {
 }
 
 /**
- * generate-report (SPEC 4): the weekly report of every user with KPIs for the ISO week of --date
- * (or the --user ones), in this shard, rendered and stored as reports/{user}/{week}/report.{fmt}.
+ * generate-report (SPEC 4): the weekly report of every user with KPIs for the last complete ISO week
+ * before the as-of day (on Monday 04:00: the week that just ended; --week or --date pick another),
+ * or of the --user ones, in this shard, rendered and stored as reports/{user}/{week}/report.{fmt}.
  *
  * Atomicity: objects cannot join the database transaction, so the order is what matters. A batch's
  * report_artifacts rows are upserted (in the runner's transaction, ctx.tx) only after all its
@@ -109,6 +114,9 @@ export function createReportStage(deps: ReportStageDeps = {}): Stage<ReportParam
         users: users.length ? [...new Set(users)] : undefined,
         batchSize: resolveInt(flags['batch-size'] as number | undefined, ['REPORT_BATCH_SIZE'], 200, { min: 1, max: 10_000, label: 'batch-size' }, env),
         concurrency: resolveInt(flags.concurrency as number | undefined, ['REPORT_CONCURRENCY'], 4, { min: 1, max: 64, label: 'concurrency' }, env),
+        // --week picks a week; --date the week holding that day; neither: the last complete week.
+        week: flags.week ? parseIsoWeek(String(flags.week)) : flags.date ? isoWeekStart(resolveDate(String(flags.date))) : undefined,
+        requireFinalKpis: flags['require-final-kpis'] ? true : undefined,
       })
     },
     async run(params, ctx) {
@@ -119,8 +127,9 @@ export function createReportStage(deps: ReportStageDeps = {}): Stage<ReportParam
 
 async function generateReports(params: ReportParams, ctx: StageContext, deps: ReportStageDeps) {
   const { tx, logger } = ctx
-  const weekStart = isoWeekStart(ctx.asOf)
+  const weekStart = params.week ?? lastCompleteWeek(ctx.asOf)
   const asOf = addDays(weekStart, 6)
+  if (asOf >= ctx.asOf) logger.warn(`generate-report: the week ${weekStart}..${asOf} is not over as of ${ctx.asOf}: its report is partial`)
   const shardLabel = `${params.shard.index}/${params.shard.count}`
   const storeCfg = params.store as StoreConfig
   const store: ObjectStore = deps.store ?? openStore(storeCfg, { s3Client: deps.s3Client, env: ctx.env })
