@@ -2,7 +2,9 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import { jobFailure, listJobs, triggerJob, waitForJob } from '../../src/lib/kube/jobs.js'
 import { jobLogs } from '../../src/lib/kube/logs.js'
 import { findResource, startStandin, type Script, type Standin } from '../support/kube-standin/index.js'
-import { ROOT, runCli } from '../support/cli.js'
+import { once } from 'node:events'
+import { ROOT, runCli, spawnCli } from '../support/cli.js'
+import { waitForOutput } from '../support/fixtures.js'
 import { join } from 'node:path'
 import { loadManifests } from '../../src/lib/kube/manifests.js'
 import { clientsFor, kubeEnv, seedManifests } from './helpers.js'
@@ -100,6 +102,35 @@ describe('jobs', { timeout: 180_000 }, () => {
     expect((await waitForJob(k, job.metadata!.name!, { timeoutMs: 30_000 })).state).toBe('succeeded')
     const pod = s.api.jobPods('proxy', job.metadata!.name!)[0]
     expect(pod.status.initContainerStatuses).toEqual([expect.objectContaining({ name: 'db-proxy', state: { terminated: expect.objectContaining({ reason: 'Completed' }) } })])
+  })
+
+  test('Ctrl-C on trigger --follow stops following (exit 130) and leaves the Job running; SIGTERM with --delete-on-interrupt deletes it (exit 143)', async () => {
+    const names: string[] = []
+    for (const [sig, extra, code] of [['SIGINT', [], 130], ['SIGTERM', ['--delete-on-interrupt'], 143]] as const) {
+      const child = spawnCli(['jobs', 'trigger', 'detect-inactivity', '--follow', ...extra], kubeEnv(s))
+      // Following: the `+ pod › container` marker is on stderr once the log stream is open.
+      const err = await waitForOutput(child.stderr!, (t) => t.includes('› seedops'), 60_000)
+      const more: string[] = []
+      child.stderr!.on('data', (d: Buffer) => more.push(d.toString()))
+      const name = /job\.batch\/(detect-inactivity-manual-\w+) created/.exec(err)![1]!
+      names.push(name)
+      const t0 = Date.now()
+      child.kill(sig)
+      const [exit] = (await once(child, 'close')) as [number | null]
+      expect(exit).toBe(code)
+      expect(Date.now() - t0).toBeLessThan(5000)
+      const stderr = err + more.join('')
+      const job = s.api.store.list(JOBS(), 'seedtest').find((j) => j.metadata.name === name)
+      if (sig === 'SIGINT') {
+        expect(stderr).toContain(`Error (INTERRUPTED): SIGINT: stopped following job ${name}; the Job keeps running in the cluster`)
+        expect(stderr).toContain(`seedops jobs logs ${name} -f -n seedtest`)
+        expect(job).toBeDefined()
+        expect(job.metadata.deletionTimestamp).toBeUndefined()
+      } else {
+        expect(stderr).toContain(`SIGTERM: stopped following job ${name}; the Job was deleted (--delete-on-interrupt)`)
+        expect(job === undefined || job.metadata.deletionTimestamp !== undefined).toBe(true)
+      }
+    }
   })
 
   test('jobs logs prints every pod of a finished job; jobs list --failed shows the failed ones', async () => {

@@ -1,9 +1,9 @@
 import { Args, Flags } from '@oclif/core'
 import { BaseCommand } from '../../lib/base-command.js'
 import { connect, kubeFlags, parseDuration } from '../../lib/kube/flags.js'
-import { jobFailure, triggerJob, waitForJob, type WaitResult } from '../../lib/kube/jobs.js'
+import { deleteJob, jobFailure, triggerJob, waitForJob, type WaitResult } from '../../lib/kube/jobs.js'
 import { jobLogs } from '../../lib/kube/logs.js'
-import { redact } from '../../lib/errors/index.js'
+import { EXIT, redact, SeedopsError } from '../../lib/errors/index.js'
 
 export interface TriggerResult {
   job: string
@@ -24,6 +24,7 @@ export default class JobsTrigger extends BaseCommand<typeof JobsTrigger> {
     timeout: Flags.string({ description: 'Give up waiting after this long (e.g. 30m, 2h).', default: '1h' }),
     name: Flags.string({ description: 'Job name (default <cronjob>-manual-<random>).' }),
     'dry-run': Flags.boolean({ description: 'Let the server validate the Job without creating it.' }),
+    'delete-on-interrupt': Flags.boolean({ description: 'On Ctrl-C (SIGINT) or SIGTERM while waiting, delete the Job too (default: stop following, the Job keeps running).' }),
   }
 
   async run(): Promise<TriggerResult> {
@@ -36,13 +37,38 @@ export default class JobsTrigger extends BaseCommand<typeof JobsTrigger> {
     this.logger.info(`job.batch/${name} ${flags['dry-run'] ? 'validated (dry run)' : 'created'} from cronjob/${args.cronjob} in ${k.namespace}`)
     if (flags['dry-run'] || !(flags.wait || flags.follow)) return result
     const stop = new AbortController()
-    const logs = flags.follow
-      ? jobLogs(k, name, { line: (t) => !this.jsonMode && process.stdout.write(redact(t) + '\n'), marker: (t) => this.logger.info(t) }, { follow: true, signal: stop.signal })
-      : undefined
-    const outcome = await waitForJob(k, name, { timeoutMs })
-    if (outcome.state === 'succeeded' || outcome.state === 'failed') await logs?.catch(() => {})
-    stop.abort()
-    await logs?.catch(() => {})
+    // Ctrl-C / SIGTERM: stop following and waiting; the Job is the cluster's and keeps running
+    // unless --delete-on-interrupt. Exit 130/143.
+    let interrupted: 'SIGINT' | 'SIGTERM' | undefined
+    const onSignal = (sig: 'SIGINT' | 'SIGTERM') => {
+      interrupted ??= sig
+      stop.abort()
+    }
+    const onInt = () => onSignal('SIGINT')
+    const onTerm = () => onSignal('SIGTERM')
+    process.on('SIGINT', onInt)
+    process.on('SIGTERM', onTerm)
+    let outcome: WaitResult
+    try {
+      const logs = flags.follow
+        ? jobLogs(k, name, { line: (t) => !this.jsonMode && process.stdout.write(redact(t) + '\n'), marker: (t) => this.logger.info(t) }, { follow: true, signal: stop.signal })
+        : undefined
+      outcome = await waitForJob(k, name, { timeoutMs, signal: stop.signal })
+      if (!interrupted && (outcome.state === 'succeeded' || outcome.state === 'failed')) await logs?.catch(() => {})
+      stop.abort()
+      await logs?.catch(() => {})
+    } finally {
+      process.off('SIGINT', onInt)
+      process.off('SIGTERM', onTerm)
+    }
+    if (interrupted) {
+      const deleted = flags['delete-on-interrupt'] ? await deleteJob(k, name).then(() => true) : false
+      throw new SeedopsError(`${interrupted}: stopped following job ${name}; ${deleted ? 'the Job was deleted (--delete-on-interrupt)' : 'the Job keeps running in the cluster'}`, {
+        code: 'INTERRUPTED',
+        exitCode: interrupted === 'SIGINT' ? EXIT.SIGINT : EXIT.SIGTERM,
+        suggestions: deleted ? [] : [`Follow it again: seedops jobs logs ${name} -f -n ${k.namespace}`, `Stop it: kubectl -n ${k.namespace} delete job ${name}`],
+      })
+    }
     result.outcome = outcome
     if (outcome.state !== 'succeeded') throw jobFailure(outcome, k.namespace)
     this.logger.info(`job ${name} succeeded${outcome.durationSeconds !== undefined ? ` in ${outcome.durationSeconds}s` : ''}`)

@@ -133,6 +133,7 @@ export const updateThetaStage: Stage<UpdateThetaParams, UpdateThetaResult> = {
     })
   },
   async run(params, ctx) {
+    ctx.logger.progress(`update-theta: user ${params.user}, ${params.session ? `session ${params.session}` : 'latest session'} in the ${params.lookbackDays} days ending ${ctx.asOf}`)
     const r = await updateTheta(ctx.tx, params, ctx.asOf)
     return {
       rows: { mirt_ability: 1, seedops_ability_history: 1, responses: r.responses },

@@ -99,6 +99,11 @@ export async function readJob(k: KubeClients, name: string): Promise<V1Job> {
   return kubeCall(k, { verb: 'get', resource: 'jobs.batch', namespace: k.namespace, name }, () => k.batch.readNamespacedJob({ name, namespace: k.namespace }))
 }
 
+/** Deletes a Job and its pods (background propagation, as kubectl delete job). */
+export async function deleteJob(k: KubeClients, name: string): Promise<void> {
+  await kubeCall(k, { verb: 'delete', resource: 'jobs.batch', namespace: k.namespace, name }, () => k.batch.deleteNamespacedJob({ name, namespace: k.namespace, propagationPolicy: 'Background' }))
+}
+
 export interface WaitResult {
   job: string
   state: JobState | 'timeout'
