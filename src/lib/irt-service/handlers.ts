@@ -49,7 +49,13 @@ export function parseBody<T extends z.ZodTypeAny>(schema: T, body: unknown): z.i
   return r.data
 }
 
-export async function handleCalibrate(body: unknown) {
+/** What the server's metrics learn from a handler: batch sizes and calibration outcomes. */
+export interface HandlerHooks {
+  batch?(persons: number, items: number): void
+  calibration?(outcome: 'converged' | 'not_converged' | 'error'): void
+}
+
+export async function handleCalibrate(body: unknown, hooks: HandlerHooks = {}) {
   const req = parseBody(CalibrateRequest, body)
   let rows: ResponseRow[]
   if (req.observations) {
@@ -69,12 +75,20 @@ export async function handleCalibrate(body: unknown) {
     throw bad(`${report.rejected.count} observation(s) have unusable values (is_correct must be 0/1 or true/false)`, { rejected: report.rejected })
   }
   if (data.nObs === 0) throw bad('no observations')
+  hooks.batch?.(data.nPersons, data.nItems)
   const fixed = (req.anchors ?? []).filter((a) => a.fixed !== false)
-  const res = await calibrate(data, {
-    model: req.model,
-    anchors: fixed.length ? fixed.map((a) => ({ item_id: a.item_id, a: a.params.a, b: a.params.b, c: a.params.c ?? 0 })) : undefined,
-    freeLatent: fixed.length > 0 && req.model !== 'Rasch' && req.model !== '1PL' ? true : undefined,
-  })
+  let res: Awaited<ReturnType<typeof calibrate>>
+  try {
+    res = await calibrate(data, {
+      model: req.model,
+      anchors: fixed.length ? fixed.map((a) => ({ item_id: a.item_id, a: a.params.a, b: a.params.b, c: a.params.c ?? 0 })) : undefined,
+      freeLatent: fixed.length > 0 && req.model !== 'Rasch' && req.model !== '1PL' ? true : undefined,
+    })
+  } catch (e) {
+    hooks.calibration?.('error')
+    throw e
+  }
+  hooks.calibration?.(res.fit.converged ? 'converged' : 'not_converged')
   // calibrate() returns the EAP scores of its final E-step (and fills infit/outfit); re-score only if absent.
   const { theta, se } = res.scores ?? attachItemFit(res)
   return {
@@ -96,7 +110,7 @@ export async function handleCalibrate(body: unknown) {
   }
 }
 
-export function handleScore(body: unknown) {
+export function handleScore(body: unknown, hooks: HandlerHooks = {}) {
   const req = parseBody(ScoreRequest, body)
   const J = req.item_params.length
   req.responses.forEach((p, i) => {
@@ -105,6 +119,7 @@ export function handleScore(body: unknown) {
       if (y !== null && y !== 0 && y !== 1) throw bad(`responses[${i}][${j}] = ${y} is not 0, 1 or null`)
     })
   })
+  hooks.batch?.(req.responses.length, J)
   const r = score(req.item_params, req.responses, { method: req.method ?? 'eap' })
   return { status: 'ok', abilities: Array.from(r.theta, (t, i) => ({ theta: t, se: Number.isFinite(r.se[i]) ? r.se[i] : null })) }
 }

@@ -8,6 +8,7 @@ import { updateThetaStage } from '../irt-stage/update-theta.js'
 import { resolveDate } from '../config/index.js'
 import { silentLogger } from '../output/index.js'
 import { runStage } from '../stages/runner.js'
+import { createServiceMetrics, type ServiceMetrics } from '../metrics/service.js'
 import { handleCalibrate, handleScore, parseBody, UpdateThetaRequest } from './handlers.js'
 
 export interface ServeOptions {
@@ -16,6 +17,8 @@ export interface ServeOptions {
   db?: Db
   logger: Logger
   maxBodyBytes?: number
+  /** Where the request metrics go (served by createMetricsServer); default: a registry of this server's own. */
+  metrics?: ServiceMetrics
 }
 
 const sha = (s: string) => createHash('sha256').update(s).digest()
@@ -60,9 +63,11 @@ const STATUS_OF: Record<string, number> = { BAD_REQUEST: 400, USAGE: 400, NOT_FO
 export function createIrtServer(opts: ServeOptions): Server {
   const limit = opts.maxBodyBytes ?? 64 * 1024 * 1024
   const expected = opts.token ? sha(opts.token) : null
+  const metrics = opts.metrics ?? createServiceMetrics()
   return createServer(async (req, res) => {
     const started = Date.now()
     const url = new URL(req.url ?? '/', 'http://localhost')
+    const finished = metrics.startRequest(req.method, url.pathname)
     let status = 500
     try {
       if (url.pathname === '/healthz' || url.pathname === '/health') {
@@ -93,16 +98,23 @@ export function createIrtServer(opts: ServeOptions): Server {
       }
       const route = `${req.method} ${url.pathname}`
       let out: unknown
-      if (route === 'POST /irt/calibrate') out = await handleCalibrate(await readJson(req, limit))
-      else if (route === 'POST /irt/score') out = handleScore(await readJson(req, limit))
+      if (route === 'POST /irt/calibrate') {
+        out = await handleCalibrate(await readJson(req, limit), { batch: (p, i) => metrics.batch('/irt/calibrate', p, i), calibration: metrics.calibration })
+      } else if (route === 'POST /irt/score') out = handleScore(await readJson(req, limit), { batch: (p, i) => metrics.batch('/irt/score', p, i) })
       else if (route === 'POST /analysis/irt/update-theta') {
-        if (!opts.db) throw new SeedopsError('update-theta needs a database: start the service with DATABASE_URL', { code: 'NO_DATABASE' })
-        const body = parseBody(UpdateThetaRequest, await readJson(req, limit))
-        // The same stage runner as `seedops run update-theta`: a run-log row, the per-user lock (a
-        // second call for the same learner waits its turn), one transaction.
-        const report = await runStage(opts.db, updateThetaStage, { user: body.user_id, session: body.session_id, lookbackDays: body.lookback_days ?? 30 }, { asOf: resolveDate(undefined), dryRun: false, logger: silentLogger, handleSignals: false })
-        const r = report.summary!
-        out = { user_id: r.user_id, session_id: r.session_id, theta: r.theta, se: r.se, model: r.model, version: r.version, updated_at: r.updated_at }
+        try {
+          if (!opts.db) throw new SeedopsError('update-theta needs a database: start the service with DATABASE_URL', { code: 'NO_DATABASE' })
+          const body = parseBody(UpdateThetaRequest, await readJson(req, limit))
+          // The same stage runner as `seedops run update-theta`: a run-log row, the per-user lock (a
+          // second call for the same learner waits its turn), one transaction.
+          const report = await runStage(opts.db, updateThetaStage, { user: body.user_id, session: body.session_id, lookbackDays: body.lookback_days ?? 30 }, { asOf: resolveDate(undefined), dryRun: false, logger: silentLogger, handleSignals: false })
+          const r = report.summary!
+          out = { user_id: r.user_id, session_id: r.session_id, theta: r.theta, se: r.se, model: r.model, version: r.version, updated_at: r.updated_at }
+        } catch (e) {
+          metrics.updateTheta('error')
+          throw e
+        }
+        metrics.updateTheta('ok')
       } else if (['/irt/calibrate', '/irt/score', '/analysis/irt/update-theta'].includes(url.pathname)) {
         status = 405
         return send(res, 405, { status: 'error', error: { code: 'METHOD_NOT_ALLOWED', message: `${req.method} is not allowed on ${url.pathname}; use POST` } })
@@ -117,6 +129,7 @@ export function createIrtServer(opts: ServeOptions): Server {
       status = STATUS_OF[err.code] ?? 500
       send(res, status, { status: 'error', error: { code: err.code, message: err.message, ...(err.data ? { details: err.data } : {}) } })
     } finally {
+      finished(status)
       opts.logger.info(`${req.method} ${url.pathname} ${status} ${Date.now() - started} ms`)
     }
   })
