@@ -92,6 +92,9 @@ export abstract class BaseCommand<T extends typeof Command = typeof Command> ext
           2,
         ) + '\n',
       )
+    } else if (this.logger?.format === 'json' && this.logger.error) {
+      // LOG_FORMAT=json: the error is one more JSON line, not the terminal's block.
+      this.logger.error(err.message, { code: err.code, exitCode: err.exitCode, suggestions: err.suggestions })
     } else {
       process.stderr.write(errColor.red(`Error (${err.code}): ${err.message}`) + '\n')
       if (err.suggestions.length) {

@@ -88,7 +88,7 @@ export async function startPrometheus(bin: string, configYaml: string): Promise<
   })
 }
 
-/** A Pushgateway (no persistence). */
+/** A Pushgateway (no persistence: Debian's default persistence file is /var/lib/prometheus/pushgateway.data). */
 export function startPushgateway(bin: string): Promise<RunningTool> {
-  return startTool(bin, (port) => [`--web.listen-address=127.0.0.1:${port}`, '--log.level=warn'])
+  return startTool(bin, (port) => [`--web.listen-address=127.0.0.1:${port}`, '--persistence.file=', '--log.level=warn'])
 }

@@ -2,7 +2,8 @@ import { hostname } from 'node:os'
 import type { Db } from '../db/index.js'
 import { assertMigrated } from '../db/migrate.js'
 import { EXIT, SeedopsError, translateError, redact } from '../errors/index.js'
-import type { Logger } from '../output/index.js'
+import { pushIfConfigured, type RunOutcome } from '../metrics/push.js'
+import { withBindings, type Logger } from '../output/index.js'
 import { seedopsVersion } from '../paths.js'
 import type { Stage, StageRunReport } from './types.js'
 
@@ -18,6 +19,8 @@ export interface RunOptions {
   signal?: AbortSignal
   /** Install SIGTERM/SIGINT handlers for the run (default true; false inside a service that handles signals itself). */
   handleSignals?: boolean
+  /** Push the run's metrics when PUSHGATEWAY_URL is set (default true; false inside a service that has its own /metrics). */
+  pushMetrics?: boolean
 }
 
 /** How long a stage gets to stop after SIGTERM/SIGINT before the runner ends the process itself (a pod's grace period is 30 s by default). */
@@ -76,6 +79,8 @@ export async function runStage<P, S>(db: Db, stage: Stage<P, S>, params: P, opts
   }
   runningHere.add(key)
   const started = new Date()
+  // JSON log lines carry the stage, and the run id once there is one.
+  let log = withBindings(opts.logger, { stage: stage.id })
   // One client for everything: on the embedded server a second connection cannot even start
   // while a transaction is open, so the lock, the run log and the writes share this session.
   const tx = await db.pool.connect()
@@ -91,7 +96,7 @@ export async function runStage<P, S>(db: Db, stage: Stage<P, S>, params: P, opts
   const onSignal = (sig: 'SIGTERM' | 'SIGINT') => {
     if (cancelled) return
     cancelled = sig
-    opts.logger.warn(`${stage.id}: ${sig} received: cancelling${runId !== null ? ` run #${runId}` : ''} and rolling back`)
+    log.warn(`${stage.id}: ${sig} received: cancelling${runId !== null ? ` run #${runId}` : ''} and rolling back`)
     controller.abort(cancelledError(stage.id, runId, sig, 'rolled back'))
     // The statement in flight is cancelled from a second session (a real server only: the
     // embedded one runs each statement to its end on this process's one backend).
@@ -101,7 +106,7 @@ export async function runStage<P, S>(db: Db, stage: Stage<P, S>, params: P, opts
   }
   /** The stage did not stop in time (a long computation between statements): end the session and the process. */
   const forceExit = async (sig: 'SIGTERM' | 'SIGINT') => {
-    opts.logger.warn(`${stage.id}: did not stop within ${CANCEL_GRACE_MS / 1000} s of ${sig}; ending the session (the server rolls back) and exiting`)
+    log.warn(`${stage.id}: did not stop within ${CANCEL_GRACE_MS / 1000} s of ${sig}; ending the session (the server rolls back) and exiting`)
     if (db.kind === 'postgres' && backendPid !== undefined) {
       await db.pool.query('SELECT pg_terminate_backend($1)', [backendPid]).catch(() => {})
       if (runId !== null) {
@@ -130,10 +135,16 @@ export async function runStage<P, S>(db: Db, stage: Stage<P, S>, params: P, opts
   })
   // Statements a stage queued with ctx.recordAfter: run after COMMIT/ROLLBACK, each in autocommit.
   const after: { sql: string; values?: unknown[] }[] = []
+  /** After the run log row is final: a JSON log record of the outcome, and the Pushgateway push (a failure there only warns). */
+  const finish = async (outcome: RunOutcome, finishedAt: Date, rows?: Record<string, number>) => {
+    log.event?.(`${stage.id}: run #${runId} ${outcome}`, { outcome, dryRun: opts.dryRun, durationMs: finishedAt.getTime() - started.getTime(), ...(rows ? { rows } : {}) })
+    if (opts.pushMetrics === false) return
+    await pushIfConfigured({ stage: stage.id, outcome, startedAt: started, finishedAt, rows, lockScope: scope }, { logger: log, env: opts.env, dryRun: opts.dryRun })
+  }
   const flushAfter = async () => {
     if (opts.dryRun || cancelled) return
     for (const a of after.splice(0)) {
-      await tx.query(a.sql, a.values).catch((e: unknown) => opts.logger.warn(`${stage.id}: could not record after the transaction: ${translateError(e).message}`))
+      await tx.query(a.sql, a.values).catch((e: unknown) => log.warn(`${stage.id}: could not record after the transaction: ${translateError(e).message}`))
     }
   }
   try {
@@ -157,13 +168,14 @@ export async function runStage<P, S>(db: Db, stage: Stage<P, S>, params: P, opts
       [stage.id, JSON.stringify(scope === undefined ? (params ?? {}) : { ...params, lockScope: scope }), opts.asOf, opts.dryRun, hostname(), process.pid, seedopsVersion()],
     )
     runId = ins.rows[0]!.id
+    log = withBindings(opts.logger, { stage: stage.id, runId })
     await tx.query('BEGIN')
-    opts.logger.progress(`${stage.id}: run #${runId}, as of ${opts.asOf}${opts.dryRun ? ' (dry run: nothing will be written)' : ''}`)
+    log.progress(`${stage.id}: run #${runId}, as of ${opts.asOf}${opts.dryRun ? ' (dry run: nothing will be written)' : ''}`)
     opts.signal?.addEventListener('abort', () => controller.abort(opts.signal?.reason))
     const result = await stage.run(params, {
       db,
       tx: guarded,
-      logger: opts.logger,
+      logger: log,
       signal: controller.signal,
       asOf: opts.asOf,
       dryRun: opts.dryRun,
@@ -174,13 +186,13 @@ export async function runStage<P, S>(db: Db, stage: Stage<P, S>, params: P, opts
     const sleepSql = Number(process.env.SEEDOPS_TEST_SLEEP_SQL_S ?? 0)
     if (sleepSql > 0) {
       // Test aid only: a long statement inside the transaction, for the signal test's cancel path.
-      opts.logger.progress(`${stage.id}: running a ${sleepSql} s statement (SEEDOPS_TEST_SLEEP_SQL_S)`)
+      log.progress(`${stage.id}: running a ${sleepSql} s statement (SEEDOPS_TEST_SLEEP_SQL_S)`)
       await guarded.query('SELECT pg_sleep($1)', [sleepSql])
     }
     const hold = Number(process.env.SEEDOPS_TEST_HOLD_TX_MS ?? 0)
     if (hold > 0) {
       // Test aid only: keeps the transaction open after the writes so a test can kill the process mid-write.
-      opts.logger.progress(`${stage.id}: holding transaction ${hold} ms (SEEDOPS_TEST_HOLD_TX_MS)`)
+      log.progress(`${stage.id}: holding transaction ${hold} ms (SEEDOPS_TEST_HOLD_TX_MS)`)
       await new Promise<void>((r) => {
         const t = setTimeout(r, hold)
         controller.signal.addEventListener('abort', () => (clearTimeout(t), r()))
@@ -199,7 +211,8 @@ export async function runStage<P, S>(db: Db, stage: Stage<P, S>, params: P, opts
       status,
       result.failed ? redact(result.failed).slice(0, 4000) : null,
     ])
-    for (const w of result.warnings ?? []) opts.logger.warn(w)
+    for (const w of result.warnings ?? []) log.warn(w)
+    await finish(status, finished, result.rows)
     return {
       stage: stage.id,
       runId,
@@ -221,6 +234,9 @@ export async function runStage<P, S>(db: Db, stage: Stage<P, S>, params: P, opts
     if (cancelled) {
       if (runId !== null) {
         await tx.query(`UPDATE seedops_stage_runs SET status = 'cancelled', finished_at = now(), error = $2 WHERE id = $1`, [runId, `cancelled by ${cancelled}`]).catch(() => {})
+        // The stage has stopped: the watchdog's work is done, and the push has its own timeout.
+        if (watchdog) clearTimeout(watchdog)
+        await finish('cancelled', new Date())
       }
       throw cancelledError(stage.id, runId, cancelled, 'rolled back, the previous results are intact')
     }
@@ -229,6 +245,7 @@ export async function runStage<P, S>(db: Db, stage: Stage<P, S>, params: P, opts
       await tx
         .query(`UPDATE seedops_stage_runs SET status = 'failed', finished_at = now(), error = $2 WHERE id = $1`, [runId, redact(err.message).slice(0, 4000)])
         .catch(() => {})
+      await finish('failed', new Date())
     }
     throw err
   } finally {
