@@ -107,7 +107,7 @@ export function createIrtServer(opts: ServeOptions): Server {
           const body = parseBody(UpdateThetaRequest, await readJson(req, limit))
           // The same stage runner as `seedops run update-theta`: a run-log row, the per-user lock (a
           // second call for the same learner waits its turn), one transaction.
-          const report = await runStage(opts.db, updateThetaStage, { user: body.user_id, session: body.session_id, lookbackDays: body.lookback_days ?? 30 }, { asOf: resolveDate(undefined), dryRun: false, logger: silentLogger, handleSignals: false })
+          const report = await runStage(opts.db, updateThetaStage, { user: body.user_id, session: body.session_id, lookbackDays: body.lookback_days ?? 30 }, { asOf: resolveDate(undefined), dryRun: false, logger: silentLogger, handleSignals: false, pushMetrics: false })
           const r = report.summary!
           out = { user_id: r.user_id, session_id: r.session_id, theta: r.theta, se: r.se, model: r.model, version: r.version, updated_at: r.updated_at }
         } catch (e) {
