@@ -102,6 +102,15 @@ export const DERIVED_TABLES: TableSpec[] = [
     key: { columns: ['user_id', 'key'], primary: false },
   },
   {
+    // 0004: every calibration's item parameters under its version (mirt_item_params is the current view).
+    name: 'seedops_item_params_history',
+    columns: [
+      col('version', 'text', true), col('item_id', 'bigint', true), col('model', 'text'), col('params', 'jsonb', true), col('se', 'jsonb'),
+      col('fit', 'jsonb'), col('fitted_at', TZ, true), col('run_id', 'text'), col('source', 'text', true), col('recorded_at', TZ, true, 'now()'),
+    ],
+    key: { columns: ['version', 'item_id'], primary: true },
+  },
+  {
     name: 'seedops_stage_runs',
     columns: [
       col('id', 'bigint', true), col('stage', 'text', true), col('params', 'jsonb', true, `'{}'::jsonb`), col('as_of', 'date'),

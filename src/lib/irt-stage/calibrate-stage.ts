@@ -8,7 +8,7 @@ import { MODELS, type IrtModel } from '../irt/model.js'
 import type { Logger } from '../output/index.js'
 import type { Stage } from '../stages/types.js'
 import { plumberPost, type PlumberCalibrateResponse } from './plumber-client.js'
-import { ANCHORS, OBSERVATIONS, UPSERT_ABILITY, UPSERT_FIT_META, UPSERT_HISTORY, UPSERT_ITEMS, WRITE_BACK } from './sql.js'
+import { ANCHORS, DELETE_VERSION_HISTORY, INSERT_VERSION_HISTORY, OBSERVATIONS, UPSERT_ABILITY, UPSERT_FIT_META, UPSERT_HISTORY, UPSERT_ITEMS, WRITE_BACK } from './sql.js'
 
 export const CalibrateParams = z.object({
   lookbackDays: z.number().int().min(1).max(3660),
@@ -58,7 +58,7 @@ const sd = (xs: number[]) => {
  * native engine, then EAP abilities for every learner on the new scale. Anchors (question.meta
  * tagged "anchor", or an irt block marked `anchor: true` or unmarked and not written by seedops: see
  * IS_ANCHOR) are held fixed (default) or used for mean/sigma linking afterwards. Writes
- * mirt_item_params, mirt_ability (+ ability history) and mirt_fit_meta in the runner's one
+ * mirt_item_params (+ its history under the version), mirt_ability (+ ability history) and mirt_fit_meta in the runner's one
  * transaction. A non-converged fit (unless --allow-non-converged) writes no parameters: its
  * mirt_fit_meta row (converged=false, run id …:not-converged) is recorded after the rollback and the
  * run fails (exit 1). --write-back marks what it writes `anchor: false`, so written-back items stay free.
@@ -303,14 +303,16 @@ export const calibrateIrt: Stage<CalibrateParams, CalibrateSummary> = {
     await tx.query(UPSERT_FIT_META, fitMeta(runId))
     if (!res.fit.converged) warnings.push(`calibration did not converge in ${res.fit.iterations} cycles: estimates written anyway (--allow-non-converged), mirt_fit_meta says converged=false`)
     const itemIds = items.map((it) => Number(it.item_id))
-    await tx.query(UPSERT_ITEMS, [
-      params.model,
-      version,
+    const itemRows = [
       itemIds,
       items.map((it) => JSON.stringify({ a: it.a, b: it.b, c: it.c })),
       items.map((it) => JSON.stringify({ a: it.se_a, b: it.se_b, c: it.se_c, d: it.se_d })),
       items.map((it) => JSON.stringify({ n: it.n, p_correct: it.p_correct, infit: it.infit, outfit: it.outfit, anchored: it.anchored, flags: it.flags })),
-    ])
+    ]
+    await tx.query(UPSERT_ITEMS, [params.model, version, ...itemRows])
+    // The version's rows in the history too (a re-run of the version replaces them): drift and rollback read them.
+    await tx.query(DELETE_VERSION_HISTORY, [version])
+    await tx.query(INSERT_VERSION_HISTORY, [params.model, version, ...itemRows, runId])
     const users: string[] = []
     const th: number[] = []
     const ses: number[] = []
@@ -333,7 +335,7 @@ export const calibrateIrt: Stage<CalibrateParams, CalibrateSummary> = {
     logger.progress(`calibrate-irt: ${fit.converged ? 'converged' : 'NOT converged'} in ${fit.iterations} cycles, logLik ${fit.logLik.toFixed(2)}, ${fit.seconds.toFixed(1)} s`)
     const sample = items.slice(0, 15)
     return {
-      rows: { mirt_item_params: items.length, mirt_ability: users.length, seedops_ability_history: users.length, mirt_fit_meta: 1, question_write_back: writtenBack, degenerate_items: res.degenerate.length },
+      rows: { mirt_item_params: items.length, seedops_item_params_history: items.length, mirt_ability: users.length, seedops_ability_history: users.length, mirt_fit_meta: 1, question_write_back: writtenBack, degenerate_items: res.degenerate.length },
       summary,
       table: { head: ['item_id', 'a', 'b', 'c', 'se_b', 'n', 'infit', 'outfit', 'anchored'], rows: sample.map((it) => [it.item_id, it.a, it.b, it.c, it.se_b, it.n, it.infit, it.outfit, it.anchored]) },
       warnings,

@@ -75,3 +75,15 @@ export const WRITE_BACK = `
 UPDATE question q SET meta = jsonb_set(COALESCE(q.meta, '{}'::jsonb), '{irt}', u.irt::jsonb || '{"anchor":false,"written_by":"seedops"}'::jsonb, true)
 FROM unnest($1::bigint[], $2::text[]) AS u(item_id, irt)
 WHERE q.id = u.item_id AND NOT ${IS_ANCHOR}`
+
+/**
+ * The calibration's rows in the item-parameter history (0004), under its version: a re-run of the
+ * same version replaces them (DELETE_VERSION_HISTORY first), so the history holds what the last run
+ * for that version wrote. Same values as UPSERT_ITEMS, same fitted_at (the transaction's now()).
+ */
+export const DELETE_VERSION_HISTORY = `DELETE FROM seedops_item_params_history WHERE version = $1`
+
+export const INSERT_VERSION_HISTORY = `
+INSERT INTO seedops_item_params_history (version, item_id, model, params, se, fit, fitted_at, run_id, source)
+SELECT $2, u.item_id, $1, u.params::jsonb, u.se::jsonb, u.fit::jsonb, now(), $7, 'calibrate-irt'
+FROM unnest($3::bigint[], $4::text[], $5::text[], $6::text[]) AS u(item_id, params, se, fit)`

@@ -72,9 +72,10 @@ const BADGE = { pass: () => color.green('ok  '), warn: () => color.yellow('warn'
 
 export function renderVerify(r: VerifyReport): void {
   process.stdout.write(renderTable(['', 'check', 'result'], r.checks.map((c) => [BADGE[c.status](), c.id, c.message])) + '\n')
-  for (const c of r.checks.filter((x) => x.status === 'fail' && x.examples?.length)) {
+  // Warnings list their rows too (verify irt's drift: the items that moved, with both values).
+  for (const c of r.checks.filter((x) => x.status !== 'pass' && x.examples?.length)) {
     const head = Object.keys(c.examples![0]!)
-    process.stdout.write(`\n${c.id}: offending rows (first ${c.examples!.length})\n` + renderTable(head, c.examples!.map((e) => head.map((h) => e[h]))) + '\n')
+    process.stdout.write(`\n${c.id}: ${c.status === 'fail' ? 'offending' : 'flagged'} rows (first ${c.examples!.length})\n` + renderTable(head, c.examples!.map((e) => head.map((h) => e[h]))) + '\n')
   }
   process.stdout.write(`\n${r.failed ? color.red(`${r.failed} failed`) : 'all passed'}, ${r.warned} warning(s), ${r.passed} passed (as of ${r.asOf})\n`)
 }

@@ -1,4 +1,6 @@
 import { addDays, utcDayStart } from '../config/index.js'
+import { usageError } from '../errors/index.js'
+import { driftReport } from '../irt-stage/history.js'
 import type { Check, CheckGroup, VerifyContext } from './types.js'
 
 
@@ -18,6 +20,55 @@ async function freshness(ctx: VerifyContext, stage: string): Promise<Awaited<Ret
 
 /** Rows of mirt_fit_meta that seedops wrote (alias m): the writer mark, or a seedops run id from before the mark. */
 const SEEDOPS_FIT_META = `(COALESCE(m.model_spec ->> 'writer' = 'seedops', false) OR m.run_id LIKE 'calibrate-irt:%')`
+
+const r3 = (x: number | null) => (x === null ? null : Math.round(x * 1000) / 1000)
+
+/**
+ * Drift between the current calibration version and the one before it (seedops_item_params_history):
+ * items whose b moved more than driftB or whose a moved more than driftA of its previous value.
+ * warn when any is flagged, fail when more than driftFailCount are (default 10% of the compared
+ * items). No previous version: pass, saying so. A previous version another system wrote (the
+ * predecessor's parameters backfilled by migration 0004) is compared but never fails: a switch of
+ * engine moves the scale.
+ */
+const drift: Check = {
+  id: 'drift',
+  description: 'item parameters moved little since the previous calibration: |Δb| ≤ 0.3 and |Δa|/a ≤ 0.25 (--drift-b, --drift-a); fail above --drift-fail-count items (default 10%)',
+  async run({ q, options }) {
+    const d = await driftReport(q, { b: options.driftB, a: options.driftA, failCount: options.driftFailCount })
+    const numbers = {
+      current_version: d.current,
+      previous_version: d.previous,
+      compared: d.compared,
+      flagged: d.flagged.length,
+      fail_above: d.failAbove,
+      threshold_b: d.options.b,
+      threshold_a: d.options.a,
+    }
+    if (!d.current) return { status: 'pass', message: 'no item parameters yet: nothing to compare', numbers }
+    if (!d.previous) return { status: 'pass', message: `${d.current} is the only calibration in the history: no previous version to compare with`, numbers }
+    const span = `${d.previous} → ${d.current}`
+    if (!d.flagged.length) return { status: 'pass', message: `${span}: none of ${d.compared} items moved beyond |Δb| ${d.options.b} or |Δa|/a ${d.options.a}`, numbers }
+    const examples = d.flagged.slice(0, 50).map((x) => ({
+      item_id: x.item_id,
+      previous_version: x.previous_version,
+      a_prev: r3(x.a_prev),
+      se_a_prev: r3(x.se_a_prev),
+      a_cur: r3(x.a_cur),
+      se_a_cur: r3(x.se_a_cur),
+      b_prev: r3(x.b_prev),
+      se_b_prev: r3(x.se_b_prev),
+      b_cur: r3(x.b_cur),
+      se_b_cur: r3(x.se_b_cur),
+      delta_b: r3(x.delta_b),
+      rel_delta_a: r3(x.rel_delta_a),
+    }))
+    const msg = `${span}: ${d.flagged.length} of ${d.compared} items drifted (|Δb| > ${d.options.b} or |Δa|/a > ${d.options.a}): ${d.flagged.slice(0, 8).map((x) => x.item_id).join(', ')}${d.flagged.length > 8 ? ', …' : ''}`
+    if (d.flagged.length > d.failAbove && d.previousBySeedops) return { status: 'fail', message: `${msg}; more than ${d.failAbove} (roll back: seedops irt rollback --to ${d.previous})`, numbers, examples }
+    const note = d.flagged.length > d.failAbove ? `; the previous parameters were written by another system (not failed)` : ''
+    return { status: 'warn', message: msg + note, numbers, examples }
+  },
+}
 
 /** Checks on the calibration output: mirt_item_params and mirt_fit_meta. */
 export const irtGroup: CheckGroup = {
@@ -88,6 +139,7 @@ export const irtGroup: CheckGroup = {
         return pct >= 95 ? { status: 'pass', message: `${n.with_params}/${n.answered} answered items have parameters`, numbers } : { status: 'warn', message: `only ${pct}% of answered items have parameters`, numbers }
       },
     },
+    drift,
   ],
 }
 
@@ -127,4 +179,16 @@ export const thetaGroup: CheckGroup = {
       },
     },
   ],
+}
+
+/** verify irt's drift flags → check options (undefined: the check's default). */
+export function driftOptionsFromFlags(flags: { 'drift-b'?: string; 'drift-a'?: string; 'drift-fail-count'?: number }): Record<string, number> {
+  const pos = (name: string, v: string | undefined) => {
+    if (v === undefined) return undefined
+    const n = Number(v)
+    if (!(Number.isFinite(n) && n > 0)) throw usageError(`--${name} must be a positive number, got ${JSON.stringify(v)}`, [`e.g. --${name} ${name === 'drift-b' ? '0.3' : '0.25'}`])
+    return n
+  }
+  const out: Record<string, number | undefined> = { driftB: pos('drift-b', flags['drift-b']), driftA: pos('drift-a', flags['drift-a']), driftFailCount: flags['drift-fail-count'] }
+  return Object.fromEntries(Object.entries(out).filter(([, v]) => v !== undefined)) as Record<string, number>
 }
