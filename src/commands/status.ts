@@ -6,7 +6,7 @@ import { kubeFlags } from '../lib/kube/flags.js'
 import { collectStatus, renderStatus, type StatusResult } from '../lib/status/index.js'
 
 export default class Status extends BaseCommand<typeof Status> {
-  static override description = 'At a glance: the CronJobs (schedule, suspended, last schedule, last success, active jobs) and, from the database, each stage\'s last run (status, as-of, duration, rows, error) and last success with its age. Works with only the cluster or only the database; exit 1 only when neither is available.'
+  static override description = 'At a glance: the CronJobs (schedule, suspended, last schedule, last success, active jobs), the IRT service Deployments (seedops-irt, and the predecessor\'s r-irt-plumber if present: ready/desired replicas, restarts over their pods, image) and, from the database, each stage\'s last run (status, as-of, duration, rows, error) and last success with its age. Works with only the cluster or only the database; exit 1 only when neither is available.'
   static override examples = ['<%= config.bin %> status', '<%= config.bin %> status -n seedtest-staging --json', 'DATABASE_URL=… <%= config.bin %> status']
   static override flags = {
     ...kubeFlags,
@@ -19,6 +19,7 @@ export default class Status extends BaseCommand<typeof Status> {
     const conn = lazyConnect(flags)
     const r = await collectStatus({ namespace: conn.namespace, connect: conn.connect, databaseUrl: flags['database-url'], manifests: flags.manifests })
     if (!r.cluster.available) this.logger.warn(`cluster unavailable: ${r.cluster.reason}`)
+    else if (!r.irt.available) this.logger.warn(`IRT service unavailable: ${r.irt.reason}`)
     if (!r.database.available) this.logger.warn(`database unavailable: ${r.database.reason}`)
     return r
   }

@@ -7,7 +7,7 @@ import { collectStatus, renderStatus } from '../../src/lib/status/index.js'
 import { findResource, startStandin, type Standin } from '../support/kube-standin/index.js'
 import { DB_KINDS, freshDatabase, type TestDatabase } from '../support/db.js'
 import { runCli } from '../support/cli.js'
-import { kubeEnv, seedManifests } from '../kube/helpers.js'
+import { clientsFor, kubeEnv, seedManifests } from '../kube/helpers.js'
 
 const NOW = new Date('2026-11-21T09:00:00Z')
 let s: Standin
@@ -89,5 +89,80 @@ describe('seedops status (CLI)', { timeout: 120_000 }, () => {
     const none = await runCli(['status'], { env: { KUBECONFIG: deadKubeconfig }, cwd })
     expect(none.code).toBe(1)
     expect(none.stderr).toContain('Error (STATUS_UNAVAILABLE): neither the cluster nor the database is available: cluster: cannot reach the cluster at https://127.0.0.1:1 (ECONNREFUSED); database: no database configured')
+  })
+})
+
+describe('seedops status: the IRT service', { timeout: 120_000 }, () => {
+  test('seedops-irt and the predecessor\'s r-irt-plumber beside the CronJobs: ready/desired replicas, restarts summed over their pods, image', async () => {
+    const k = clientsFor(s)
+    const t = await freshDatabase(DB_KINDS[0]!)
+    await seedRuns(t)
+    // The image the production overlay pins (k8s/overlays/production).
+    const image = (await k.apps.readNamespacedDeployment({ name: 'seedops-irt', namespace: 'seedtest' })).spec!.template.spec!.containers[0]!.image!
+    expect(image).toMatch(/seedops:/)
+    // Deployed, no controller has reported on it yet: 0 of 1 ready, no pods.
+    const fresh = await status(t.env)
+    expect(fresh.irt).toMatchObject({ available: true, rows: [{ name: 'seedops-irt', role: 'seedops', desired: 1, ready: 0, restarts: 0, pods: 0, image }] })
+    expect(renderStatus(fresh, NOW)).toMatch(/IRT service in seedtest\n\s*DEPLOYMENT\s+READY\s+UP-TO-DATE\s+AVAILABLE\s+RESTARTS\s+IMAGE\s*\n\s*seedops-irt\s+0\/1\s+0\s+0\s+0\s+\S*seedops:/)
+
+    // The predecessor's R Plumber Deployment, still there and crash-looping.
+    await k.apps.createNamespacedDeployment({
+      namespace: 'seedtest',
+      body: {
+        metadata: { name: 'r-irt-plumber', labels: { app: 'r-irt-plumber' } },
+        spec: {
+          replicas: 1,
+          selector: { matchLabels: { app: 'r-irt-plumber' } },
+          template: { metadata: { labels: { app: 'r-irt-plumber' } }, spec: { containers: [{ name: 'r-irt-plumber', image: 'gcr.io/univprepai/r-irt-plumber:1.0.0', ports: [{ containerPort: 8000 }] }] } },
+        },
+      },
+    })
+    // Pods as the ReplicaSet controller would make them, their status as the kubelet reports it (status subresource).
+    const pod = async (name: string, labels: Record<string, string>, image: string, restarts: number[]) => {
+      const containers = restarts.map((_, i) => ({ name: `c${i}`, image }))
+      const p = await k.core.createNamespacedPod({ namespace: 'seedtest', body: { metadata: { name, labels }, spec: { containers } } })
+      p.status = { phase: 'Running', containerStatuses: restarts.map((n, i) => ({ name: `c${i}`, image, imageID: '', ready: n === 0, restartCount: n, started: true, state: { running: { startedAt: new Date('2026-11-21T08:00:00Z') } } })) }
+      await k.core.replaceNamespacedPodStatus({ name, namespace: 'seedtest', body: p })
+    }
+    const irtLabels = { 'app.kubernetes.io/name': 'seedops', 'app.kubernetes.io/component': 'irt' }
+    await pod('seedops-irt-7d9f-abcde', irtLabels, image, [2])
+    await pod('seedops-irt-7d9f-fghij', irtLabels, image, [0, 1])
+    await pod('r-irt-plumber-5c4-xyz12', { app: 'r-irt-plumber' }, 'gcr.io/univprepai/r-irt-plumber:1.0.0', [7])
+    // Another workload's pod in the namespace: its restarts are not the service's.
+    await pod('compute-kpis-29000000-q1w2e', { 'app.kubernetes.io/name': 'seedops', 'app.kubernetes.io/component': 'stage' }, image, [5])
+    const setStatus = async (name: string, st: { replicas: number; updatedReplicas: number; readyReplicas: number; availableReplicas: number }) => {
+      const d = await k.apps.readNamespacedDeployment({ name, namespace: 'seedtest' })
+      d.status = { observedGeneration: 1, ...st }
+      await k.apps.replaceNamespacedDeploymentStatus({ name, namespace: 'seedtest', body: d })
+    }
+    await setStatus('seedops-irt', { replicas: 1, updatedReplicas: 1, readyReplicas: 1, availableReplicas: 1 })
+    await setStatus('r-irt-plumber', { replicas: 1, updatedReplicas: 1, readyReplicas: 0, availableReplicas: 0 })
+
+    const r = await status(t.env)
+    expect(r.irt.rows).toEqual([
+      { name: 'seedops-irt', role: 'seedops', desired: 1, ready: 1, updated: 1, available: 1, restarts: 3, pods: 2, image },
+      { name: 'r-irt-plumber', role: 'predecessor', desired: 1, ready: 0, updated: 1, available: 0, restarts: 7, pods: 1, image: 'gcr.io/univprepai/r-irt-plumber:1.0.0' },
+    ])
+    const text = renderStatus(r, NOW)
+    expect(text).toMatch(new RegExp(`seedops-irt\\s+1/1\\s+1\\s+1\\s+3\\s+${image.replace(/[.]/g, '\\.')}\\s*\\n`))
+    expect(text).toMatch(/r-irt-plumber \(predecessor\)\s+0\/1\s+1\s+0\s+7\s+gcr\.io\/univprepai\/r-irt-plumber:1\.0\.0/)
+    // Beside the CronJobs and the run log.
+    expect(text.indexOf('CronJobs in seedtest')).toBeLessThan(text.indexOf('IRT service in seedtest'))
+    expect(text.indexOf('IRT service in seedtest')).toBeLessThan(text.indexOf('Stage runs'))
+
+    // The CLI, as the operator (k8s/base/rbac-operator.yaml: its Role lists deployments and pods).
+    s.api.addToken('operator-token', 'system:serviceaccount:seedtest:seedops-operator')
+    const cli = await runCli(['status', '--json', '-n', 'seedtest'], { env: { ...kubeEnv(s, s.kubeconfigFor('operator-token', 'operator')), ...t.env } })
+    expect(cli.code, cli.stderr).toBe(0)
+    const doc = JSON.parse(cli.stdout)
+    expect(doc.result.irt, cli.stdout).toMatchObject({ available: true })
+    expect(doc.result.irt.rows.map((x: { name: string; ready: number; desired: number; restarts: number }) => [x.name, `${x.ready}/${x.desired}`, x.restarts])).toEqual([['seedops-irt', '1/1', 3], ['r-irt-plumber', '0/1', 7]])
+    expect(doc.result.cluster.rows).toHaveLength(5)
+    expect(doc.result.database.available).toBe(true)
+
+    // No cluster: the IRT half is unavailable too, said once.
+    const dbOnly = await status(t.env, deadKubeconfig)
+    expect(dbOnly.irt).toMatchObject({ available: false, code: 'KUBE_UNREACHABLE' })
+    expect(renderStatus(dbOnly, NOW)).toContain('IRT service in seedtest\n  unavailable (the cluster, above)')
   })
 })

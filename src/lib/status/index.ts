@@ -4,11 +4,12 @@ import { expectedFor } from '../kube/expected.js'
 import { openDb } from '../db/index.js'
 import { redact, SeedopsError, translateError } from '../errors/index.js'
 import { age, dbTarget } from '../doctor/service-checks.js'
+import { IRT_DEPLOYMENTS } from '../doctor/workload-checks.js'
 import { color, renderTable } from '../output/index.js'
 
 /**
- * `seedops status`: the CronJobs as the cluster sees them and the stage run log from the
- * database, at a glance. Either half may be unavailable (no kubeconfig, no database); the
+ * `seedops status`: the CronJobs and the IRT service Deployments as the cluster sees them and
+ * the stage run log from the database, at a glance. Either half may be unavailable (no kubeconfig, no database); the
  * command says which and why, and fails only when both are.
  */
 export interface CronJobRow {
@@ -19,6 +20,21 @@ export interface CronJobRow {
   lastScheduleTime?: string
   lastSuccessfulTime?: string
   active: number
+}
+
+/** An IRT service Deployment: seedops' (seedops-irt) or the predecessor's R Plumber (r-irt-plumber). */
+export interface IrtServiceRow {
+  name: string
+  /** seedops: k8s/base/irt-service.yaml; predecessor: the R Plumber service seedops replaces. */
+  role: 'seedops' | 'predecessor'
+  desired: number
+  ready: number
+  updated: number
+  available: number
+  /** Container restarts summed over the Deployment's pods. */
+  restarts: number
+  pods: number
+  image: string
 }
 
 export interface StageRow {
@@ -39,6 +55,8 @@ export interface Part<T> {
 export interface StatusResult {
   namespace: string
   cluster: Part<CronJobRow>
+  /** The IRT service Deployments beside the CronJobs (unavailable on its own, e.g. when deployments may not be listed). */
+  irt: Part<IrtServiceRow>
   database: Part<StageRow>
 }
 
@@ -59,6 +77,45 @@ export async function clusterStatus(connect: () => KubeClients): Promise<Part<Cr
         active: c.status?.active?.length ?? 0,
       }))
       .sort((a, b) => a.name.localeCompare(b.name))
+    return { available: true, where: `${k.server} (context ${k.context})`, rows }
+  } catch (e) {
+    const err = translateError(e)
+    return { available: false, reason: err.message, code: err.code, rows: [] }
+  }
+}
+
+/**
+ * The IRT service: Deployments named seedops-irt or r-irt-plumber, or labelled component irt (as
+ * doctor's deployments.irt finds them), with ready/desired replicas from their status and the
+ * restarts of the pods their selector matches.
+ */
+export async function irtServiceStatus(connect: () => KubeClients): Promise<Part<IrtServiceRow>> {
+  try {
+    const k = connect()
+    const list = await kubeCall(k, { verb: 'list', resource: 'deployments.apps', namespace: k.namespace }, () => k.apps.listNamespacedDeployment({ namespace: k.namespace }))
+    const irt = list.items.filter((d) => IRT_DEPLOYMENTS.includes(d.metadata?.name ?? '') || d.metadata?.labels?.['app.kubernetes.io/component'] === 'irt')
+    const rows: IrtServiceRow[] = []
+    for (const d of irt) {
+      const name = d.metadata!.name!
+      const match = d.spec?.selector?.matchLabels ?? {}
+      const selector = Object.entries(match).map(([key, v]) => `${key}=${v}`).join(',')
+      // No selector labels: counting every pod of the namespace would be wrong, so none are counted.
+      const pods = selector
+        ? (await kubeCall(k, { verb: 'list', resource: 'pods', namespace: k.namespace }, () => k.core.listNamespacedPod({ namespace: k.namespace, labelSelector: selector }))).items
+        : []
+      rows.push({
+        name,
+        role: name === 'r-irt-plumber' ? 'predecessor' : 'seedops',
+        desired: d.spec?.replicas ?? 1,
+        ready: d.status?.readyReplicas ?? 0,
+        updated: d.status?.updatedReplicas ?? 0,
+        available: d.status?.availableReplicas ?? 0,
+        restarts: pods.reduce((s, p) => s + (p.status?.containerStatuses ?? []).reduce((t, c) => t + (c.restartCount ?? 0), 0), 0),
+        pods: pods.length,
+        image: (d.spec?.template?.spec?.containers ?? []).map((c) => c.image ?? '?').join(', '),
+      })
+    }
+    rows.sort((a, b) => (a.role === b.role ? a.name.localeCompare(b.name) : a.role === 'seedops' ? -1 : 1))
     return { available: true, where: `${k.server} (context ${k.context})`, rows }
   } catch (e) {
     const err = translateError(e)
@@ -116,7 +173,7 @@ export async function databaseStatus(flagUrl: string | undefined, env: NodeJS.Pr
 
 export async function collectStatus(opts: { namespace: string; connect: () => KubeClients; databaseUrl?: string; env?: NodeJS.ProcessEnv; now?: Date; manifests?: string }): Promise<StatusResult> {
   const stages = expectedFor({ dir: opts.manifests, namespace: opts.namespace }).map((e) => e.stage)
-  const [cluster, database] = await Promise.all([clusterStatus(opts.connect), databaseStatus(opts.databaseUrl, opts.env ?? process.env, stages, opts.now)])
+  const [cluster, irt, database] = await Promise.all([clusterStatus(opts.connect), irtServiceStatus(opts.connect), databaseStatus(opts.databaseUrl, opts.env ?? process.env, stages, opts.now)])
   if (!cluster.available && !database.available) {
     throw new SeedopsError(`neither the cluster nor the database is available: cluster: ${cluster.reason}; database: ${database.reason}`, {
       code: 'STATUS_UNAVAILABLE',
@@ -124,7 +181,7 @@ export async function collectStatus(opts: { namespace: string; connect: () => Ku
       data: { cluster: { code: cluster.code }, database: { code: database.code } },
     })
   }
-  return { namespace: opts.namespace, cluster, database }
+  return { namespace: opts.namespace, cluster, irt, database }
 }
 
 function rowsText(rows: Record<string, unknown> | null | undefined): string {
@@ -140,6 +197,18 @@ export function renderStatus(r: StatusResult, now = new Date()): string {
   if (!r.cluster.available) out.push(`  unavailable: ${r.cluster.reason}`)
   else if (!r.cluster.rows.length) out.push('  none (deploy them: seedops deploy)')
   else out.push(renderTable(['NAME', 'SCHEDULE', 'SUSPENDED', 'LAST SCHEDULE', 'LAST SUCCESS', 'ACTIVE'], r.cluster.rows.map((c) => [c.name, c.schedule, c.suspended ? 'yes' : 'no', since(c.lastScheduleTime, now), since(c.lastSuccessfulTime, now), c.active])))
+  out.push('')
+  out.push(color.bold(`IRT service in ${r.namespace}`))
+  // An unreachable cluster is said once, above; a reason of the IRT half's own (e.g. RBAC) is said here.
+  if (!r.irt.available) out.push(r.cluster.available ? `  unavailable: ${r.irt.reason}` : '  unavailable (the cluster, above)')
+  else if (!r.irt.rows.length) out.push('  none (deploy it: seedops deploy)')
+  else
+    out.push(
+      renderTable(
+        ['DEPLOYMENT', 'READY', 'UP-TO-DATE', 'AVAILABLE', 'RESTARTS', 'IMAGE'],
+        r.irt.rows.map((d) => [d.role === 'predecessor' ? `${d.name} (predecessor)` : d.name, `${d.ready}/${d.desired}`, d.updated, d.available, d.restarts, d.image]),
+      ),
+    )
   out.push('')
   out.push(color.bold('Stage runs') + (r.database.where ? ` — ${r.database.where}` : ''))
   if (!r.database.available) out.push(`  unavailable: ${r.database.reason}`)
