@@ -118,7 +118,7 @@ describe.each(DB_KINDS)('calibration history, drift and rollback on %s', (kind) 
     expect(drift.status).toBe('warn')
     expect(drift.numbers).toMatchObject({ current_version: V2, previous_version: V1, compared: 30, flagged: 3, fail_above: 3 })
     expect(drift.examples!.map((e) => e.item_id)).toEqual(SHIFTED)
-    expect(Object.keys(drift.examples![0]!)).toEqual(expect.arrayContaining(['a_prev', 'se_a_prev', 'a_cur', 'se_a_cur', 'b_prev', 'se_b_prev', 'b_cur', 'se_b_cur']))
+    expect(Object.keys(drift.examples![0]!)).toEqual(expect.arrayContaining(['a_prev', 'se_a_prev', 'a_cur', 'se_a_cur', 'b_prev', 'se_b_prev', 'b_cur', 'se_b_cur', 'z_b', 'z_a']))
     expect(v.failed).toBe(0)
     // Above a count it fails and names the way back; looser thresholds pass.
     const strict = (await verify(db.pool, { driftFailCount: 2 })).checks.find((c) => c.id === 'irt.drift')!
@@ -148,6 +148,8 @@ describe.each(DB_KINDS)('calibration history, drift and rollback on %s', (kind) 
     const after = await verify(db.pool)
     expect(after.checks.filter((c) => c.status !== 'pass')).toEqual([])
     expect(after.checks.find((c) => c.id === 'irt.drift')!.numbers).toMatchObject({ current_version: V1, previous_version: null })
+    // converged names the newest fit, and the parameters in use as V1's (not the newest calibration's).
+    expect(after.checks.find((c) => c.id === 'irt.converged')!.numbers).toMatchObject({ run_id: `calibrate-irt:${D2}:2PL`, parameters_from: `calibrate-irt:${D1}:2PL` })
     expect((await listVersions(db.pool)).map((x) => [x.version, x.current])).toEqual([[V2, false], [V1, true]])
 
     // Reversible: back to the version that was current before.
@@ -208,6 +210,7 @@ describe.each(DB_KINDS)('calibration history, drift and rollback on %s', (kind) 
       const loose = await runCli(['verify', 'irt', '--drift-b', '1.5', '--drift-a', '1.5', '--json'], { env: t.env })
       expect(JSON.parse(loose.stdout).result.checks.find((c: { id: string }) => c.id === 'irt.drift').status).toBe('pass')
       expect((await runCli(['verify', 'irt', '--drift-b', 'x'], { env: t.env })).code).toBe(2)
+      expect((await runCli(['verify', 'irt', '--drift-z', '-1'], { env: t.env })).code).toBe(2)
 
       const unknown = await runCli(['irt', 'rollback', '--to', 'nope'], { env: t.env })
       expect(unknown.code).toBe(2)
@@ -242,6 +245,40 @@ describe.each(DB_KINDS)('calibration history, drift and rollback on %s', (kind) 
       expect((await rollbackItemParams(db, V1, { dryRun: true, logger: silentLogger })).status).toBe('succeeded')
     } finally {
       await holder.end()
+    }
+  })
+})
+
+describe.each(DB_KINDS)('drift against the standard errors on %s', (kind) => {
+  it('a move beyond the threshold but within the noise of its SEs is not listed (--drift-z 0: thresholds alone); items without SEs are judged by the thresholds', async () => {
+    const db = await (await freshDatabase(kind)).open()
+    try {
+      const row = (version: string, item: number, a: number, b: number, se: { a: number; b: number } | null, at: string) =>
+        db.pool.query(
+          `INSERT INTO seedops_item_params_history (version, item_id, model, params, se, fitted_at, run_id, source) VALUES ($1, $2, '2PL', $3::jsonb, $4::jsonb, $5, $6, 'calibrate-irt')`,
+          [version, item, JSON.stringify({ a, b, c: 0 }), se && JSON.stringify(se), at, `calibrate-irt:${version.slice(0, 10)}:2PL`],
+        )
+      const [P, C] = ['2026-04-01.2PL', '2026-04-08.2PL']
+      // 1: b +0.5 with SEs 0.4 (z ≈ 0.9): noise. 2: b +0.5 with SEs 0.1 (z ≈ 3.5): drift. 3: a ×1.5 with SEs 0.05 (z ≈ 7). 4: b +0.5, no SEs (an anchor): threshold alone.
+      for (const [item, a0, b0, a1, b1, se] of [[1, 1, 0, 1, 0.5, 0.4], [2, 1, 0, 1, 0.5, 0.1], [3, 1, 0, 1.5, 0, 0.05], [4, 1, 0, 1, 0.5, null]] as const) {
+        await row(P, item, a0, b0, se === null ? null : { a: se, b: se }, '2026-04-01T03:00:00Z')
+        await row(C, item, a1, b1, se === null ? null : { a: se, b: se }, '2026-04-08T03:00:00Z')
+        await db.pool.query(`INSERT INTO mirt_item_params (item_id, model, params, version, fitted_at) VALUES ($1, '2PL', $2::jsonb, $3, '2026-04-08T03:00:00Z')`, [item, JSON.stringify({ a: a1, b: b1, c: 0 }), C])
+      }
+      const d = await driftReport(db.pool)
+      expect(d).toMatchObject({ current: C, previous: P, compared: 4 })
+      expect(d.flagged.map((x) => [x.item_id, x.z_b === null ? null : Math.round(x.z_b * 10) / 10])).toEqual([['2', 3.5], ['3', 0], ['4', null]])
+      expect(d.flagged.find((x) => x.item_id === '3')!.z_a).toBeCloseTo(0.5 / Math.sqrt(0.005), 6)
+      expect((await driftReport(db.pool, { z: 0 })).flagged.map((x) => x.item_id)).toEqual(['1', '2', '3', '4'])
+      const check = (await runChecks([irtGroup], { q: db.pool, asOf: '2026-04-08', now: new Date(), options: { driftZ: 0, driftFailCount: 3 } })).checks.find((c) => c.id === 'irt.drift')!
+      expect(check).toMatchObject({ status: 'fail', numbers: { flagged: 4, fail_above: 3, z: 0 } })
+      // Another writer (the predecessor's service, still running) wrote mirt_item_params last: nothing seedops recorded to compare.
+      await db.pool.query(`INSERT INTO mirt_item_params (item_id, model, params, version, fitted_at) VALUES (9, '2PL', '{"a":1,"b":0}', 'v2026-04-09', '2026-04-09T03:00:00Z')`)
+      expect(await driftReport(db.pool)).toMatchObject({ current: 'v2026-04-09', currentInHistory: false, previous: null, flagged: [] })
+      const other = (await runChecks([irtGroup], { q: db.pool, asOf: '2026-04-09', now: new Date(), options: {} })).checks.find((c) => c.id === 'irt.drift')!
+      expect(other).toMatchObject({ status: 'pass', message: expect.stringContaining('v2026-04-09, which no calibration by seedops recorded') })
+    } finally {
+      await db.close()
     }
   })
 })

@@ -11,13 +11,14 @@ export default class VerifyIrt extends BaseCommand<typeof VerifyIrt> {
   static override examples = [
     '<%= config.bin %> verify irt',
     '<%= config.bin %> verify irt --json --junit verify-irt.xml',
-    '<%= config.bin %> verify irt --drift-b 0.5 --drift-a 0.3 --drift-fail-count 20',
+    '<%= config.bin %> verify irt --drift-b 0.5 --drift-a 0.3 --drift-z 2 --drift-fail-count 20',
   ]
   static override flags = {
     ...dbFlags,
     ...verifyFlags,
     'drift-b': Flags.string({ description: 'Drift: flag items whose difficulty b moved more than this (absolute) since the previous version.', default: '0.3', env: 'SEEDOPS_DRIFT_B' }),
     'drift-a': Flags.string({ description: 'Drift: flag items whose discrimination a moved more than this share of its previous value.', default: '0.25', env: 'SEEDOPS_DRIFT_A' }),
+    'drift-z': Flags.string({ description: 'Drift: a move must also exceed this many standard errors of the difference (where both SEs are known); 0: the thresholds alone.', default: '3', env: 'SEEDOPS_DRIFT_Z' }),
     'drift-fail-count': Flags.integer({ description: 'Drift: fail (not just warn) when more items than this are flagged (default: 10% of the compared items).', min: 0, env: 'SEEDOPS_DRIFT_FAIL_COUNT' }),
   }
 

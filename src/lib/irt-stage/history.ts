@@ -129,11 +129,19 @@ export interface DriftOptions {
   b: number
   /** Flag |a_cur − a_prev| / a_prev above this (default 0.25). */
   a: number
+  /**
+   * A move must also exceed z standard errors of the difference, √(SE_prev² + SE_cur²), where both
+   * SEs are known (default 3; 0: thresholds alone). On small samples a b estimate's SE alone is
+   * 0.3–0.5, so thresholds alone would flag half of an unchanged bank; with the SEs only moves the
+   * data can tell from noise are listed. Items without SEs (anchors held fixed, backfilled rows)
+   * are judged by the thresholds alone.
+   */
+  z: number
   /** Fail when more items than this are flagged; undefined: 10% of the compared items (at least 1). */
   failCount?: number
 }
 
-export const DRIFT_DEFAULTS: DriftOptions = { b: 0.3, a: 0.25 }
+export const DRIFT_DEFAULTS: DriftOptions = { b: 0.3, a: 0.25, z: 3 }
 
 export interface DriftItem {
   item_id: string
@@ -148,10 +156,15 @@ export interface DriftItem {
   se_b_cur: number | null
   delta_b: number
   rel_delta_a: number
+  /** Δ / √(SE_prev² + SE_cur²), null when an SE is unknown. */
+  z_b: number | null
+  z_a: number | null
 }
 
 export interface DriftReport {
   current: string | null
+  /** false: mirt_item_params was last written by something else than a calibration seedops recorded (another writer). */
+  currentInHistory: boolean
   /** The version calibrated just before the current one (null: none; the check says so). */
   previous: string | null
   /** The previous version's rows came from seedops (a run id), not another writer's backfilled rows. */
@@ -168,10 +181,11 @@ export interface DriftReport {
  * not see keeps its older row in mirt_item_params, so that row is what the platform used before).
  */
 export async function driftReport(q: Queryable, opts: Partial<DriftOptions> = {}): Promise<DriftReport> {
-  const options: DriftOptions = { ...DRIFT_DEFAULTS, ...Object.fromEntries(Object.entries(opts).filter(([, v]) => v !== undefined)) }
+  const options: DriftOptions = { ...DRIFT_DEFAULTS, ...(Object.fromEntries(Object.entries(opts).filter(([, v]) => v !== undefined)) as Partial<DriftOptions>) }
   const current = await currentVersion(q)
-  const empty = (previous: string | null, previousBySeedops = false): DriftReport => ({ current, previous, previousBySeedops, compared: 0, flagged: [], failAbove: options.failCount ?? 1, options })
-  if (!current) return empty(null)
+  const inHistory = current !== null && (await q.query(`SELECT 1 FROM seedops_item_params_history WHERE version = $1 LIMIT 1`, [current])).rows.length > 0
+  const empty = (previous: string | null): DriftReport => ({ current, currentInHistory: inHistory, previous, previousBySeedops: false, compared: 0, flagged: [], failAbove: options.failCount ?? 1, options })
+  if (!current || !inHistory) return empty(null)
   const prev = await q.query<{ version: string; seedops: boolean }>(
     `WITH v AS (${VERSIONS})
      SELECT v.version, EXISTS (SELECT 1 FROM seedops_item_params_history h WHERE h.version = v.version AND h.run_id IS NOT NULL) AS seedops
@@ -201,7 +215,11 @@ export async function driftReport(q: Queryable, opts: Partial<DriftOptions> = {}
     compared++
     const deltaB = bC - bP
     const relA = aP > 0 ? (aC - aP) / aP : Infinity
-    if (Math.abs(deltaB) > options.b || Math.abs(relA) > options.a) {
+    const zOf = (delta: number, se1: number | null, se2: number | null) => (se1 !== null && se2 !== null && se1 > 0 && se2 > 0 ? delta / Math.sqrt(se1 ** 2 + se2 ** 2) : null)
+    const zB = zOf(deltaB, num(x.prev_se?.b), num(x.cur_se?.b))
+    const zA = zOf(aC - aP, num(x.prev_se?.a), num(x.cur_se?.a))
+    const beyondNoise = (z: number | null) => z === null || Math.abs(z) > options.z
+    if ((Math.abs(deltaB) > options.b && beyondNoise(zB)) || (Math.abs(relA) > options.a && beyondNoise(zA))) {
       flagged.push({
         item_id: x.item_id,
         previous_version: x.prev_version,
@@ -215,11 +233,13 @@ export async function driftReport(q: Queryable, opts: Partial<DriftOptions> = {}
         se_b_cur: num(x.cur_se?.b),
         delta_b: deltaB,
         rel_delta_a: relA,
+        z_b: zB,
+        z_a: zA,
       })
     }
   }
   const failAbove = options.failCount ?? Math.max(1, Math.round(compared * 0.1))
-  return { current, previous, previousBySeedops: prev.rows[0]!.seedops, compared, flagged, failAbove, options }
+  return { current, currentInHistory: true, previous, previousBySeedops: prev.rows[0]!.seedops, compared, flagged, failAbove, options }
 }
 
 /** The versions a rollback may go to, newest first (for the refusal of an unknown one). */

@@ -1,6 +1,6 @@
 import { addDays, utcDayStart } from '../config/index.js'
 import { usageError } from '../errors/index.js'
-import { driftReport } from '../irt-stage/history.js'
+import { CURRENT_VERSION_SQL, driftReport } from '../irt-stage/history.js'
 import type { Check, CheckGroup, VerifyContext } from './types.js'
 
 
@@ -33,9 +33,9 @@ const r3 = (x: number | null) => (x === null ? null : Math.round(x * 1000) / 100
  */
 const drift: Check = {
   id: 'drift',
-  description: 'item parameters moved little since the previous calibration: |Δb| ≤ 0.3 and |Δa|/a ≤ 0.25 (--drift-b, --drift-a); fail above --drift-fail-count items (default 10%)',
+  description: 'item parameters moved little since the previous calibration: no |Δb| > 0.3 or |Δa|/a > 0.25 (--drift-b, --drift-a) that is also beyond 3 SEs of the difference (--drift-z); fail above --drift-fail-count items (default 10%)',
   async run({ q, options }) {
-    const d = await driftReport(q, { b: options.driftB, a: options.driftA, failCount: options.driftFailCount })
+    const d = await driftReport(q, { b: options.driftB, a: options.driftA, z: options.driftZ, failCount: options.driftFailCount })
     const numbers = {
       current_version: d.current,
       previous_version: d.previous,
@@ -44,11 +44,14 @@ const drift: Check = {
       fail_above: d.failAbove,
       threshold_b: d.options.b,
       threshold_a: d.options.a,
+      z: d.options.z,
     }
     if (!d.current) return { status: 'pass', message: 'no item parameters yet: nothing to compare', numbers }
+    if (!d.currentInHistory) return { status: 'pass', message: `mirt_item_params was last written as version ${d.current}, which no calibration by seedops recorded (another writer?): not compared`, numbers }
     if (!d.previous) return { status: 'pass', message: `${d.current} is the only calibration in the history: no previous version to compare with`, numbers }
     const span = `${d.previous} → ${d.current}`
-    if (!d.flagged.length) return { status: 'pass', message: `${span}: none of ${d.compared} items moved beyond |Δb| ${d.options.b} or |Δa|/a ${d.options.a}`, numbers }
+    const beyond = d.options.z > 0 ? ` (and ${d.options.z} SEs)` : ''
+    if (!d.flagged.length) return { status: 'pass', message: `${span}: none of ${d.compared} items moved beyond |Δb| ${d.options.b} or |Δa|/a ${d.options.a}${beyond}`, numbers }
     const examples = d.flagged.slice(0, 50).map((x) => ({
       item_id: x.item_id,
       previous_version: x.previous_version,
@@ -62,8 +65,10 @@ const drift: Check = {
       se_b_cur: r3(x.se_b_cur),
       delta_b: r3(x.delta_b),
       rel_delta_a: r3(x.rel_delta_a),
+      z_b: x.z_b === null ? null : Math.round(x.z_b * 10) / 10,
+      z_a: x.z_a === null ? null : Math.round(x.z_a * 10) / 10,
     }))
-    const msg = `${span}: ${d.flagged.length} of ${d.compared} items drifted (|Δb| > ${d.options.b} or |Δa|/a > ${d.options.a}): ${d.flagged.slice(0, 8).map((x) => x.item_id).join(', ')}${d.flagged.length > 8 ? ', …' : ''}`
+    const msg = `${span}: ${d.flagged.length} of ${d.compared} items drifted (|Δb| > ${d.options.b} or |Δa|/a > ${d.options.a}${beyond}): ${d.flagged.slice(0, 8).map((x) => x.item_id).join(', ')}${d.flagged.length > 8 ? ', …' : ''}`
     if (d.flagged.length > d.failAbove && d.previousBySeedops) return { status: 'fail', message: `${msg}; more than ${d.failAbove} (roll back: seedops irt rollback --to ${d.previous})`, numbers, examples }
     const note = d.flagged.length > d.failAbove ? `; the previous parameters were written by another system (not failed)` : ''
     return { status: 'warn', message: msg + note, numbers, examples }
@@ -89,8 +94,10 @@ export const irtGroup: CheckGroup = {
                   CASE WHEN jsonb_typeof(metrics -> 'iterations') = 'number' THEN (metrics ->> 'iterations')::float8::int END AS iterations,
                   CASE WHEN jsonb_typeof(metrics -> 'logLik') = 'number' THEN (metrics ->> 'logLik')::float8 END AS loglik,
                   CASE WHEN jsonb_typeof(metrics -> 'params_written') = 'boolean' THEN (metrics ->> 'params_written')::boolean END AS params_written,
-                  (SELECT p.run_id FROM mirt_fit_meta p WHERE ${SEEDOPS_FIT_META.replaceAll('m.', 'p.')} AND p.metrics ->> 'params_written' IS DISTINCT FROM 'false'
-                   ORDER BY p.fitted_at DESC, p.run_id DESC LIMIT 1) AS in_use
+                  -- the current version's calibration (after an irt rollback, not the newest one), else the newest written fit
+                  COALESCE((SELECT max(h.run_id) FROM seedops_item_params_history h WHERE h.version = (${CURRENT_VERSION_SQL})),
+                           (SELECT p.run_id FROM mirt_fit_meta p WHERE ${SEEDOPS_FIT_META.replaceAll('m.', 'p.')} AND p.metrics ->> 'params_written' IS DISTINCT FROM 'false'
+                            ORDER BY p.fitted_at DESC, p.run_id DESC LIMIT 1)) AS in_use
            FROM mirt_fit_meta m WHERE ${SEEDOPS_FIT_META} ORDER BY fitted_at DESC, run_id DESC LIMIT 1`,
         )
         const others = (await q.query<{ n: number }>(`SELECT count(*)::int AS n FROM mirt_fit_meta m WHERE NOT (${SEEDOPS_FIT_META})`)).rows[0]!.n
@@ -182,13 +189,15 @@ export const thetaGroup: CheckGroup = {
 }
 
 /** verify irt's drift flags → check options (undefined: the check's default). */
-export function driftOptionsFromFlags(flags: { 'drift-b'?: string; 'drift-a'?: string; 'drift-fail-count'?: number }): Record<string, number> {
+export function driftOptionsFromFlags(flags: { 'drift-b'?: string; 'drift-a'?: string; 'drift-z'?: string; 'drift-fail-count'?: number }): Record<string, number> {
   const pos = (name: string, v: string | undefined) => {
     if (v === undefined) return undefined
     const n = Number(v)
     if (!(Number.isFinite(n) && n > 0)) throw usageError(`--${name} must be a positive number, got ${JSON.stringify(v)}`, [`e.g. --${name} ${name === 'drift-b' ? '0.3' : '0.25'}`])
     return n
   }
-  const out: Record<string, number | undefined> = { driftB: pos('drift-b', flags['drift-b']), driftA: pos('drift-a', flags['drift-a']), driftFailCount: flags['drift-fail-count'] }
+  const z = flags['drift-z'] === undefined ? undefined : Number(flags['drift-z'])
+  if (z !== undefined && !(Number.isFinite(z) && z >= 0)) throw usageError(`--drift-z must be a number ≥ 0, got ${JSON.stringify(flags['drift-z'])}`, ['e.g. --drift-z 3, or --drift-z 0 for the thresholds alone'])
+  const out: Record<string, number | undefined> = { driftB: pos('drift-b', flags['drift-b']), driftA: pos('drift-a', flags['drift-a']), driftZ: z, driftFailCount: flags['drift-fail-count'] }
   return Object.fromEntries(Object.entries(out).filter(([, v]) => v !== undefined)) as Record<string, number>
 }
