@@ -7,7 +7,7 @@ import { executeStage, renderStageReport, stageFlags, type StageCommandResult } 
 
 export default class RunComputeKpis extends BaseCommand<typeof RunComputeKpis> {
   static override description =
-    'Compute the weekly KPIs (I_t, E_t, R_t, A_t, P, S) for every user active in the lookback, for the ISO week of --date (as of its Sunday), into weekly_kpi. Idempotent, all-or-nothing, one run at a time.'
+    'Compute the weekly KPIs (I_t, E_t, R_t, A_t, P, S) for every user active in the lookback, for the ISO week of --date (as of its Sunday), into weekly_kpi. The first run of a new week first finalises the previous week (its KPIs again, with all of Sunday). Idempotent, all-or-nothing, one run at a time.'
   static override examples = [
     '<%= config.bin %> run compute-kpis',
     '<%= config.bin %> run compute-kpis --date 2026-11-16 --bayesian --json',
