@@ -1,6 +1,7 @@
 import { hostname } from 'node:os'
 import type { Db } from '../db/index.js'
 import { assertMigrated } from '../db/migrate.js'
+import { chooseRunSource, DROP_RUN_SOURCE } from '../db/read-source.js'
 import { EXIT, SeedopsError, translateError, redact } from '../errors/index.js'
 import { pushIfConfigured, type RunOutcome } from '../metrics/push.js'
 import { withBindings, type Logger } from '../output/index.js'
@@ -86,6 +87,7 @@ export async function runStage<P, S>(db: Db, stage: Stage<P, S>, params: P, opts
   const tx = await db.pool.connect()
   let runId: number | null = null
   let locked = false
+  let shadowed = false
   // SIGTERM (a pod being stopped) and SIGINT (Ctrl-C): abort the stage, cancel its statement,
   // roll back, record the run as cancelled, exit 143/130. Node's default would kill the process
   // with the run left 'running' until the next run marks it abandoned.
@@ -171,6 +173,11 @@ export async function runStage<P, S>(db: Db, stage: Stage<P, S>, params: P, opts
     log = withBindings(opts.logger, { stage: stage.id, runId })
     await tx.query('BEGIN')
     log.progress(`${stage.id}: run #${runId}, as of ${opts.asOf}${opts.dryRun ? ' (dry run: nothing will be written)' : ''}`)
+    // SPEC's read order: the attempt read model over exam_results, else the platform's responses.
+    const source = await chooseRunSource(tx)
+    shadowed = source.shadow
+    if (source.source === 'responses') log.progress(`${stage.id}: reading attempts from responses (exam_results holds no rows): a learner's day is a session; no times, hints or topics but question.topic_id`)
+    else log.debug(`${stage.id}: reading attempts from exam_results.result_json (the attempt read model)`)
     opts.signal?.addEventListener('abort', () => controller.abort(opts.signal?.reason))
     const result = await stage.run(params, {
       db,
@@ -252,6 +259,8 @@ export async function runStage<P, S>(db: Db, stage: Stage<P, S>, params: P, opts
     if (watchdog) clearTimeout(watchdog)
     process.off('SIGTERM', onTerm)
     process.off('SIGINT', onInt)
+    // The session-local view must not outlive the run (the embedded server has one session for all).
+    if (shadowed) await tx.query(DROP_RUN_SOURCE).catch(() => {})
     if (locked) await tx.query(`SELECT pg_advisory_unlock(hashtext($1))`, [key]).catch(() => {})
     tx.release()
     runningHere.delete(key)
