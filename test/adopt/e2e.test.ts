@@ -5,6 +5,7 @@ import { findResource, startStandin, type Standin } from '../support/kube-standi
 import { runCli } from '../support/cli.js'
 import { clientsFor } from '../kube/helpers.js'
 import { namespaceVersions, PREDECESSOR_SECRET_VALUES, seedPredecessorNamespace, type Planted } from '../support/predecessor-namespace.js'
+import type { CheckFinding } from '../../src/lib/doctor/types.js'
 
 /**
  * Issue 8, end to end on the stand-in, through the CLI as a user runs it and as the identities
@@ -19,14 +20,8 @@ const STAGES = ['aggregate-features', 'compute-kpis', 'calibrate-irt', 'generate
 const LEGACY = ['aggregate-features-daily', 'aggregate-features-daily-r', 'calibrate-irt-weekly', 'compute-daily-kpis', 'detect-inactivity', 'fit-bayesian-growth', 'generate-weekly-report', 'mirt-calibrate']
 const CRONJOBS = () => findResource('batch', 'v1', 'cronjobs')!
 
-interface F {
-  check: string
-  status: 'ok' | 'warn' | 'fail'
-  subject?: string
-  message: string
-  details?: string[]
-  fix?: string[]
-}
+/** Findings as `doctor --json` prints them. */
+type F = CheckFinding
 interface Report {
   findings: F[]
   summary: { fail: number; warn: number; failedChecks: string[]; warnedChecks: string[] }

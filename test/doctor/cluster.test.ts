@@ -6,6 +6,7 @@ import { kubeEnv } from '../kube/helpers.js'
 import { executeDoctor, type DoctorFlags } from '../../src/lib/doctor/command.js'
 import { renderReport, listChecks } from '../../src/lib/doctor/run.js'
 import { finished, manifestsFor, newNamespace, runJob, secretLeaks, seedAll, seedSecrets, SECRET_VALUES, waitingReason } from './helpers.js'
+import type { CheckFinding } from '../../src/lib/doctor/types.js'
 
 /**
  * `seedops doctor` against the Kubernetes stand-in: one namespace per scenario, broken the way
@@ -17,15 +18,8 @@ const SCRIPTS: Record<string, Script> = {}
 const CRONJOBS = () => findResource('batch', 'v1', 'cronjobs')!
 const SECRETS = () => findResource('', 'v1', 'secrets')!
 
-interface Finding {
-  check: string
-  status: 'ok' | 'warn' | 'fail'
-  subject?: string
-  message: string
-  details?: string[]
-  fix?: string[]
-  safeFix?: Record<string, unknown>
-}
+/** Findings as `doctor --json` prints them. */
+type Finding = CheckFinding
 
 async function doctor(args: string[], env: Record<string, string> = {}) {
   const r = await runCli(['doctor', ...args], { env: { ...kubeEnv(s), ...env } })

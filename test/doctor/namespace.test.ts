@@ -4,6 +4,7 @@ import { pullCause } from '../../src/lib/doctor/cluster-checks.js'
 import { renderReport } from '../../src/lib/doctor/run.js'
 import { findResource, startStandin, type Standin } from '../support/kube-standin/index.js'
 import { manifestsFor, newNamespace, secretLeaks, seedAll, seedSecrets } from './helpers.js'
+import type { CheckFinding } from '../../src/lib/doctor/types.js'
 
 /**
  * doctor on what else runs in a namespace: the predecessor's CronJobs, its R Plumber service,
@@ -13,14 +14,8 @@ import { manifestsFor, newNamespace, secretLeaks, seedAll, seedSecrets } from '.
  */
 let s: Standin
 
-interface F {
-  check: string
-  status: 'ok' | 'warn' | 'fail'
-  subject?: string
-  message: string
-  details?: string[]
-  fix?: string[]
-}
+/** Findings as `doctor --json` prints them. */
+type F = CheckFinding
 
 async function doctor(ns: string, flags: Partial<DoctorFlags> = {}) {
   const report = await executeDoctor({ kubeconfig: s.kubeconfig, namespace: ns, only: ['cluster'], 'request-timeout': '10s', ...flags }, { logger: { info() {}, warn() {}, debug() {}, progress() {} }, interactive: false, confirm: async () => false }, {})
