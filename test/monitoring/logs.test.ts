@@ -1,10 +1,9 @@
 import { afterEach, beforeAll, describe, expect, it } from 'vitest'
-import type { Db } from '../../src/lib/db/index.js'
 import { registerSecret } from '../../src/lib/errors/index.js'
 import { createLogger } from '../../src/lib/output/index.js'
 import { runCli } from '../support/cli.js'
 import { DB_KINDS, freshDatabase, type TestDatabase } from '../support/db.js'
-import { insertExams, insertQuestions } from '../support/fixtures.js'
+import { insertTwoLearners } from '../support/fixtures.js'
 import { freePort } from '../support/prometheus.js'
 
 const AS_OF = '2026-03-15'
@@ -40,16 +39,6 @@ function parseLines(stderr: string): LogLine[] {
   })
 }
 
-async function loadFixture(db: Db) {
-  await insertQuestions(db.pool, [
-    { id: 1, topic: 'alg' },
-    { id: 2, topic: 'geo' },
-  ])
-  await insertExams(db.pool, [
-    { session_id: 's1', user_id: 'u1', at: '2026-03-14T10:00:00Z', questions: [{ question_id: 1, is_correct: true }, { question_id: 2, is_correct: false }] },
-    { session_id: 's2', user_id: 'u2', at: '2026-03-15T10:00:00Z', questions: [{ question_id: 1, is_correct: false }] },
-  ])
-}
 
 async function lastRun(t: TestDatabase): Promise<{ id: number; status: string }> {
   const db = await t.open()
@@ -66,7 +55,7 @@ describe.each(DB_KINDS)('LOG_FORMAT=json on %s', (kind) => {
   beforeAll(async () => {
     t = await freshDatabase(kind)
     const db = await t.open()
-    await loadFixture(db)
+    await insertTwoLearners(db.pool)
     await db.close()
     env = { ...t.env }
     // On the real server the URL carries a password (trust auth ignores it): a registered secret.

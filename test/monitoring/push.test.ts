@@ -4,14 +4,13 @@ import { mkdtempSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import type { Db } from '../../src/lib/db/index.js'
 import aggregateFeatures from '../../src/lib/features/stage.js'
 import { groupingFor, pushStageRun, runNamespace } from '../../src/lib/metrics/push.js'
 import type { Logger } from '../../src/lib/output/index.js'
 import { runStage } from '../../src/lib/stages/runner.js'
 import { spawnCli } from '../support/cli.js'
 import { DB_KINDS, freshDatabase, type TestDatabase } from '../support/db.js'
-import { insertExams, insertQuestions, waitForOutput } from '../support/fixtures.js'
+import { insertTwoLearners, waitForOutput } from '../support/fixtures.js'
 import { findTool, freePort, startPushgateway, type RunningTool } from '../support/prometheus.js'
 
 const AS_OF = '2026-03-15'
@@ -48,16 +47,6 @@ function value(g: Group, name: string, match: Record<string, string> = {}): numb
   return m === undefined ? undefined : Number(m.value)
 }
 
-async function loadFixture(db: Db) {
-  await insertQuestions(db.pool, [
-    { id: 1, topic: 'alg' },
-    { id: 2, topic: 'geo' },
-  ])
-  await insertExams(db.pool, [
-    { session_id: 's1', user_id: 'u1', at: '2026-03-14T10:00:00Z', questions: [{ question_id: 1, is_correct: true }, { question_id: 2, is_correct: false }] },
-    { session_id: 's2', user_id: 'u2', at: '2026-03-15T10:00:00Z', questions: [{ question_id: 1, is_correct: false }] },
-  ])
-}
 
 /** Makes every insert into features_topic_daily fail: a real mid-transaction failure of the real stage. */
 const PLANT_FAILURE = [
@@ -82,7 +71,7 @@ describe.skipIf(!BIN)('stage runs push to a real Pushgateway', () => {
     beforeAll(async () => {
       t = await freshDatabase(kind)
       const db = await t.open()
-      await loadFixture(db)
+      await insertTwoLearners(db.pool)
       await db.close()
     })
 
@@ -190,7 +179,7 @@ describe('a Pushgateway that is down or hangs only warns', () => {
   beforeAll(async () => {
     t = await freshDatabase('embedded')
     const db = await t.open()
-    await loadFixture(db)
+    await insertTwoLearners(db.pool)
     await db.close()
     // Accepts connections and never answers.
     hang = createServer(() => {})

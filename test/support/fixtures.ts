@@ -44,3 +44,15 @@ export function waitForOutput(stream: NodeJS.ReadableStream, pred: (s: string) =
     })
   })
 }
+
+/** Two learners, two questions, two sessions on 2026-03-14/15: the smallest data a stage run writes rows from. */
+export async function insertTwoLearners(q: Pick<pg.Pool, 'query'>): Promise<void> {
+  await insertQuestions(q, [
+    { id: 1, topic: 'alg' },
+    { id: 2, topic: 'geo' },
+  ])
+  await insertExams(q, [
+    { session_id: 's1', user_id: 'u1', at: '2026-03-14T10:00:00Z', questions: [{ question_id: 1, is_correct: true }, { question_id: 2, is_correct: false }] },
+    { session_id: 's2', user_id: 'u2', at: '2026-03-15T10:00:00Z', questions: [{ question_id: 1, is_correct: false }] },
+  ])
+}
