@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { buildFromIndexed, buildResponseMatrix } from '../../src/lib/irt/data.js'
+import { buildFromIndexed, buildResponseMatrix, ResponseMatrixBuilder } from '../../src/lib/irt/data.js'
 import { readResponsesCsv } from '../../src/lib/irt/io.js'
 import { SeedopsError } from '../../src/lib/errors/index.js'
 import { fixture, readTable } from './helpers.js'
@@ -90,5 +90,36 @@ describe('buildResponseMatrix', () => {
     expect(Array.from(data.rowPtr)).toEqual([0, 1, 3])
     expect(Array.from(data.items)).toEqual([0, 0, 1])
     expect(Array.from(data.resp)).toEqual([0, 1, 1])
+  })
+
+  it('ResponseMatrixBuilder fed row by row gives what buildResponseMatrix gives, with the caller\'s row numbers', () => {
+    const rows = [
+      { user_id: 'u2', item_id: 'i9', is_correct: true, row: 10 },
+      { user_id: ' u1 ', item_id: 'i3', is_correct: '1', row: 11 },
+      { user_id: 'u2', item_id: 'i9', is_correct: false, row: 12 },
+      { user_id: 'u2', item_id: 'i1', is_correct: 'x', row: 13 },
+    ]
+    const b = new ResponseMatrixBuilder({ duplicates: 'last' })
+    for (const r of rows) b.add(r.user_id, r.item_id, r.is_correct, r.row)
+    const got = b.finish()
+    const ref = buildResponseMatrix(rows, { duplicates: 'last' })
+    expect(got.report).toEqual(ref.report)
+    expect(got.data.personIds).toEqual(['u1', 'u2'])
+    expect(Array.from(got.data.resp)).toEqual([1, 0])
+    expect(got.report.duplicates.examples).toEqual([{ row: 10, kept_row: 12, user_id: 'u2', item_id: 'i9', conflicting: true }])
+    expect(got.report.rejected.examples).toEqual([{ row: 13, user_id: 'u2', item_id: 'i1', value: 'x', reason: 'invalid_value' }])
+    expect(() => b.finish()).toThrow(/twice/)
+  })
+
+  it('ResponseMatrixBuilder grows past its initial capacity without losing rows', () => {
+    const b = new ResponseMatrixBuilder()
+    for (let k = 0; k < 5000; k++) b.add(`u${k % 97}`, `i${k % 13}`, k % 3 === 0 ? 1 : 0, k + 1)
+    const { data, report } = b.finish()
+    expect(report.rows).toBe(5000)
+    expect(data.nPersons).toBe(97)
+    expect(data.nItems).toBe(13)
+    // 97 × 13 distinct pairs (97 and 13 coprime), the rest are duplicates.
+    expect(data.nObs).toBe(97 * 13)
+    expect(report.duplicates.count).toBe(5000 - 97 * 13)
   })
 })

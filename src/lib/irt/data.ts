@@ -83,70 +83,153 @@ function idOf(v: unknown): string {
 }
 
 /**
- * Builds the sparse matrix from long rows, rejecting unusable values (with counts and
- * examples) and resolving duplicates by `policy`. Persons and items are ordered by id
- * (plain code-unit order), so results do not depend on row order.
+ * Streaming builder: observations go in one at a time and are kept in growable typed arrays
+ * (13 bytes a row), with user and item ids interned once, so a reader (CSV, a database cursor)
+ * never holds per-row objects or strings. Semantics are buildResponseMatrix's: unusable values
+ * are rejected with counts and examples, duplicates resolved by `policy`, persons and items
+ * ordered by id (plain code-unit order), so results do not depend on row order.
  */
-export function buildResponseMatrix(rows: Iterable<ResponseRow>, opts: BuildOptions = {}): { data: ResponseMatrix; report: BuildReport } {
-  const policy = opts.duplicates ?? 'first'
-  const maxEx = opts.maxExamples ?? 10
-  const personIndex = new Map<string, number>()
-  const itemIndex = new Map<string, number>()
-  const personIds: string[] = []
-  const itemIds: string[] = []
-  let p: number[] = []
-  let it: number[] = []
-  let ys: number[] = []
-  let rowNo: number[] = []
-  const rejected: BuildReport['rejected'] = { count: 0, byReason: {}, examples: [] }
-  let n = 0
-  for (const r of rows) {
-    n++
-    const row = r.row ?? n
-    const u = idOf(r.user_id)
-    const i = idOf(r.item_id)
-    let y: 0 | 1 | RejectReason = parseBinary(r.is_correct)
+export class ResponseMatrixBuilder {
+  private readonly policy: DuplicatePolicy
+  private readonly maxEx: number
+  private readonly personIndex = new Map<string, number>()
+  private readonly itemIndex = new Map<string, number>()
+  private readonly personIds: string[] = []
+  private readonly itemIds: string[] = []
+  private P = new Int32Array(1024)
+  private I = new Int32Array(1024)
+  private Y = new Uint8Array(1024)
+  private R = new Int32Array(1024)
+  private m = 0
+  private n = 0
+  private readonly rejected: BuildReport['rejected'] = { count: 0, byReason: {}, examples: [] }
+  private finished = false
+
+  constructor(opts: BuildOptions = {}) {
+    this.policy = opts.duplicates ?? 'first'
+    this.maxEx = opts.maxExamples ?? 10
+  }
+
+  /** value: the raw is_correct (string from CSV, boolean/number from the database); row: 1-based data-row number for messages */
+  add(userId: string, itemId: string, value: unknown, row: number): void {
+    const u = idOf(userId)
+    const i = idOf(itemId)
+    let y: 0 | 1 | RejectReason = parseBinary(value)
     if (u === '') y = 'missing_user_id'
     else if (i === '') y = 'missing_item_id'
     if (typeof y === 'string') {
-      rejected.count++
-      rejected.byReason[y] = (rejected.byReason[y] ?? 0) + 1
-      if (rejected.examples.length < maxEx) rejected.examples.push({ row, user_id: u, item_id: i, value: r.is_correct === undefined || r.is_correct === null ? '' : String(r.is_correct), reason: y })
-      continue
+      this.reject(row, u, i, value === undefined || value === null ? '' : String(value), y)
+      return
     }
-    let pi = personIndex.get(u)
-    if (pi === undefined) {
-      pi = personIds.length
-      personIndex.set(u, pi)
-      personIds.push(u)
-    }
-    let ii = itemIndex.get(i)
-    if (ii === undefined) {
-      ii = itemIds.length
-      itemIndex.set(i, ii)
-      itemIds.push(i)
-    }
-    p.push(pi)
-    it.push(ii)
-    ys.push(y)
-    rowNo.push(row)
+    this.addIndexed(this.internPerson(u), this.internItem(i), y, row)
   }
-  const pOrder = sortedRemap(personIds)
-  const iOrder = sortedRemap(itemIds)
-  const m = p.length
-  const P = new Int32Array(m)
-  const I = new Int32Array(m)
-  const Y = new Uint8Array(m)
-  const R = new Int32Array(m)
-  for (let k = 0; k < m; k++) {
-    P[k] = pOrder.newIndex[p[k]]
-    I[k] = iOrder.newIndex[it[k]]
-    Y[k] = ys[k]
-    R[k] = rowNo[k]
+
+  /** Index of a person id (already trimmed, non-empty), interning it on first sight. For readers that intern ids themselves. */
+  internPerson(id: string): number {
+    let k = this.personIndex.get(id)
+    if (k === undefined) {
+      k = this.personIds.length
+      this.personIndex.set(id, k)
+      this.personIds.push(id)
+    }
+    return k
   }
-  p = it = ys = rowNo = []
-  const { data, dup } = assemble(pOrder.sorted, iOrder.sorted, P, I, Y, R, policy, maxEx)
-  return { data, report: { rows: n, accepted: m - dup.count, rejected, duplicates: dup } }
+
+  /** Index of an item id (already trimmed, non-empty), interning it on first sight. */
+  internItem(id: string): number {
+    let k = this.itemIndex.get(id)
+    if (k === undefined) {
+      k = this.itemIds.length
+      this.itemIndex.set(id, k)
+      this.itemIds.push(id)
+    }
+    return k
+  }
+
+  /** An accepted observation with indices from internPerson/internItem. */
+  addIndexed(person: number, item: number, y: 0 | 1, row: number): void {
+    this.n++
+    const k = this.m
+    if (k === this.P.length) this.grow()
+    this.P[k] = person
+    this.I[k] = item
+    this.Y[k] = y
+    this.R[k] = row
+    this.m = k + 1
+  }
+
+  /** A rejected row: counted, and kept as an example while fewer than maxExamples are. */
+  reject(row: number, userId: string, itemId: string, value: string, reason: RejectReason): void {
+    this.n++
+    const rj = this.rejected
+    rj.count++
+    rj.byReason[reason] = (rj.byReason[reason] ?? 0) + 1
+    if (rj.examples.length < this.maxEx) rj.examples.push({ row, user_id: userId, item_id: itemId, value, reason })
+  }
+
+  /** Whether another rejected example would still be kept (readers decode a rejected row's text only then). */
+  wantsRejectExample(): boolean {
+    return this.rejected.examples.length < this.maxEx
+  }
+
+  /** Rows added so far (accepted and rejected). */
+  get rows(): number {
+    return this.n
+  }
+
+  private grow(): void {
+    const cap = this.P.length * 2
+    const P = new Int32Array(cap)
+    P.set(this.P)
+    const I = new Int32Array(cap)
+    I.set(this.I)
+    const Y = new Uint8Array(cap)
+    Y.set(this.Y)
+    const R = new Int32Array(cap)
+    R.set(this.R)
+    this.P = P
+    this.I = I
+    this.Y = Y
+    this.R = R
+  }
+
+  finish(): { data: ResponseMatrix; report: BuildReport } {
+    if (this.finished) throw new Error('ResponseMatrixBuilder.finish() called twice')
+    this.finished = true
+    const m = this.m
+    const pOrder = sortedRemap(this.personIds)
+    const iOrder = sortedRemap(this.itemIds)
+    // Remap in place on views of exactly m rows (the spare capacity is dropped with the builder).
+    const P = this.P.subarray(0, m)
+    const I = this.I.subarray(0, m)
+    const pn = pOrder.newIndex
+    const inew = iOrder.newIndex
+    for (let k = 0; k < m; k++) {
+      P[k] = pn[P[k]]
+      I[k] = inew[I[k]]
+    }
+    this.personIndex.clear()
+    this.itemIndex.clear()
+    const { data, dup } = assemble(pOrder.sorted, iOrder.sorted, P, I, this.Y.subarray(0, m), this.R.subarray(0, m), this.policy, this.maxEx)
+    this.P = this.I = this.R = new Int32Array(0)
+    this.Y = new Uint8Array(0)
+    return { data, report: { rows: this.n, accepted: m - dup.count, rejected: this.rejected, duplicates: dup } }
+  }
+}
+
+/**
+ * Builds the sparse matrix from long rows (a thin wrapper over ResponseMatrixBuilder), rejecting
+ * unusable values (with counts and examples) and resolving duplicates by `policy`. Persons and
+ * items are ordered by id (plain code-unit order), so results do not depend on row order.
+ */
+export function buildResponseMatrix(rows: Iterable<ResponseRow>, opts: BuildOptions = {}): { data: ResponseMatrix; report: BuildReport } {
+  const b = new ResponseMatrixBuilder(opts)
+  let n = 0
+  for (const r of rows) {
+    n++
+    b.add(r.user_id as string, r.item_id as string, r.is_correct, r.row ?? n)
+  }
+  return b.finish()
 }
 
 function sortedRemap(ids: string[]): { sorted: string[]; newIndex: Int32Array } {
