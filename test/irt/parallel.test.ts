@@ -45,3 +45,19 @@ describe.runIf(existsSync(DIST))('parallel E-step (worker_threads, from dist/)',
     }
   })
 })
+
+describe.runIf(existsSync(DIST))('standard errors over the E-step threads (from dist/)', () => {
+  it('three threads give the single-thread standard errors (the missing information is split by person range)', async () => {
+    const { calibrate } = (await import(pathToFileURL(join(ROOT, 'dist', 'src', 'lib', 'irt', 'calibrate.js')).href)) as typeof import('../../src/lib/irt/calibrate.js')
+    const data = readResponsesCsv(fixture('sim2pl-sparse', 'responses.csv')).data
+    const one = await calibrate(data, { model: '2PL', threads: 1 })
+    const three = await calibrate(data, { model: '2PL', threads: 3 })
+    expect(three.fit.threads).toBe(3)
+    let worst = 0
+    for (let k = 0; k < one.items.length; k++) {
+      for (const f of ['se_a', 'se_d', 'se_b'] as const) worst = Math.max(worst, Math.abs(three.items[k][f]! / one.items[k][f]! - 1))
+    }
+    expect(worst).toBeLessThan(1e-9)
+    expect(Math.min(...three.items.map((x) => x.se_a!))).toBeGreaterThan(0)
+  })
+})

@@ -95,6 +95,8 @@ export interface FitSummary {
   tol: number
   threads: number
   seconds: number
+  /** Of `seconds`, the standard errors (null when not computed). */
+  seSeconds: number | null
 }
 
 export interface CalibrationResult {
@@ -383,11 +385,14 @@ export async function calibrate(data: ResponseMatrix, opts: CalibrateOptions): P
       tol,
       threads: runner.threads,
       seconds: 0,
+      seSeconds: null,
     }
     const result: CalibrationResult = { items, fit, degenerate, warnings, state }
     if (opts.se !== false) {
       const { attachStandardErrors } = await import('./se.js')
-      attachStandardErrors(result, fin.counts, fin.nodeTotals)
+      const tSe = Date.now()
+      await attachStandardErrors(result, fin.counts, fin.nodeTotals, runner.missingInfo?.bind(runner))
+      fit.seSeconds = (Date.now() - tSe) / 1000
     }
     const { attachItemFit } = await import('./itemfit.js')
     const eap = attachItemFit(result, fin.theta && fin.se ? { theta: fin.theta, se: fin.se } : undefined)

@@ -1,3 +1,4 @@
+import type { MissingInfoInput } from './missing-info.js'
 import { estepRange, newWindows, type EstepInput, type EstepOutput } from './estep.js'
 
 /** Runs the E-step over all persons; the parallel implementation lives in parallel.ts. */
@@ -6,6 +7,8 @@ export interface EstepRunner {
   run(logT: Float64Array, logPrior: Float64Array, opts?: RunOptions): Promise<EstepOutput>
   close(): Promise<void>
   readonly threads: number
+  /** The missing-information term of the standard errors over all persons, split over the runner's threads (parallel runner only); null to compute it on the caller's thread. */
+  missingInfo?(inp: MissingInfoInput): Promise<Float64Array | null>
 }
 
 export interface RunOptions {
