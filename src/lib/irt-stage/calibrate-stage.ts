@@ -2,13 +2,14 @@ import { z } from 'zod'
 import { addDays, envFirst, resolveBool, resolveInt, resolveString, utcDayStart } from '../config/index.js'
 import { SeedopsError, usageError } from '../errors/index.js'
 import { calibrate, type AnchorItem, type CalibratedItem } from '../irt/calibrate.js'
-import { buildFromIndexed, type ResponseMatrix } from '../irt/data.js'
+import { ResponseMatrixBuilder, type ResponseMatrix } from '../irt/data.js'
 import { attachItemFit } from '../irt/itemfit.js'
 import { MODELS, type IrtModel } from '../irt/model.js'
 import type { Logger } from '../output/index.js'
 import type { Stage } from '../stages/types.js'
 import { plumberPost, type PlumberCalibrateResponse } from './plumber-client.js'
-import { ANCHORS, DELETE_VERSION_HISTORY, INSERT_VERSION_HISTORY, OBSERVATIONS, UPSERT_ABILITY, UPSERT_FIT_META, UPSERT_HISTORY, UPSERT_ITEMS, WRITE_BACK } from './sql.js'
+import { readObservations, type RawObservation } from './observations.js'
+import { ANCHORS, DELETE_VERSION_HISTORY, INSERT_VERSION_HISTORY, UPSERT_ABILITY, UPSERT_FIT_META, UPSERT_HISTORY, UPSERT_ITEMS, WRITE_BACK } from './sql.js'
 
 export const CalibrateParams = z.object({
   lookbackDays: z.number().int().min(1).max(3660),
@@ -91,7 +92,7 @@ async function nativeEngine(data: ResponseMatrix, params: CalibrateParams, ancho
 /** The predecessor's R service (SPEC 3: kept as an optional backend); same writes, fewer diagnostics. */
 async function plumberEngine(
   data: ResponseMatrix,
-  obs: { user_id: string; item_id: string; correct: boolean }[],
+  obs: RawObservation[],
   params: CalibrateParams,
   anchors: AnchorItem[],
   env: NodeJS.ProcessEnv,
@@ -198,36 +199,28 @@ export const calibrateIrt: Stage<CalibrateParams, CalibrateSummary> = {
     const warnings: string[] = []
     if (envFirst(['MIRT_MAX_OBS'], ctx.env)) warnings.push('MIRT_MAX_OBS is ignored: seedops calibrates every observation in the lookback (no cap)')
 
-    const obs = await tx.query<{ user_id: string; item_id: string; correct: boolean }>({ text: OBSERVATIONS, values: [utcDayStart(from), utcDayStart(addDays(ctx.asOf, 1))] })
-    if (obs.rows.length === 0) {
+    // Streamed into typed arrays (no row objects) inside the runner's transaction; the R service
+    // is sent the rows themselves, so only that engine keeps them.
+    const t0 = performance.now()
+    const builder = new ResponseMatrixBuilder({ duplicates: 'first' })
+    const read = await readObservations(tx, { from: utcDayStart(from), to: utcDayStart(addDays(ctx.asOf, 1)) }, builder, { keepRows: params.engine === 'r-plumber' })
+    if (read.rows === 0) {
       throw new SeedopsError(`no answered questions between ${from} and ${ctx.asOf}: nothing to calibrate`, {
         code: 'EMPTY_LOOKBACK',
         suggestions: [`Check the date, or widen the window: seedops run calibrate-irt --lookback-days ${params.lookbackDays * 2}`, 'Previous item parameters are unchanged'],
       })
     }
-    const personIndex = new Map<string, number>()
-    const itemIndex = new Map<string, number>()
-    const m = obs.rows.length
-    const person = new Int32Array(m)
-    const item = new Int32Array(m)
-    const resp = new Uint8Array(m)
-    obs.rows.forEach((r, k) => {
-      let p = personIndex.get(r.user_id)
-      if (p === undefined) personIndex.set(r.user_id, (p = personIndex.size))
-      let j = itemIndex.get(r.item_id)
-      if (j === undefined) itemIndex.set(r.item_id, (j = itemIndex.size))
-      person[k] = p
-      item[k] = j
-      resp[k] = r.correct ? 1 : 0
-    })
-    const { data, report } = buildFromIndexed([...personIndex.keys()], [...itemIndex.keys()], person, item, resp, { duplicates: 'first' })
+    const { data, report } = builder.finish()
+    const answered = new Set(data.itemIds)
+    if (report.rejected.count) warnings.push(`${report.rejected.count} observation(s) without a learner, item or 0/1 value left out (${Object.entries(report.rejected.byReason).map(([k, v]) => `${k}: ${v}`).join(', ')})`)
+    logger.progress(`calibrate-irt: read ${read.rows} observations in ${((performance.now() - t0) / 1000).toFixed(1)} s`)
     logger.progress(`calibrate-irt: ${data.nPersons} learners, ${data.nItems} items, ${data.nObs} responses (${report.duplicates.count} repeats: first attempt kept), ${from}..${ctx.asOf}`)
 
-    const anchorRows = (await tx.query<{ item_id: string; a: number; b: number; c: number; tagged: boolean }>(ANCHORS)).rows.filter((r) => itemIndex.has(r.item_id))
+    const anchorRows = (await tx.query<{ item_id: string; a: number; b: number; c: number; tagged: boolean }>(ANCHORS)).rows.filter((r) => answered.has(r.item_id))
     const anchors: AnchorItem[] = anchorRows.map((r) => ({ item_id: r.item_id, a: r.a, b: r.b, c: params.model === '3PL' ? r.c : 0 }))
     if (params.anchorMode === 'linking' && anchors.length < 2) warnings.push(`mean/sigma linking needs at least 2 anchors answered in the window, found ${anchors.length}: results stay on the N(0,1) scale`)
 
-    const res = params.engine === 'native' ? await nativeEngine(data, params, anchors, logger) : await plumberEngine(data, obs.rows, params, anchors, ctx.env, logger)
+    const res = params.engine === 'native' ? await nativeEngine(data, params, anchors, logger) : await plumberEngine(data, read.raw!, params, anchors, ctx.env, logger)
     warnings.push(...res.warnings)
     const { theta, se } = res
 
