@@ -4,11 +4,12 @@ import { SeedopsError } from '../errors/index.js'
 import { calibrate } from '../irt/calibrate.js'
 import { buildResponseMatrix, type ResponseRow } from '../irt/data.js'
 import { attachItemFit } from '../irt/itemfit.js'
-import { score } from '../irt/score.js'
 
 /**
  * The R Plumber service's contract (SPEC 3), answered by the native engine, so the platform API
- * can point R_IRT_BASE_URL at `seedops irt serve` unchanged.
+ * can point R_IRT_BASE_URL at `seedops irt serve` unchanged. /irt/calibrate and update-theta;
+ * /irt/score, the hot route, is validated by hand in score-request.ts. The server loads this
+ * module (and zod, the EM) on the first request that needs it.
  */
 const Model = z.preprocess((v) => (typeof v === 'string' ? v.trim().toUpperCase().replace('RASCH', 'Rasch') : v), z.enum(['1PL', 'Rasch', '2PL', '3PL']))
 
@@ -26,12 +27,6 @@ export const CalibrateRequest = z
     anchors: z.array(Anchor).optional(),
   })
   .refine((b) => Boolean(b.observations) !== Boolean(b.responses), { message: 'give exactly one of observations or responses' })
-
-export const ScoreRequest = z.object({
-  item_params: z.array(z.object({ a: z.number().positive(), b: z.number(), c: z.number().min(0).max(0.99).optional() })).min(1),
-  responses: z.array(z.array(z.union([z.number(), z.null()]))),
-  method: z.enum(['eap', 'map', 'ml']).optional(),
-})
 
 export const UpdateThetaRequest = z.object({
   user_id: z.union([z.string(), z.number()]).transform(String),
@@ -108,18 +103,4 @@ export async function handleCalibrate(body: unknown, hooks: HandlerHooks = {}) {
       duplicates_dropped: report.duplicates.count,
     },
   }
-}
-
-export function handleScore(body: unknown, hooks: HandlerHooks = {}) {
-  const req = parseBody(ScoreRequest, body)
-  const J = req.item_params.length
-  req.responses.forEach((p, i) => {
-    if (p.length !== J) throw bad(`responses[${i}] has ${p.length} entries, item_params has ${J}`)
-    p.forEach((y, j) => {
-      if (y !== null && y !== 0 && y !== 1) throw bad(`responses[${i}][${j}] = ${y} is not 0, 1 or null`)
-    })
-  })
-  hooks.batch?.(req.responses.length, J)
-  const r = score(req.item_params, req.responses, { method: req.method ?? 'eap' })
-  return { status: 'ok', abilities: Array.from(r.theta, (t, i) => ({ theta: t, se: Number.isFinite(r.se[i]) ? r.se[i] : null })) }
 }

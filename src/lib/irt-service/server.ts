@@ -4,12 +4,8 @@ import type { Db } from '../db/index.js'
 import { SeedopsError, translateError } from '../errors/index.js'
 import type { Logger } from '../output/index.js'
 import { seedopsVersion } from '../paths.js'
-import { updateThetaStage } from '../irt-stage/update-theta.js'
-import { resolveDate } from '../config/index.js'
-import { silentLogger } from '../output/index.js'
-import { runStage } from '../stages/runner.js'
 import { createServiceMetrics, type ServiceMetrics } from '../metrics/service.js'
-import { handleCalibrate, handleScore, parseBody, UpdateThetaRequest } from './handlers.js'
+import { parseScoreRequest, scoreBatch } from './score-request.js'
 
 export interface ServeOptions {
   /** Bearer token the callers must send; null only with an explicit --no-auth. */
@@ -23,25 +19,35 @@ export interface ServeOptions {
 
 const sha = (s: string) => createHash('sha256').update(s).digest()
 
-function send(res: ServerResponse, status: number, body: unknown) {
-  const text = JSON.stringify(body)
-  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) })
+function sendText(res: ServerResponse, status: number, text: string, extra?: Record<string, string>) {
+  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text), ...extra })
   res.end(text)
 }
+const send = (res: ServerResponse, status: number, body: unknown, extra?: Record<string, string>) => sendText(res, status, JSON.stringify(body), extra)
 
+function tooLarge(limit: number) {
+  return new SeedopsError(`request body larger than ${limit} bytes`, { code: 'PAYLOAD_TOO_LARGE' })
+}
+
+/** The body as JSON; a declared length over the limit is refused before a byte is read. */
 function readJson(req: IncomingMessage, limit: number): Promise<unknown> {
+  const declared = Number(req.headers['content-length'])
+  if (declared > limit) return Promise.reject(tooLarge(limit))
   return new Promise((resolve, reject) => {
     let size = 0
     const chunks: Buffer[] = []
     req.on('data', (c: Buffer) => {
       size += c.length
       if (size > limit) {
-        reject(new SeedopsError(`request body larger than ${limit} bytes`, { code: 'PAYLOAD_TOO_LARGE' }))
-        req.destroy()
+        reject(tooLarge(limit))
+        // Stop buffering; what is left is discarded as it arrives (the 413 closes the connection).
+        req.removeAllListeners('data')
+        req.resume()
       } else chunks.push(c)
     })
     req.on('end', () => {
-      const text = Buffer.concat(chunks).toString('utf8')
+      if (size > limit) return
+      const text = (chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks)).toString('utf8')
       if (!text.trim()) return resolve({})
       try {
         resolve(JSON.parse(text))
@@ -53,7 +59,23 @@ function readJson(req: IncomingMessage, limit: number): Promise<unknown> {
   })
 }
 
+/** The request path without the query; anything a URL parser would rewrite (dot segments, escapes, absolute form) goes through one. */
+function pathOf(raw: string): string {
+  const q = raw.indexOf('?')
+  const p = q < 0 ? raw : raw.slice(0, q)
+  if (p.charCodeAt(0) !== 47 || p.startsWith('//') || p.includes('%') || p.includes('/.') || p.includes('\\')) return new URL(raw, 'http://localhost').pathname
+  return p
+}
+
 const STATUS_OF: Record<string, number> = { BAD_REQUEST: 400, USAGE: 400, NOT_FOUND: 404, NO_ITEM_PARAMS: 409, PAYLOAD_TOO_LARGE: 413, STAGE_LOCKED: 409 }
+const POST_ROUTES = new Set(['/irt/calibrate', '/irt/score', '/analysis/irt/update-theta'])
+
+// Loaded on the first request that needs them, so a start (and a worker's start) stays light:
+// calibration pulls in zod and the EM, update-theta the stage runner and its SQL.
+let handlersModule: Promise<typeof import('./handlers.js')> | undefined
+const handlers = () => (handlersModule ??= import('./handlers.js'))
+let thetaModules: Promise<[typeof import('../irt-stage/update-theta.js'), typeof import('../stages/runner.js'), typeof import('../config/index.js'), typeof import('../output/index.js')]> | undefined
+const thetaDeps = () => (thetaModules ??= Promise.all([import('../irt-stage/update-theta.js'), import('../stages/runner.js'), import('../config/index.js'), import('../output/index.js')]))
 
 /**
  * `seedops irt serve`: the Plumber contract over node:http. Every route but /healthz requires
@@ -64,13 +86,14 @@ export function createIrtServer(opts: ServeOptions): Server {
   const limit = opts.maxBodyBytes ?? 64 * 1024 * 1024
   const expected = opts.token ? sha(opts.token) : null
   const metrics = opts.metrics ?? createServiceMetrics()
+  let version: string | undefined
   return createServer(async (req, res) => {
     const started = Date.now()
-    const url = new URL(req.url ?? '/', 'http://localhost')
-    const finished = metrics.startRequest(req.method, url.pathname)
+    const path = pathOf(req.url ?? '/')
+    const finished = metrics.startRequest(req.method, path)
     let status = 500
     try {
-      if (url.pathname === '/healthz' || url.pathname === '/health') {
+      if (path === '/healthz' || path === '/health') {
         let db: string = 'not configured'
         if (opts.db) {
           try {
@@ -81,29 +104,42 @@ export function createIrtServer(opts: ServeOptions): Server {
           }
         }
         status = db.startsWith('unreachable') ? 503 : 200
-        return send(res, status, { status: status === 200 ? 'ok' : 'degraded', engine: 'native', version: seedopsVersion(), database: db })
+        return send(res, status, { status: status === 200 ? 'ok' : 'degraded', engine: 'native', version: (version ??= seedopsVersion()), database: db })
       }
       if (expected) {
         const h = req.headers.authorization ?? ''
         const m = /^Bearer\s+(.+)$/i.exec(h)
         if (!m) {
           status = 401
-          res.setHeader('www-authenticate', 'Bearer')
-          return send(res, 401, { status: 'error', error: { code: 'UNAUTHENTICATED', message: 'missing bearer token' } })
+          return send(res, 401, { status: 'error', error: { code: 'UNAUTHENTICATED', message: 'missing bearer token' } }, { 'www-authenticate': 'Bearer' })
         }
         if (!timingSafeEqual(sha(m[1]!.trim()), expected)) {
           status = 403
           return send(res, 403, { status: 'error', error: { code: 'FORBIDDEN', message: 'invalid token' } })
         }
       }
-      const route = `${req.method} ${url.pathname}`
+      if (req.method !== 'POST' || !POST_ROUTES.has(path)) {
+        status = POST_ROUTES.has(path) ? 405 : 404
+        return status === 405
+          ? send(res, 405, { status: 'error', error: { code: 'METHOD_NOT_ALLOWED', message: `${req.method} is not allowed on ${path}; use POST` } })
+          : send(res, 404, { status: 'error', error: { code: 'NOT_FOUND', message: `no route ${path}` } })
+      }
+      if (path === '/irt/score') {
+        const batch = parseScoreRequest(await readJson(req, limit))
+        metrics.batch('/irt/score', batch.nPersons, batch.nItems)
+        const text = scoreBatch(batch)
+        status = 200
+        return sendText(res, 200, text)
+      }
       let out: unknown
-      if (route === 'POST /irt/calibrate') {
-        out = await handleCalibrate(await readJson(req, limit), { batch: (p, i) => metrics.batch('/irt/calibrate', p, i), calibration: metrics.calibration })
-      } else if (route === 'POST /irt/score') out = handleScore(await readJson(req, limit), { batch: (p, i) => metrics.batch('/irt/score', p, i) })
-      else if (route === 'POST /analysis/irt/update-theta') {
+      if (path === '/irt/calibrate') {
+        const body = await readJson(req, limit)
+        out = await (await handlers()).handleCalibrate(body, { batch: (p, i) => metrics.batch('/irt/calibrate', p, i), calibration: metrics.calibration })
+      } else {
         try {
           if (!opts.db) throw new SeedopsError('update-theta needs a database: start the service with DATABASE_URL', { code: 'NO_DATABASE' })
+          const [{ updateThetaStage }, { runStage }, { resolveDate }, { silentLogger }] = await thetaDeps()
+          const { parseBody, UpdateThetaRequest } = await handlers()
           const body = parseBody(UpdateThetaRequest, await readJson(req, limit))
           // The same stage runner as `seedops run update-theta`: a run-log row, the per-user lock (a
           // second call for the same learner waits its turn), one transaction.
@@ -115,22 +151,17 @@ export function createIrtServer(opts: ServeOptions): Server {
           throw e
         }
         metrics.updateTheta('ok')
-      } else if (['/irt/calibrate', '/irt/score', '/analysis/irt/update-theta'].includes(url.pathname)) {
-        status = 405
-        return send(res, 405, { status: 'error', error: { code: 'METHOD_NOT_ALLOWED', message: `${req.method} is not allowed on ${url.pathname}; use POST` } })
-      } else {
-        status = 404
-        return send(res, 404, { status: 'error', error: { code: 'NOT_FOUND', message: `no route ${url.pathname}` } })
       }
       status = 200
       send(res, 200, out)
     } catch (e) {
       const err = translateError(e)
       status = STATUS_OF[err.code] ?? 500
-      send(res, status, { status: 'error', error: { code: err.code, message: err.message, ...(err.data ? { details: err.data } : {}) } })
+      // A refused body may still be arriving: close the connection rather than read it.
+      send(res, status, { status: 'error', error: { code: err.code, message: err.message, ...(err.data ? { details: err.data } : {}) } }, status === 413 ? { connection: 'close' } : undefined)
     } finally {
       finished(status)
-      opts.logger.info(`${req.method} ${url.pathname} ${status} ${Date.now() - started} ms`)
+      opts.logger.info(`${req.method} ${path} ${status} ${Date.now() - started} ms`)
     }
   })
 }

@@ -130,6 +130,30 @@ function toCsr(items: ScoringItem[], responses: ResponseMatrix | Array<Array<num
  */
 export function score(items: ScoringItem[], responses: ResponseMatrix | Array<Array<number | null | undefined>>, opts: ScoreOptions = {}): ScoreResult {
   const method = opts.method ?? 'eap'
+  if (opts.prior && 'logDensity' in opts.prior && method !== 'eap') throw new RangeError(`a grid posterior prior applies to EAP only, not ${method.toUpperCase()}`)
+  const item = itemArrays(items)
+  const csr = toCsr(items, responses)
+  return { ...scoreArrays(item, csr, opts), personIds: csr.personIds, unknownItems: csr.unknownItems }
+}
+
+/** Item arrays (slope a, intercept d, asymptote c) and responses in CSR form (person i: rowPtr[i]..rowPtr[i+1]). */
+export interface ScoringArrays {
+  a: Float64Array
+  d: Float64Array
+  c: Float64Array
+}
+export interface ResponseCsr {
+  rowPtr: Int32Array
+  items: Int32Array
+  resp: Uint8Array
+}
+
+/**
+ * score() on typed arrays, for callers that build them directly (the θ service parses request
+ * bodies into them); `logT` may be a cached fillLogTable for these items on the options' grid.
+ */
+export function scoreArrays(item: ScoringArrays, csr: ResponseCsr, opts: ScoreOptions & { logT?: Float64Array } = {}): Omit<ScoreResult, 'unknownItems' | 'personIds'> {
+  const method = opts.method ?? 'eap'
   const given = opts.prior ?? { mean: 0, variance: 1 }
   const gridPrior = 'logDensity' in given ? given : null
   if (gridPrior && method !== 'eap') throw new RangeError(`a grid posterior prior applies to EAP only, not ${method.toUpperCase()}`)
@@ -137,15 +161,14 @@ export function score(items: ScoringItem[], responses: ResponseMatrix | Array<Ar
   const n = gridPrior ? gridPrior.nodes.length : (opts.quadpts ?? DEFAULT_QUADPTS)
   const lim: readonly [number, number] = gridPrior ? [gridPrior.nodes[0], gridPrior.nodes[n - 1]] : (opts.thetaLim ?? DEFAULT_THETA_LIM)
   const grid = makeGrid(n, lim)
-  const { a, d, c } = itemArrays(items)
-  const csr = toCsr(items, responses)
+  const { a, d, c } = item
   const nP = csr.rowPtr.length - 1
   const theta = new Float64Array(nP)
   const se = new Float64Array(nP)
   const extreme = new Uint8Array(nP)
   const nResponses = new Int32Array(nP)
   for (let i = 0; i < nP; i++) nResponses[i] = csr.rowPtr[i + 1] - csr.rowPtr[i]
-  eapScores(grid, a, d, c, csr.rowPtr, csr.items, csr.resp, prior, theta, se)
+  eapScores(grid, a, d, c, csr.rowPtr, csr.items, csr.resp, prior, theta, se, opts.logT)
   if (method !== 'eap') {
     for (let i = 0; i < nP; i++) {
       const r = modeScore(a, d, c, csr.items, csr.resp, csr.rowPtr[i], csr.rowPtr[i + 1], method === 'map' ? (prior as NormalPrior) : null, theta[i], grid)
@@ -154,7 +177,7 @@ export function score(items: ScoringItem[], responses: ResponseMatrix | Array<Ar
       extreme[i] = r.extreme ? 1 : 0
     }
   }
-  return { method, theta, se, nResponses, extreme, personIds: csr.personIds, unknownItems: csr.unknownItems }
+  return { method, theta, se, nResponses, extreme }
 }
 
 /** EAP and posterior SD for every person (log-space on the grid, so long tests do not underflow). */
@@ -169,10 +192,11 @@ export function eapScores(
   prior: NormalPrior | Float64Array,
   theta: Float64Array,
   se: Float64Array,
+  table?: Float64Array,
 ): void {
   const Q = grid.size
   const nodes = grid.nodes
-  const logT = fillLogTable(nodes, a, d, c, new Float64Array(2 * a.length * Q))
+  const logT = table ?? fillLogTable(nodes, a, d, c, new Float64Array(2 * a.length * Q))
   const logW = prior instanceof Float64Array ? prior : logNormalWeights(grid, prior.mean, prior.variance)
   const acc = new Float64Array(Q)
   const nP = rowPtr.length - 1

@@ -84,11 +84,17 @@ export function createServiceMetrics(opts: { processMetrics?: boolean } = {}): S
   }
 }
 
+/** What /metrics serves: a Registry, or the sum over cluster workers (irt-service/cluster.ts). */
+export interface MetricsSource {
+  metrics(): Promise<string>
+  readonly contentType: string
+}
+
 /**
  * GET /metrics for one registry, on a listener of its own (`irt serve --metrics-port`): no token,
  * because the API port stays token-only and this one can be kept to the monitoring network.
  */
-export function createMetricsServer(registry: Registry): Server {
+export function createMetricsServer(registry: MetricsSource): Server {
   return createServer(async (req, res) => {
     const path = new URL(req.url ?? '/', 'http://localhost').pathname
     if (path !== '/metrics') {
