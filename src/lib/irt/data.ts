@@ -177,8 +177,13 @@ export class ResponseMatrixBuilder {
     return this.n
   }
 
-  private grow(): void {
-    const cap = this.P.length * 2
+  /** Makes room for at least n rows in all (a reader that can estimate its row count saves the doublings). */
+  reserve(n: number): void {
+    if (n > this.P.length) this.grow(n)
+  }
+
+  private grow(min = 0): void {
+    const cap = Math.max(this.P.length * 2, min)
     const P = new Int32Array(cap)
     P.set(this.P)
     const I = new Int32Array(cap)
@@ -197,8 +202,8 @@ export class ResponseMatrixBuilder {
     if (this.finished) throw new Error('ResponseMatrixBuilder.finish() called twice')
     this.finished = true
     const m = this.m
-    const pOrder = sortedRemap(this.personIds)
-    const iOrder = sortedRemap(this.itemIds)
+    const pOrder = sortedRemap(this.personIds, this.personIndex)
+    const iOrder = sortedRemap(this.itemIds, this.itemIndex)
     // Remap in place on views of exactly m rows (the spare capacity is dropped with the builder).
     const P = this.P.subarray(0, m)
     const I = this.I.subarray(0, m)
@@ -232,11 +237,23 @@ export function buildResponseMatrix(rows: Iterable<ResponseRow>, opts: BuildOpti
   return b.finish()
 }
 
-function sortedRemap(ids: string[]): { sorted: string[]; newIndex: Int32Array } {
-  const order = ids.map((_, k) => k).sort((x, y) => (ids[x] < ids[y] ? -1 : ids[x] > ids[y] ? 1 : 0))
-  const newIndex = new Int32Array(ids.length)
-  order.forEach((old, k) => (newIndex[old] = k))
-  return { sorted: order.map((k) => ids[k]), newIndex }
+/**
+ * Ids in plain code-unit order and each id's new position. Array.prototype.sort's default order
+ * is exactly code-unit order for strings, and needs no comparator calls; ids are distinct, so the
+ * index map gives the permutation. Ids that arrive in order (a file sorted by learner) stay put.
+ */
+function sortedRemap(ids: string[], index: Map<string, number>): { sorted: string[]; newIndex: Int32Array } {
+  const n = ids.length
+  const newIndex = new Int32Array(n)
+  let inOrder = true
+  for (let k = 1; k < n && inOrder; k++) inOrder = ids[k - 1] < ids[k]
+  if (inOrder) {
+    for (let k = 0; k < n; k++) newIndex[k] = k
+    return { sorted: ids, newIndex }
+  }
+  const sorted = ids.slice().sort()
+  for (let k = 0; k < n; k++) newIndex[index.get(sorted[k])!] = k
+  return { sorted, newIndex }
 }
 
 /**
@@ -275,49 +292,60 @@ function assemble(
 ): { data: ResponseMatrix; dup: BuildReport['duplicates'] } {
   const nP = personIds.length
   const m = P.length
-  // Stable counting sort by person keeps input order within a person.
+  // Stable counting sort by person keeps input order within a person (and reads P in order when
+  // the file is grouped by learner, as exports usually are).
   const count = new Int32Array(nP + 1)
   for (let k = 0; k < m; k++) count[P[k] + 1]++
   for (let i = 0; i < nP; i++) count[i + 1] += count[i]
-  const pos = count.slice()
   const order = new Int32Array(m)
-  for (let k = 0; k < m; k++) order[pos[P[k]]++] = k
+  {
+    const pos = count.slice()
+    for (let k = 0; k < m; k++) order[pos[P[k]]++] = k
+  }
   const rowPtr = new Int32Array(nP + 1)
   const items = new Int32Array(m)
   const resp = new Uint8Array(m)
   const dup: BuildReport['duplicates'] = { count: 0, sameValue: 0, conflicting: 0, policy, examples: [] }
   let out = 0
-  let buf = new Int32Array(64)
+  let keys = new Int32Array(64)
+  let idx = new Int32Array(64)
   for (let i = 0; i < nP; i++) {
     rowPtr[i] = out
     const s = count[i]
-    const e = count[i + 1]
-    const len = e - s
-    if (buf.length < len) buf = new Int32Array(len * 2)
-    // Sort this person's observations by item, ties in input order (insertion sort: rows are short).
+    const len = count[i + 1] - s
+    if (keys.length < len) {
+      keys = new Int32Array(len * 2)
+      idx = new Int32Array(len * 2)
+    }
+    // Sort this person's observations by item on local copies of the keys (insertion sort: rows
+    // are short); shifting only past strictly greater keys keeps ties in input order.
     for (let k = 0; k < len; k++) {
       const v = order[s + k]
+      const key = I[v]
       let j = k - 1
-      while (j >= 0 && (I[buf[j]] > I[v] || (I[buf[j]] === I[v] && buf[j] > v))) {
-        buf[j + 1] = buf[j]
+      while (j >= 0 && keys[j] > key) {
+        keys[j + 1] = keys[j]
+        idx[j + 1] = idx[j]
         j--
       }
-      buf[j + 1] = v
+      keys[j + 1] = key
+      idx[j + 1] = v
     }
     for (let k = 0; k < len; ) {
+      const item = keys[k]
       let g = k + 1
-      while (g < len && I[buf[g]] === I[buf[k]]) g++
-      const keep = policy === 'last' ? buf[g - 1] : buf[k]
+      while (g < len && keys[g] === item) g++
+      const keep = policy === 'last' ? idx[g - 1] : idx[k]
       for (let h = k; h < g; h++) {
-        const v = buf[h]
+        const v = idx[h]
         if (v === keep) continue
         const conflicting = Y[v] !== Y[keep]
         dup.count++
         if (conflicting) dup.conflicting++
         else dup.sameValue++
-        if (dup.examples.length < maxEx) dup.examples.push({ row: rowNo[v], kept_row: rowNo[keep], user_id: personIds[i], item_id: itemIds[I[v]], conflicting })
+        if (dup.examples.length < maxEx) dup.examples.push({ row: rowNo[v], kept_row: rowNo[keep], user_id: personIds[i], item_id: itemIds[item], conflicting })
       }
-      items[out] = I[keep]
+      items[out] = item
       resp[out] = Y[keep]
       out++
       k = g

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs'
 import { SeedopsError } from '../errors/index.js'
-import { buildResponseMatrix, type BuildOptions, type ResponseRow } from './data.js'
+import { readResponsesCsvStream, type ReadResponsesOptions } from './csv.js'
 import type { AnchorItem } from './calibrate.js'
 import type { ScoringItem } from './score.js'
 
@@ -80,17 +80,12 @@ function columns(header: string[], path: string, required: string[]): Record<str
   return idx
 }
 
-/** Reads long-format responses `user_id,item_id,is_correct`; `row` numbers data rows from 1 (header not counted). */
-export function readResponsesCsv(path: string, opts: BuildOptions = {}) {
-  const { header, rows } = parseCsv(readText(path, 'responses file'))
-  const c = columns(header, path, ['user_id', 'item_id', 'is_correct'])
-  function* gen(): Generator<ResponseRow> {
-    for (let k = 0; k < rows.length; k++) {
-      const r = rows[k]
-      yield { user_id: r[c.user_id], item_id: r[c.item_id], is_correct: r[c.is_correct] ?? '', row: k + 1 }
-    }
-  }
-  return buildResponseMatrix(gen(), opts)
+/**
+ * Reads long-format responses `user_id,item_id,is_correct`; `row` numbers data rows from 1 (header
+ * not counted). Streams the file in chunks (csv.ts): no whole-file string, no per-row objects.
+ */
+export function readResponsesCsv(path: string, opts: ReadResponsesOptions = {}) {
+  return readResponsesCsvStream(path, opts)
 }
 
 function num(v: string | undefined): number | undefined {
