@@ -2,7 +2,8 @@ import { z } from 'zod'
 import { resolveBool, resolveInt, resolveNumber } from '../config/index.js'
 import { usageError } from '../errors/index.js'
 import type { Stage } from '../stages/types.js'
-import { computeAll, kpiWeek, loadKpiInputs, loadTau2, upsertKpis } from './compute.js'
+import { BIG_READ_SETTINGS, computeAll, kpiWeek, loadKpiInputs, loadKpiInputsSplit, loadTau2, upsertKpis } from './compute.js'
+import { splitParts } from './parallel.js'
 import type { Kpis } from './formulas.js'
 
 export const KpiParams = z.object({
@@ -71,12 +72,15 @@ export const computeKpisStage: Stage<KpiParams, KpiSummary> = {
     const { tx, logger } = ctx
     const { weekStart, asOf } = kpiWeek(ctx.asOf)
     logger.progress(`compute-kpis: week ${weekStart} (as of ${asOf}), users active in the ${params.lookbackDays} days ending ${asOf}${params.users ? `, restricted to ${params.users.length} user(s)` : ''}`)
-    // One big statement: let its sorts and hashes stay in memory on a real server (this
-    // transaction only). The embedded server's memory is the process's own, so it keeps its default.
-    if (ctx.db.kind === 'postgres') await tx.query(`SET LOCAL work_mem = '256MB'`)
+    for (const setting of ctx.db.kind === 'postgres' ? BIG_READ_SETTINGS : []) await tx.query(setting)
     const t0 = Date.now()
-    const inputs = await loadKpiInputs(tx, { asOf, lookbackDays: params.lookbackDays, users: params.users, active: true })
-    logger.progress(`compute-kpis: inputs for ${inputs.length} users in ${((Date.now() - t0) / 1000).toFixed(1)} s`)
+    const query = { asOf, lookbackDays: params.lookbackDays, users: params.users, active: true }
+    // A real server: the read split by user hash across connections (one snapshot); else, or when
+    // that is not possible, the one statement on the run's connection. Same rows either way.
+    const parts = splitParts(ctx.db, ctx.env)
+    const split = parts > 1 ? await loadKpiInputsSplit(ctx.db, tx, query, { parts, signal: ctx.signal }) : null
+    const inputs = split ?? (await loadKpiInputs(tx, query))
+    logger.progress(`compute-kpis: inputs for ${inputs.length} users in ${((Date.now() - t0) / 1000).toFixed(1)} s${split ? ` (${parts} connections)` : ''}`)
     const tau = params.bayesian ? await loadTau2(tx, asOf) : null
     const results = computeAll(inputs, { ...params, tau2: tau?.tau2 ?? 0 })
     const written = await upsertKpis(tx, weekStart, results)

@@ -1,0 +1,138 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import type pg from 'pg'
+import type { Db } from '../../src/lib/db/index.js'
+import { loadKpiInputs, loadKpiInputsSplit } from '../../src/lib/kpi/compute.js'
+import { splitParts, splitRead } from '../../src/lib/kpi/parallel.js'
+import computeKpisStage, { parseKpiParams } from '../../src/lib/kpi/stage.js'
+import { silentLogger } from '../../src/lib/output/index.js'
+import { runStage } from '../../src/lib/stages/runner.js'
+import { DB_KINDS, freshDatabase, type TestDatabase } from '../support/db.js'
+import { loadKpiFixture } from './fixture.js'
+
+const AS_OF = '2026-03-15'
+
+/**
+ * 240 learners with random sessions over 70 days (some outside every window, some without times
+ * or hints, legacy `correct` flags, string ids), weekly θ history with ties on measured_at, a few
+ * mirt_ability rows and goals: enough variety that a split that lost, doubled or mixed a user's
+ * rows would change some input. Generated on the server with a fixed seed.
+ */
+async function loadRandom(q: Pick<pg.Pool, 'query'>): Promise<void> {
+  await q.query(`SELECT setseed(0.37)`)
+  await q.query(`INSERT INTO question (id, topic_id, meta) SELECT 500 + i, (ARRAY['alg','geo','fra'])[1 + i % 3], '{}' FROM generate_series(0, 29) i`)
+  await q.query(
+    `INSERT INTO exam_results (session_id, user_id, exam_id, status, result_json, created_at, updated_at)
+     SELECT 'r-' || u || '-' || s, 'learner-' || u, 1, 'completed',
+            jsonb_build_object('questions', (SELECT jsonb_agg(jsonb_strip_nulls(jsonb_build_object(
+                'question_id', CASE WHEN random() < 0.1 THEN to_jsonb((500 + floor(random() * 30))::text) ELSE to_jsonb(500 + floor(random() * 30)::int) END,
+                'is_correct', CASE WHEN random() < 0.9 THEN random() < 0.6 END,
+                'correct', random() < 0.5,
+                'time_spent_sec', CASE WHEN random() < 0.8 THEN round((5 + random() * 60)::numeric, 1) END,
+                'used_hints', CASE WHEN random() < 0.7 THEN floor(random() * 3)::int END)))
+              FROM generate_series(1, 1 + (u + s) % 9) k WHERE s > 0)),
+            at, CASE WHEN random() < 0.8 THEN at + interval '5 minutes' END
+     FROM generate_series(1, 240) u
+     CROSS JOIN LATERAL generate_series(1, u % 6) s
+     CROSS JOIN LATERAL (SELECT timestamptz '2026-01-05T00:00:00Z' + make_interval(days => floor(random() * 70)::int, secs => floor(random() * 86399)::int) + (s * 0) * interval '1 s' AS at) t`,
+  )
+  await q.query(
+    `INSERT INTO seedops_ability_history (user_id, theta, se, model, version, source, key, measured_at)
+     SELECT 'learner-' || u, random() * 2 - 1, CASE WHEN random() < 0.9 THEN 0.2 + random() * 0.3 END, '2PL', 't', 'test', 'w' || w || '-' || k,
+            timestamptz '2026-03-16T00:00:00Z' - make_interval(days => 5 * w + 1)
+     FROM generate_series(1, 240) u, generate_series(0, 8) w, generate_series(1, 1 + (u % 2)) k WHERE (u + w) % 5 <> 0`,
+  )
+  await q.query(`INSERT INTO mirt_ability (user_id, version, theta, se, fitted_at) SELECT 'learner-' || u, 'v1', random(), 0.3, '2026-02-01T00:00:00Z' FROM generate_series(1, 240, 7) u`)
+  await q.query(`INSERT INTO interest_goal (user_id, topic_id, target_level, priority) SELECT 'learner-' || u, t, round((random() * 2)::numeric, 3), (u % 3)::smallint FROM generate_series(1, 240, 2) u, unnest(ARRAY['alg','geo']) t`)
+}
+
+describe.each(DB_KINDS)('compute-kpis read split across connections (%s)', (kind) => {
+  let t: TestDatabase
+  let db: Db
+  beforeAll(async () => {
+    t = await freshDatabase(kind)
+    db = await t.open()
+    await loadKpiFixture(db.pool)
+    await loadRandom(db.pool)
+  }, 120_000)
+  afterAll(async () => {
+    await db?.close().catch(() => {})
+  })
+
+  it.runIf(kind === 'embedded')('the embedded server (one connection) never splits', () => {
+    expect(splitParts(db, {})).toBe(1)
+    expect(splitParts(db, { SEEDOPS_PARALLEL_CONNECTIONS: '4' })).toBe(1)
+  })
+
+  it.runIf(kind === 'postgres')('2 and 3 hash parts give exactly the single statement\'s rows, in its order', async () => {
+    expect(splitParts(db, {})).toBe(2)
+    expect(splitParts(db, { SEEDOPS_PARALLEL_CONNECTIONS: '1' })).toBe(1)
+    const tx = await db.pool.connect()
+    try {
+      await tx.query('BEGIN')
+      for (const lookbackDays of [30, 60]) {
+        const q = { asOf: AS_OF, lookbackDays, active: true }
+        const single = await loadKpiInputs(tx, q)
+        expect(single.length).toBeGreaterThan(100)
+        // Some users of every kind the formulas branch on, or the comparison proves little.
+        expect(single.some((r) => r.theta_source === 'mirt_ability')).toBe(true)
+        expect(single.some((r) => r.r_n > 0) && single.some((r) => r.med_prev !== null) && single.some((r) => r.goal_target !== null)).toBe(true)
+        for (const parts of [2, 3]) {
+          const split = await loadKpiInputsSplit(db, tx, q, { parts, signal: new AbortController().signal })
+          expect(split).toEqual(single)
+        }
+      }
+      await tx.query('COMMIT')
+    } finally {
+      await tx.query('ROLLBACK').catch(() => {})
+      tx.release()
+    }
+  })
+
+  it.runIf(kind === 'postgres')('the parts read the run\'s snapshot: a row committed after it started is not seen', async () => {
+    const tx = await db.pool.connect()
+    try {
+      await tx.query('BEGIN ISOLATION LEVEL REPEATABLE READ')
+      const q = { asOf: AS_OF, lookbackDays: 30, active: true }
+      const before = await loadKpiInputs(tx, q)
+      await db.pool.query(`INSERT INTO exam_results (session_id, user_id, result_json, created_at) VALUES ('late', 'learner-late', '{"questions":[{"question_id":500,"is_correct":true}]}', '2026-03-14T10:00:00Z')`)
+      const split = await loadKpiInputsSplit(db, tx, q, { parts: 2, signal: new AbortController().signal })
+      expect(split!.map((r) => r.user_id)).toEqual(before.map((r) => r.user_id))
+      expect(split!.some((r) => r.user_id === 'learner-late')).toBe(false)
+      await tx.query('COMMIT')
+    } finally {
+      await tx.query('ROLLBACK').catch(() => {})
+      tx.release()
+      await db.pool.query(`DELETE FROM exam_results WHERE session_id = 'late'`)
+    }
+  })
+
+  it.runIf(kind === 'postgres')('the stage writes the same weekly_kpi with the split and without it', async () => {
+    const kpis = async () => (await db.pool.query(`SELECT user_id, kpis FROM weekly_kpi ORDER BY user_id`)).rows
+    const params = parseKpiParams({ bayesian: true }, {})
+    await runStage(db, computeKpisStage, params, { asOf: AS_OF, dryRun: false, logger: silentLogger, env: { SEEDOPS_PARALLEL_CONNECTIONS: '1' } })
+    const single = await kpis()
+    await db.pool.query(`DELETE FROM weekly_kpi`)
+    const r = await runStage(db, computeKpisStage, params, { asOf: AS_OF, dryRun: false, logger: silentLogger, env: { SEEDOPS_PARALLEL_CONNECTIONS: '2' } })
+    expect(r.summary!.users).toBe(single.length)
+    expect(await kpis()).toEqual(single)
+  })
+
+  it.runIf(kind === 'postgres')('an abort cancels every part on the server and rejects with its reason', async () => {
+    const tx = await db.pool.connect()
+    const ac = new AbortController()
+    try {
+      await tx.query('BEGIN')
+      const t0 = Date.now()
+      const p = splitRead(db, tx, { parts: 2, signal: ac.signal }, (c) => c.query(`SELECT pg_sleep(30)`))
+      setTimeout(() => ac.abort(new Error('stop')), 500)
+      await expect(p).rejects.toThrow('stop')
+      expect(Date.now() - t0).toBeLessThan(5000)
+      await new Promise((r) => setTimeout(r, 200))
+      const busy = await db.pool.query(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE query = 'SELECT pg_sleep(30)' AND state = 'active'`)
+      expect(busy.rows[0].n).toBe(0)
+    } finally {
+      await tx.query('ROLLBACK').catch(() => {})
+      tx.release()
+    }
+  })
+})
