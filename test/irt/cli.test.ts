@@ -19,6 +19,12 @@ describe('seedops irt calibrate', () => {
     expect(doc.warnings).toEqual([])
     expect(doc.result.data).toMatchObject({ rows: 125000, accepted: 125000, nPersons: 5000, nItems: 200, nObs: 125000 })
     expect(doc.result.fit).toMatchObject({ model: '2PL', converged: true, nParameters: 400, threads: 2 })
+    // Phase timings: SEs off, so no SE phase; the phases add up to the total.
+    const t = doc.result.timings
+    expect(t.se).toBeNull()
+    for (const k of ['read', 'fit', 'total']) expect(t[k], k).toBeGreaterThan(0)
+    expect(t.write).toBeGreaterThanOrEqual(0)
+    expect(Math.abs(t.read + t.fit + t.write - t.total)).toBeLessThan(0.05)
     expect(Math.abs(doc.result.fit.logLik - readFit('sim2pl-sparse').logLik)).toBeLessThan(0.05)
     const ref = readTable('sim2pl-sparse', 'mirt_items.csv')
     const items = new Map<string, { a: number; b: number }>(doc.result.items.map((x: { item_id: string; a: number; b: number }) => [x.item_id, x]))
@@ -33,6 +39,7 @@ describe('seedops irt calibrate', () => {
     expect(table.stdout).toMatch(/item_id\s+a\s+b\s+se_a\s+se_b\s+infit\s+outfit/)
     expect(table.stdout).toMatch(/i0005\s+0\.\d{4}\s+-?\d\.\d{4}/)
     expect(table.stdout).toMatch(/logLik -2658\.80\d\d/)
+    expect(table.stdout).toMatch(/time \d+\.\d\d s: read \d+\.\d\d s, fit \d+\.\d\d s, standard errors \d+\.\d\d s, write \d+\.\d\d s/)
     const w = await runCli(['irt', 'calibrate', '-i', fixture('lsat7', 'responses.csv'), '--out', out])
     expect(w.code, w.stderr).toBe(0)
     expect(w.stdout).toMatch(`Wrote 5 item(s) to ${out}`)

@@ -83,6 +83,8 @@ export default class IrtCalibrate extends BaseCommand<typeof IrtCalibrate> {
       `${f.converged ? 'converged' : 'NOT converged'} after ${f.iterations} EM cycles (max change ${f.maxChange.toExponential(2)}, tol ${f.tol}) in ${f.seconds.toFixed(2)} s` +
         (f.groupPars.estimated ? `; latent mean ${f.groupPars.mean.toFixed(4)}, variance ${f.groupPars.variance.toFixed(4)}` : ''),
     )
+    const t = r.timings
+    out.push(`time ${t.total.toFixed(2)} s: read ${t.read.toFixed(2)} s, fit ${t.fit.toFixed(2)} s${t.se === null ? '' : `, standard errors ${t.se.toFixed(2)} s`}, write ${t.write.toFixed(2)} s`)
     if (r.degenerate.length) out.push(`Not calibrated: ${r.degenerate.map((d) => `${d.item_id} (${d.reason}, n=${d.n})`).join(', ')}`)
     process.stdout.write(out.join('\n') + '\n')
   }
