@@ -9,6 +9,7 @@ const BENCHES: Record<string, string> = {
   irt: 'the IRT engine against the committed mirt timings and a bare E-step loop',
   'irt-cli': 'the whole irt calibrate CLI (wall, peak RSS, read/fit/se/write) on 3 M, 1 M and 600k rows; CSV parse MB/s against a bare read',
   'update-theta': 'POST /analysis/irt/update-theta latency (p50/p95/p99) against the bare library call',
+  'calibrate-stage': 'calibrate-irt end to end on 3 M observations in PostgreSQL against the offline irt calibrate CLI on the same rows',
 }
 
 const name = process.argv[2]

@@ -293,6 +293,7 @@ export const calibrateIrt: Stage<CalibrateParams, CalibrateSummary> = {
         },
       )
     }
+    const tw = performance.now()
     await tx.query(UPSERT_FIT_META, fitMeta(runId))
     if (!res.fit.converged) warnings.push(`calibration did not converge in ${res.fit.iterations} cycles: estimates written anyway (--allow-non-converged), mirt_fit_meta says converged=false`)
     const itemIds = items.map((it) => Number(it.item_id))
@@ -325,6 +326,7 @@ export const calibrateIrt: Stage<CalibrateParams, CalibrateSummary> = {
       writtenBack =
         (await tx.query(WRITE_BACK, [free.map((it) => Number(it.item_id)), free.map((it) => JSON.stringify({ a: it.a, b: it.b, c: it.c, model: params.model, version }))])).rowCount ?? 0
     }
+    logger.progress(`calibrate-irt: wrote ${items.length} item parameters and ${users.length} abilities (+ history) in ${((performance.now() - tw) / 1000).toFixed(1)} s`)
     logger.progress(`calibrate-irt: ${fit.converged ? 'converged' : 'NOT converged'} in ${fit.iterations} cycles, logLik ${fit.logLik.toFixed(2)}, ${fit.seconds.toFixed(1)} s`)
     const sample = items.slice(0, 15)
     return {
