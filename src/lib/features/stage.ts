@@ -1,7 +1,7 @@
 import { z } from 'zod'
 import { addDays, resolveBool, resolveInt, utcDayStart } from '../config/index.js'
 import type { Stage } from '../stages/types.js'
-import { DELETE_RANGE, INSERT_FEATURES, MALFORMED, SAMPLE, SUMMARY } from './sql.js'
+import { DELETE_RANGE, DROP_STAGE, INSERT_FEATURES, MALFORMED, NO_TOPIC, SAMPLE, stageFeaturesSql, SUMMARY } from './sql.js'
 import { fillTopicTheta } from './theta.js'
 
 export const FeaturesParams = z.object({
@@ -62,11 +62,21 @@ export const aggregateFeatures: Stage<FeaturesParams, FeaturesSummary> = {
       warnings.push(`${malformedCount} exam_results row(s) in the window are malformed and were left out: ${names}${malformedCount > malformed.rows.length ? ', …' : ''}`)
     }
     logger.progress(`aggregate-features: days ${from}..${to}, reading attempts since ${readFrom.slice(0, 10)}`)
-    // A batch job over the whole population: let sorts and hashes stay in memory (transaction-local).
-    if (ctx.db.kind === 'postgres') await tx.query(`SET LOCAL work_mem = '256MB'`)
+    // A batch job over the whole population: sorts and hashes in memory, and no JIT (it compiled
+    // for 1.9 s of a 21 s 60-day run and saved less). Transaction-local.
+    if (ctx.db.kind === 'postgres') {
+      await tx.query(`SET LOCAL work_mem = '256MB'`)
+      await tx.query(`SET LOCAL jit = off`)
+    }
     const del = await tx.query(DELETE_RANGE, [from, to])
-    const ins = (await tx.query<{ inserted: number; no_topic: number }>(INSERT_FEATURES, [from, to, readFrom, readTo])).rows[0]!
-    const noTopic = ins.no_topic
+    // Compute into a staging table first (a parallel plan: 12.6 → 8.8 s on 1 M answers, busy
+    // machine), then one plain INSERT. The table is this transaction's own and goes with it.
+    await tx.query(DROP_STAGE)
+    await tx.query(stageFeaturesSql({ from, to, readFrom, readTo }))
+    const inserted = (await tx.query(INSERT_FEATURES)).rowCount ?? 0
+    const noTopic = (await tx.query<{ n: number }>(NO_TOPIC)).rows[0]!.n
+    await tx.query(DROP_STAGE)
+    const ins = { inserted }
     if (noTopic > 0) warnings.push(`${noTopic} attempt(s) have no topic (question.topic_id or result_json topic) and were left out`)
     logger.progress(`aggregate-features: ${ins.inserted} rows written (${del.rowCount ?? 0} replaced)`)
 
