@@ -12,6 +12,13 @@ export function adminUrl(): string {
   return u
 }
 
+/** The URL of a bench database (for the command under test, which connects itself). */
+export function benchDbUrl(name: string): string {
+  const u = new URL(adminUrl())
+  u.pathname = `/${name}`
+  return u.toString()
+}
+
 /** Opens (creating if needed) a dedicated, migrated bench database on the server. */
 export async function benchDb(name: string): Promise<{ db: Db; created: boolean }> {
   const admin = adminUrl()

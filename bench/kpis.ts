@@ -1,7 +1,10 @@
 /**
- * compute-kpis on 100,000 learners × 60 days on a real PostgreSQL, against a per-user reference
- * loop (one round of queries per user, as the predecessor did) timed on a sample in the same run
- * and extrapolated to every user. The sample's KPIs are also compared with the set-based ones.
+ * compute-kpis on 100,000 learners × 60 days on a real PostgreSQL: the whole command a user runs
+ * (`node bin/run.js run compute-kpis --date …`, process start included, under /usr/bin/time -v),
+ * against a per-user reference loop (one round of queries per user, as the predecessor did) timed
+ * on a sample in the same run and extrapolated to every user. The sample's KPIs are also compared
+ * with the ones the command wrote. The previous week is finalised once first (not timed), so each
+ * timed command computes one week, as the daily CronJob does.
  *   npm run bench:kpis -- [--learners 100000] [--days 60] [--sample 200] [--runs 2]
  *
  * Data are seeded once into `seedops_bench_kpis_<learners>_<days>` (reused when present) by SQL on
@@ -10,16 +13,19 @@
  * i.e. 23 M at this size, which is not the platform's shape and takes far longer to seed.
  */
 import os from 'node:os'
+import { fileURLToPath, pathToFileURL } from 'node:url'
 import type pg from 'pg'
 import { addDays } from '../src/lib/config/index.js'
 import { kpiWeek } from '../src/lib/kpi/compute.js'
 import { computeKpis, type KpiInputs, type KpiOptions } from '../src/lib/kpi/formulas.js'
-import computeKpisStage, { parseKpiParams } from '../src/lib/kpi/stage.js'
+import { parseKpiParams } from '../src/lib/kpi/stage.js'
 import { silentLogger } from '../src/lib/output/index.js'
-import { runStage } from '../src/lib/stages/runner.js'
-import { arg, benchDb, median, time } from './common.js'
+import { finaliseKpiWeek, kpiWeekIsFinal } from '../src/lib/stages/chain.js'
+import { arg, benchDb, benchDbUrl, median, time } from './common.js'
+import { timeCommand } from './measure.js'
+import type { BenchOptions, BenchRow } from './types.js'
 
-const learners = arg('learners', 100_000)
+let learners = arg('learners', 100_000)
 const days = arg('days', 60)
 const sampleN = arg('sample', 200)
 const runs = arg('runs', 2)
@@ -131,80 +137,110 @@ async function referenceInputs(c: pg.PoolClient, user: string, asOf: string): Pr
   }
 }
 
-const { db } = await benchDb(`seedops_bench_kpis_${learners}_${days}`)
-try {
-  let sessions = (await db.pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM exam_results`)).rows[0]!.n
-  if (sessions === 0) {
-    console.error(`seeding ${learners.toLocaleString('en')} learners × ${days} days (once; reused afterwards) …`)
-    const s = await time(() => seed(db.pool))
-    console.error(`seeded in ${(s.ms / 1000).toFixed(0)} s`)
-    sessions = (await db.pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM exam_results`)).rows[0]!.n
-  }
-  const answered = (await db.pool.query<{ n: number }>(`SELECT sum(jsonb_array_length(result_json -> 'questions'))::int AS n FROM exam_results`)).rows[0]!.n
-  const history = (await db.pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM seedops_ability_history`)).rows[0]!.n
-  const { asOf } = kpiWeek(END)
-  const params = parseKpiParams({}, {})
+const BIN = fileURLToPath(new URL('../../bin/run.js', import.meta.url))
 
-  // compute-kpis itself, through the runner (lock, one transaction, upsert, run log).
-  const stageMs: number[] = []
-  let users = 0
-  for (let i = 0; i < runs; i++) {
-    const r = await time(() => runStage(db, computeKpisStage, params, { asOf: END, dryRun: false, logger: silentLogger }))
-    stageMs.push(r.ms)
-    users = r.value.summary!.users
-    console.error(`  compute-kpis run ${i + 1}: ${(r.ms / 1000).toFixed(2)} s, ${users} users`)
-  }
-  // The reference loop on a spread sample of the active users (every k-th), compared with the rows compute-kpis wrote.
-  const c = await db.pool.connect()
-  let refMs: number
-  let sample: string[]
-  let maxDiff = 0
-  let compared = 0
+export async function run(opts: BenchOptions = {}): Promise<BenchRow[]> {
+  if (opts.quick) learners = Math.min(learners, 10_000)
+  const name = `seedops_bench_kpis_${learners}_${days}`
+  const { db } = await benchDb(name)
   try {
-    const written = await c.query<{ user_id: string; kpis: Record<string, number | null> }>(`SELECT user_id, kpis FROM weekly_kpi WHERE week_start = $1 ORDER BY user_id`, [kpiWeek(END).weekStart])
-    const setBased = new Map(written.rows.map((r) => [r.user_id, r.kpis]))
-    const all = written.rows.map((r) => r.user_id)
-    const step = Math.max(1, Math.floor(all.length / sampleN))
-    sample = all.filter((_, i) => i % step === 0).slice(0, sampleN)
-    const opts: KpiOptions = { ...params, tau2: 0 }
-    const ref = await time(async () => {
-      const out: [string, ReturnType<typeof computeKpis>][] = []
-      for (const u of sample) out.push([u, computeKpis(await referenceInputs(c, u, asOf), opts)])
-      return out
-    })
-    refMs = ref.ms
-    for (const [u, k] of ref.value) {
-      const s = setBased.get(u)!
-      for (const key of ['I_t', 'E_t', 'R_t', 'A_t', 'P', 'S'] as const) {
-        const a = k[key]
-        const b = s[key] ?? null
-        if ((a === null) !== (b === null)) maxDiff = Infinity
-        else if (a !== null && b !== null) maxDiff = Math.max(maxDiff, Math.abs(a - b))
-        compared++
-      }
+    let sessions = (await db.pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM exam_results`)).rows[0]!.n
+    if (sessions === 0) {
+      console.error(`seeding ${learners.toLocaleString('en')} learners × ${days} days (once; reused afterwards) …`)
+      const s = await time(() => seed(db.pool))
+      console.error(`seeded in ${(s.ms / 1000).toFixed(0)} s`)
+      sessions = (await db.pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM exam_results`)).rows[0]!.n
     }
+    const answered = (await db.pool.query<{ n: number }>(`SELECT sum(jsonb_array_length(result_json -> 'questions'))::int AS n FROM exam_results`)).rows[0]!.n
+    const history = (await db.pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM seedops_ability_history`)).rows[0]!.n
+    const { asOf, weekStart } = kpiWeek(END)
+    const params = parseKpiParams({}, {})
+    const prev = addDays(weekStart, -7)
+    if (!(await kpiWeekIsFinal(db, prev))) {
+      console.error(`finalising the week ${prev} once (not timed) …`)
+      await finaliseKpiWeek(db, prev, params, { asOf: END, dryRun: false, logger: silentLogger })
+    }
+
+    // compute-kpis as the user runs it: the whole process.
+    const env = { ...process.env, DATABASE_URL: benchDbUrl(name), LOG_FORMAT: '' }
+    const cli: { wall: number; rss: number | null }[] = []
+    for (let i = 0; i < runs; i++) {
+      const m = await timeCommand(process.execPath, [BIN, 'run', 'compute-kpis', '--date', END], { env })
+      cli.push({ wall: m.wallSeconds, rss: m.peakRssMB })
+      const inputs = /inputs for .*/.exec(m.stderr)?.[0] ?? ''
+      console.error(`  compute-kpis run ${i + 1}: ${m.wallSeconds.toFixed(2)} s, peak RSS ${m.peakRssMB?.toFixed(0) ?? '?'} MB (${inputs})`)
+    }
+    const users = (await db.pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM weekly_kpi WHERE week_start = $1`, [weekStart])).rows[0]!.n
+
+    // The reference loop on a spread sample of the active users (every k-th), compared with the rows compute-kpis wrote.
+    const c = await db.pool.connect()
+    let refMs: number
+    let sample: string[]
+    let maxDiff = 0
+    let compared = 0
+    try {
+      const written = await c.query<{ user_id: string; kpis: Record<string, number | null> }>(`SELECT user_id, kpis FROM weekly_kpi WHERE week_start = $1 ORDER BY user_id`, [weekStart])
+      const setBased = new Map(written.rows.map((r) => [r.user_id, r.kpis]))
+      const all = written.rows.map((r) => r.user_id)
+      const step = Math.max(1, Math.floor(all.length / sampleN))
+      sample = all.filter((_, i) => i % step === 0).slice(0, sampleN)
+      const o: KpiOptions = { ...params, tau2: 0 }
+      const ref = await time(async () => {
+        const out: [string, ReturnType<typeof computeKpis>][] = []
+        for (const u of sample) out.push([u, computeKpis(await referenceInputs(c, u, asOf), o)])
+        return out
+      })
+      refMs = ref.ms
+      for (const [u, k] of ref.value) {
+        const s = setBased.get(u)!
+        for (const key of ['I_t', 'E_t', 'R_t', 'A_t', 'P', 'S'] as const) {
+          const a = k[key]
+          const b = s[key] ?? null
+          if ((a === null) !== (b === null)) maxDiff = Infinity
+          else if (a !== null && b !== null) maxDiff = Math.max(maxDiff, Math.abs(a - b))
+          compared++
+        }
+      }
+    } finally {
+      c.release()
+    }
+    const bare = await time(() =>
+      db.pool.query(
+        `SELECT count(*), sum(response_time_ms), count(*) FILTER (WHERE correct), count(*) FILTER (WHERE hint_used), max(completed_at)
+         FROM seedops_attempt_base WHERE completed_at >= $1 AND completed_at < $2`,
+        [`${addDays(asOf, -55)}T00:00:00Z`, `${addDays(asOf, 1)}T00:00:00Z`],
+      ),
+    )
+    const wall = median(cli.map((x) => x.wall))
+    const rss = cli.map((x) => x.rss).reduce<number | null>((m, x) => (x === null ? m : Math.max(m ?? 0, x)), null)
+    const perUser = refMs / sample.length
+    const loopAll = (perUser * users) / 1000
+    const speedup = loopAll / wall
+    const server = (await db.pool.query<{ v: string }>(`SELECT current_setting('server_version') AS v`)).rows[0]!.v
+    const f = (x: number) => x.toFixed(2)
+    console.log(`compute-kpis benchmark — PostgreSQL ${server}, ${os.cpus().length} cores, load average ${os.loadavg().map((x) => x.toFixed(1)).join(' ')}, week ${weekStart} (as of ${asOf})`)
+    console.log(`data: ${learners.toLocaleString('en')} learners, ${sessions.toLocaleString('en')} exam_results sessions, ${answered.toLocaleString('en')} answered questions over ${days} days; ${history.toLocaleString('en')} ability-history rows`)
+    console.log(`node bin/run.js run compute-kpis --date ${END} (whole process), ${users.toLocaleString('en')} active users: ${cli.map((x) => f(x.wall)).join(' s, ')} s → median ${f(wall)} s, peak RSS ${rss?.toFixed(0) ?? '?'} MB`)
+    console.log(`  for scale, a bare scan of the 56 days of answers it reads (seedops_attempt_base, 4 aggregates): ${f(bare.ms / 1000)} s → compute-kpis = ${(wall / (bare.ms / 1000)).toFixed(2)}× that scan`)
+    console.log(`per-user reference loop (13 queries per user) on ${sample.length} users: ${f(refMs / 1000)} s = ${perUser.toFixed(1)} ms/user → ${f(loopAll)} s extrapolated to ${users.toLocaleString('en')} users`)
+    console.log(`speed-up: ${speedup.toFixed(1)}× (goal ≥ 50×: ${speedup >= 50 ? 'met' : 'NOT met'}); wall time goal ≤ 20 s: ${wall <= 20 ? 'met' : 'NOT met'}`)
+    console.log(`sample agreement: ${compared} KPI values compared, max |set-based − per-user| = ${maxDiff === Infinity ? 'null mismatch' : maxDiff.toExponential(2)}`)
+    return [
+      {
+        scenario: `compute-kpis, ${(learners / 1000).toFixed(0)}k learners (${users.toLocaleString('en')} active), whole command`,
+        wallSeconds: wall,
+        peakRssMB: rss,
+        reference: `per-user loop ${f(loopAll)} s extrapolated (ratio = speed-up); bare scan ${f(bare.ms / 1000)} s`,
+        ratio: speedup,
+        target: '≤ 20 s, ≥ 50× the loop',
+        met: wall <= 20 && speedup >= 50,
+      },
+    ]
   } finally {
-    c.release()
+    await db.close()
   }
-  const bare = await time(() =>
-    db.pool.query(
-      `SELECT count(*), sum(response_time_ms), count(*) FILTER (WHERE correct), count(*) FILTER (WHERE hint_used), max(completed_at)
-       FROM seedops_attempt_base WHERE completed_at >= $1 AND completed_at < $2`,
-      [`${addDays(asOf, -55)}T00:00:00Z`, `${addDays(asOf, 1)}T00:00:00Z`],
-    ),
-  )
-  const stage = median(stageMs)
-  const perUser = refMs / sample.length
-  const loopAll = perUser * users
-  const server = (await db.pool.query<{ v: string }>(`SELECT current_setting('server_version') AS v`)).rows[0]!.v
-  const f = (ms: number) => (ms / 1000).toFixed(2)
-  console.log(`compute-kpis benchmark — PostgreSQL ${server}, ${os.cpus().length} cores, week ${kpiWeek(END).weekStart} (as of ${asOf})`)
-  console.log(`data: ${learners.toLocaleString('en')} learners, ${sessions.toLocaleString('en')} exam_results sessions, ${answered.toLocaleString('en')} answered questions over ${days} days; ${history.toLocaleString('en')} ability-history rows`)
-  console.log(`compute-kpis (runner, upsert included), ${users.toLocaleString('en')} active users: ${stageMs.map(f).join(' s, ')} s → median ${f(stage)} s`)
-  console.log(`  for scale, a bare scan of the 56 days of answers it reads (seedops_attempt_base, 4 aggregates): ${f(bare.ms)} s → compute-kpis = ${(stage / bare.ms).toFixed(1)}× that scan`)
-  console.log(`per-user reference loop (13 queries per user) on ${sample.length} users: ${f(refMs)} s = ${perUser.toFixed(1)} ms/user → ${f(loopAll)} s extrapolated to ${users.toLocaleString('en')} users`)
-  console.log(`speed-up: ${(loopAll / stage).toFixed(1)}×  (goal ≥ 20×: ${loopAll / stage >= 20 ? 'met' : 'NOT met'}); wall time goal ≤ 60 s: ${stage <= 60_000 ? 'met' : 'NOT met'}`)
-  console.log(`sample agreement: ${compared} KPI values compared, max |set-based − per-user| = ${maxDiff === Infinity ? 'null mismatch' : maxDiff.toExponential(2)}`)
-} finally {
-  await db.close()
+}
+
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  await run({ quick: process.argv.includes('--quick') })
 }
