@@ -6,7 +6,8 @@ import IrtServe from '../../src/commands/irt/serve.js'
 import { BaseCommand } from '../../src/lib/base-command.js'
 import { FAST_FLAGS, parseServeArgv } from '../../src/lib/irt-service/cli.js'
 import { eapBatch, itemTable } from '../../src/lib/irt-service/eap-batch.js'
-import { parseScoreRequest } from '../../src/lib/irt-service/score-request.js'
+import { parseScoreBody, scanScoreBody } from '../../src/lib/irt-service/score-body.js'
+import { parseScoreRequest, type ScoreBatch } from '../../src/lib/irt-service/score-request.js'
 import { createIrtServer } from '../../src/lib/irt-service/server.js'
 import { logNormalWeights, makeGrid } from '../../src/lib/irt/grid.js'
 import { eapScores } from '../../src/lib/irt/score.js'
@@ -88,6 +89,67 @@ describe('POST /irt/score bodies', () => {
     const chunked = await request(url, chunks)
     expect(chunked.status).toBe(413)
     expect((await request(url, JSON.stringify(batch(5, 40, 13)))).status).toBe(200)
+  })
+})
+
+describe('the byte scanner (score-body.ts) reads what JSON.parse + the validator read', () => {
+  const plain = (x: ScoreBatch) => ({ ...x, items: { a: [...x.items.a], d: [...x.items.d], c: [...x.items.c] }, csr: { rowPtr: [...x.csr.rowPtr], items: [...x.csr.items], resp: [...x.csr.resp] } })
+  it('on the bodies callers send, in any layout, with the same doubles', () => {
+    const b = batch(60, 12, 21, 0.2, 0.1)
+    // Awkward numbers: long fractions, exponents, negative zero, integers.
+    b.item_params[0] = { a: 1.2345678901234567, b: -0, c: 0 }
+    b.item_params[1] = { a: 3e-1, b: 12.5e2, c: 0.1 } as never
+    const bodies = [
+      JSON.stringify(b),
+      JSON.stringify(b, null, 2),
+      JSON.stringify(b, null, '\t').replace(/\n/g, '\r\n'),
+      JSON.stringify({ method: 'map', responses: b.responses, item_params: b.item_params.map((p, j) => ({ item_id: j % 2 ? `item-${j}` : j, ...p })) }),
+      ` {"responses":[],"item_params":[{"b":1,"a":2}]} `,
+      '{"item_params":[{"a":1.5e0,"b":-2.25E+1,"c":0.20}],"responses":[[1],[0],[null],[ 1 ]],"method":"ml"}',
+    ]
+    bodies[0] = bodies[0]!.replace('"a":0.3,', '"a":3e-1,').replace('"b":1250,', '"b":12.5e2,')
+    for (const text of bodies) {
+      const fast = scanScoreBody(Buffer.from(text))
+      expect(fast, text.slice(0, 80)).not.toBeNull()
+      expect(plain(fast!)).toEqual(plain(parseScoreRequest(JSON.parse(text))))
+    }
+    const f = scanScoreBody(Buffer.from(bodies[0]!))!
+    expect(f.items.a[0]).toBe(1.2345678901234567)
+    expect(Object.is(f.items.d[0], -0)).toBe(true)
+  })
+
+  it('leaves everything else to the general path: same answers, same errors', () => {
+    const good = JSON.stringify(batch(3, 4, 5))
+    const cases = [
+      good.replace('[[', '[[1.0,').replace(/\[\[1\.0,([^\]]*?),[^,\]]*\]/, '[[1.0,$1]'), // 1.0 is 1
+      good.replace('"responses"', '"extra":{"x":[1,2]},"responses"'), // another key
+      good.replace('"a"', '"\\u0061"'), // an escaped key
+      good.replace('[[', '[[-0,').replace(/\[\[-0,([^\]]*?),[^,\]]*\]/, '[[-0,$1]'),
+      good.replace('[[', '[[2,'),
+      good.replace(/"c":0/, '"c":null'),
+      good.replace('}', ',"a":5}'), // duplicate key
+      good + 'x',
+      good.slice(0, -1),
+      '',
+      '[]',
+      '{}',
+    ]
+    for (const text of cases) {
+      expect(scanScoreBody(Buffer.from(text)), text.slice(0, 60)).toBeNull()
+      let general: unknown
+      try {
+        general = plain(parseScoreRequest(text.trim() ? JSON.parse(text) : {}))
+      } catch (e) {
+        general = e instanceof SyntaxError ? 'request body is not valid JSON' : (e as Error).message
+      }
+      let got: unknown
+      try {
+        got = plain(parseScoreBody(Buffer.from(text)))
+      } catch (e) {
+        got = (e as Error).message
+      }
+      expect(got, text.slice(0, 60)).toEqual(general)
+    }
   })
 })
 

@@ -44,6 +44,11 @@ export async function runPrimary(cfg: ServiceConfig, logger: Logger): Promise<{ 
     quiet: process.argv.includes('--quiet') || process.argv.includes('-q'),
     verbose: process.argv.includes('--verbose'),
   }
+  // The workers accept on the shared socket themselves (the kernel picks one), rather than the
+  // primary accepting every connection and passing it over IPC (Node's default on Linux): with a
+  // new connection per request that hand-off costs as much CPU as the request. Busy workers take
+  // fewer connections, so the load still spreads.
+  if (process.env.NODE_CLUSTER_SCHED_POLICY === undefined) cluster.schedulingPolicy = cluster.SCHED_NONE
   cluster.setupPrimary({ exec: fileURLToPath(new URL('./worker.js', import.meta.url)), args: [], silent: false })
   const env = { [WORKER_ENV]: JSON.stringify(workerCfg) }
 
@@ -91,10 +96,16 @@ export async function runPrimary(cfg: ServiceConfig, logger: Logger): Promise<{ 
   })
 
   for (let i = 0; i < cfg.workers; i++) fork()
-  // Loaded while the workers start, off the path to the first answered request.
-  const [{ createMetricsServer }, prom] = await Promise.all([import('../metrics/service.js'), import('prom-client')])
-  const own = new prom.Registry()
-  prom.collectDefaultMetrics({ register: own })
+  const { createMetricsServer, prom: loadProm, PROMETHEUS_CONTENT_TYPE } = await import('../metrics/service.js')
+  // prom-client loads after the workers have started listening (below), off the path to the first answer.
+  let own: import('prom-client').Registry | undefined
+  const ownRegistry = () => {
+    if (!own) {
+      own = new (loadProm().Registry)()
+      loadProm().collectDefaultMetrics({ register: own })
+    }
+    return own
+  }
   let seq = 0
   const ask = (w: Worker) =>
     new Promise<unknown[] | undefined>((resolve) => {
@@ -115,12 +126,13 @@ export async function runPrimary(cfg: ServiceConfig, logger: Logger): Promise<{ 
       w.send({ type: 'seedops:metrics', id } satisfies PrimaryMessage)
     })
   const source: MetricsSource = {
-    contentType: own.contentType,
+    contentType: PROMETHEUS_CONTENT_TYPE,
     async metrics() {
       // A worker that does not answer in time (busy with a long calibration) is left out of this scrape.
       const parts = (await Promise.all([...listening].map(ask))).filter((p) => p !== undefined)
-      parts.push(await own.getMetricsAsJSON())
-      return prom.AggregatorRegistry.aggregate(parts as Parameters<typeof prom.AggregatorRegistry.aggregate>[0]).metrics()
+      parts.push(await ownRegistry().getMetricsAsJSON())
+      const { AggregatorRegistry } = loadProm()
+      return AggregatorRegistry.aggregate(parts as Parameters<typeof AggregatorRegistry.aggregate>[0]).metrics()
     },
   }
   const metricsServer = createMetricsServer(source)
@@ -144,6 +156,7 @@ export async function runPrimary(cfg: ServiceConfig, logger: Logger): Promise<{ 
     stopped.catch(() => {})
     const metricsUrl = `${await Promise.race([listen(metricsServer, cfg.metricsPort, cfg.host), failed, stopped])}/metrics`
     while (listening.size < cfg.workers) await Promise.race([once(cluster, 'listening'), failed, stopped])
+    ownRegistry()
     const dbUrl = cfg.withDb ? process.env.DATABASE_URL : undefined
     logger.info(describeStart(url!, metricsUrl, cfg, dbUrl ? (await import('../db/index.js')).redactUrl(dbUrl) : undefined))
     await Promise.race([signal, failed])

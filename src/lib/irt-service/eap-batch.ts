@@ -42,6 +42,9 @@ export function itemTable(nodes: Float64Array, items: ScoringArrays): ItemTable 
   return { items, logT, sum0, guessing, anyGuessing }
 }
 
+let scratchAcc = new Float64Array(0)
+let scratchCells = new Int32Array(0)
+
 /** θ (EAP) and posterior SD per person; `logW` is the log prior on `nodes`. CSR rows must list items in increasing order (parseScoreRequest's do) for the complement path. */
 export function eapBatch(t: ItemTable, nodes: Float64Array, logW: Float64Array, csr: ResponseCsr, theta: Float64Array, se: Float64Array): void {
   const Q = nodes.length
@@ -50,10 +53,14 @@ export function eapBatch(t: ItemTable, nodes: Float64Array, logW: Float64Array, 
   const { logT, sum0, guessing } = t
   const { rowPtr, items, resp } = csr
   const nP = rowPtr.length - 1
-  const acc = new Float64Array(Q)
   let maxLen = J
   for (let i = 0; i < nP; i++) maxLen = Math.max(maxLen, rowPtr[i + 1] - rowPtr[i])
-  const cells = new Int32Array(maxLen)
+  // Scratch kept between calls (the service scores one small batch after another; a call runs to
+  // its end without yielding, so nothing else uses them meanwhile).
+  if (scratchAcc.length < Q) scratchAcc = new Float64Array(Q)
+  if (scratchCells.length < maxLen) scratchCells = new Int32Array(maxLen)
+  const acc = scratchAcc
+  const cells = scratchCells
   for (let i = 0; i < nP; i++) {
     const s = rowPtr[i]
     const e = rowPtr[i + 1]

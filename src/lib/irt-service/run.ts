@@ -94,13 +94,15 @@ export function describeStart(url: string, metricsUrl: string, cfg: ServiceConfi
 /** Runs the service until SIGTERM or SIGINT, then drains and resolves with where it listened. */
 export async function runService(cfg: ServiceConfig, logger: Logger): Promise<{ url: string; metricsUrl: string }> {
   if (cfg.workers > 1) return (await import('./cluster.js')).runPrimary(cfg, logger)
-  const [{ createIrtServer }, { createMetricsServer, createServiceMetrics }] = await Promise.all([import('./server.js'), import('../metrics/service.js')])
+  const [{ createIrtServer }, { createMetricsServer, deferredServiceMetrics, PROMETHEUS_CONTENT_TYPE }] = await Promise.all([import('./server.js'), import('../metrics/service.js')])
   let db: Db | undefined
   if (cfg.withDb) db = await (await import('../db/index.js')).openDb()
-  const metrics = createServiceMetrics({ processMetrics: true })
-  const server = createIrtServer({ token: cfg.token, db, logger, metrics, maxBodyBytes: cfg.maxBodyBytes })
-  const metricsServer = createMetricsServer(metrics.registry)
+  const metrics = deferredServiceMetrics({ processMetrics: true })
+  const server = createIrtServer({ token: cfg.token, db, logger, metrics: metrics.metrics, maxBodyBytes: cfg.maxBodyBytes })
+  const metricsServer = createMetricsServer({ contentType: PROMETHEUS_CONTENT_TYPE, metrics: () => metrics.load().registry.metrics() })
   const url = await listen(server, cfg.port, cfg.host)
+  // Answering already; prom-client loads now, off the path to the first answer.
+  setImmediate(metrics.load)
   const metricsUrl = `${await listen(metricsServer, cfg.metricsPort, cfg.host)}/metrics`
   logger.info(describeStart(url, metricsUrl, cfg, db?.target))
   await new Promise<void>((resolve) => {

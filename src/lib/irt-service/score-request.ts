@@ -132,14 +132,22 @@ export function tableFor(x: ScoringArrays): ItemTable {
   return t
 }
 
+let scratchTheta = new Float64Array(0)
+let scratchSe = new Float64Array(0)
+
 /** Scores a parsed batch; returns the response body as JSON text (built directly: 1000 small objects are not worth JSON.stringify's walk). */
 export function scoreBatch(batch: ScoreBatch): string {
   const t = tableFor(batch.items)
   let theta: Float64Array
   let se: Float64Array
   if (batch.method === 'eap') {
-    theta = new Float64Array(batch.nPersons)
-    se = new Float64Array(batch.nPersons)
+    // Read back into the response below before anything else runs: scratch is enough.
+    if (scratchTheta.length < batch.nPersons) {
+      scratchTheta = new Float64Array(batch.nPersons)
+      scratchSe = new Float64Array(batch.nPersons)
+    }
+    theta = scratchTheta
+    se = scratchSe
     eapBatch(t, grid.nodes, logPrior, batch.csr, theta, se)
   } else ({ theta, se } = scoreArrays(batch.items, batch.csr, { method: batch.method, logT: t.logT }))
   const num = (v: number) => (Number.isFinite(v) ? String(v) : 'null')

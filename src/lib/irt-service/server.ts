@@ -5,7 +5,8 @@ import { SeedopsError, translateError } from '../errors/index.js'
 import type { Logger } from '../output/index.js'
 import { seedopsVersion } from '../paths.js'
 import { createServiceMetrics, type ServiceMetrics } from '../metrics/service.js'
-import { parseScoreRequest, scoreBatch } from './score-request.js'
+import { parseScoreBody } from './score-body.js'
+import { scoreBatch } from './score-request.js'
 
 export interface ServeOptions {
   /** Bearer token the callers must send; null only with an explicit --no-auth. */
@@ -29,8 +30,8 @@ function tooLarge(limit: number) {
   return new SeedopsError(`request body larger than ${limit} bytes`, { code: 'PAYLOAD_TOO_LARGE' })
 }
 
-/** The body as JSON; a declared length over the limit is refused before a byte is read. */
-function readJson(req: IncomingMessage, limit: number): Promise<unknown> {
+/** The body's bytes; a declared length over the limit is refused before a byte is read. */
+function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
   const declared = Number(req.headers['content-length'])
   if (declared > limit) return Promise.reject(tooLarge(limit))
   return new Promise((resolve, reject) => {
@@ -40,23 +41,26 @@ function readJson(req: IncomingMessage, limit: number): Promise<unknown> {
       size += c.length
       if (size > limit) {
         reject(tooLarge(limit))
-        // Stop buffering; what is left is discarded as it arrives (the 413 closes the connection).
         req.removeAllListeners('data')
         req.resume()
       } else chunks.push(c)
     })
     req.on('end', () => {
-      if (size > limit) return
-      const text = (chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks)).toString('utf8')
-      if (!text.trim()) return resolve({})
-      try {
-        resolve(JSON.parse(text))
-      } catch {
-        reject(new SeedopsError('request body is not valid JSON', { code: 'BAD_REQUEST' }))
-      }
+      if (size <= limit) resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks))
     })
     req.on('error', reject)
   })
+}
+
+/** The body as JSON (an empty body is {}). */
+async function readJson(req: IncomingMessage, limit: number): Promise<unknown> {
+  const text = (await readBody(req, limit)).toString('utf8')
+  if (!text.trim()) return {}
+  try {
+    return JSON.parse(text)
+  } catch {
+    throw new SeedopsError('request body is not valid JSON', { code: 'BAD_REQUEST' })
+  }
 }
 
 /** The request path without the query; anything a URL parser would rewrite (dot segments, escapes, absolute form) goes through one. */
@@ -125,7 +129,7 @@ export function createIrtServer(opts: ServeOptions): Server {
           : send(res, 404, { status: 'error', error: { code: 'NOT_FOUND', message: `no route ${path}` } })
       }
       if (path === '/irt/score') {
-        const batch = parseScoreRequest(await readJson(req, limit))
+        const batch = parseScoreBody(await readBody(req, limit))
         metrics.batch('/irt/score', batch.nPersons, batch.nItems)
         const text = scoreBatch(batch)
         status = 200

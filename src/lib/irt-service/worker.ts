@@ -7,7 +7,7 @@ import type { Server } from 'node:http'
 import { envFirst } from '../config/index.js'
 import type { Db } from '../db/index.js'
 import { registerSecret, translateError } from '../errors/index.js'
-import { createServiceMetrics } from '../metrics/service.js'
+import { deferredServiceMetrics } from '../metrics/service.js'
 import { createLogger } from '../output/index.js'
 import { WORKER_ENV, type PrimaryMessage, type WorkerConfig, type WorkerMessage } from './cluster.js'
 import { drain, TOKEN_ENV } from './run.js'
@@ -33,16 +33,16 @@ function stop(): Promise<void> {
 try {
   const token = cfg.auth ? (envFirst(TOKEN_ENV)?.value ?? null) : null
   registerSecret(token)
-  const metrics = createServiceMetrics({ processMetrics: true })
+  const metrics = deferredServiceMetrics({ processMetrics: true })
   process.on('message', (m: PrimaryMessage) => {
     if (m?.type === 'seedops:shutdown') void stop()
-    else if (m?.type === 'seedops:metrics') void metrics.registry.getMetricsAsJSON().then((json) => send({ type: 'seedops:metrics', id: m.id, metrics: json }))
+    else if (m?.type === 'seedops:metrics') void metrics.load().registry.getMetricsAsJSON().then((json) => send({ type: 'seedops:metrics', id: m.id, metrics: json }))
   })
   // Ctrl-C reaches the whole process group and `kill` may reach a worker alone: either way it drains first.
   process.on('SIGTERM', () => void stop())
   process.on('SIGINT', () => void stop())
   if (cfg.withDb) db = await (await import('../db/index.js')).openDb()
-  server = createIrtServer({ token, db, logger, metrics, maxBodyBytes: cfg.maxBodyBytes })
+  server = createIrtServer({ token, db, logger, metrics: metrics.metrics, maxBodyBytes: cfg.maxBodyBytes })
   await new Promise<void>((resolve, reject) => {
     server!.once('error', reject)
     server!.listen(cfg.port, cfg.host, () => {
@@ -50,6 +50,7 @@ try {
       resolve()
     })
   })
+  setImmediate(metrics.load)
 } catch (e) {
   const err = translateError(e)
   // Wait for the message to leave before exiting, so the primary can report it.

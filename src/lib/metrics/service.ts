@@ -1,6 +1,14 @@
 import { createServer, type Server } from 'node:http'
-import { collectDefaultMetrics, Counter, exponentialBuckets, Gauge, Histogram, Registry } from 'prom-client'
+import { createRequire } from 'node:module'
+import type { Registry } from 'prom-client'
 import { redact } from '../errors/index.js'
+
+// prom-client costs ~50 ms of CPU to load: required on first use, so a service process can be
+// listening before it (see deferredServiceMetrics) and a primary that only sums never waits for it.
+let promClient: typeof import('prom-client') | undefined
+export const prom = (): typeof import('prom-client') => (promClient ??= createRequire(import.meta.url)('prom-client') as typeof import('prom-client'))
+/** prom-client's Registry.PROMETHEUS_CONTENT_TYPE, without loading it. */
+export const PROMETHEUS_CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8'
 
 /**
  * The IRT service's metrics (`seedops irt serve`), in a registry of their own per server so that
@@ -24,6 +32,8 @@ export interface ServiceMetrics {
   batch(route: '/irt/score' | '/irt/calibrate', persons: number, items: number): void
   calibration(outcome: CalibrationOutcome): void
   updateTheta(outcome: 'ok' | 'error'): void
+  /** A request answered earlier (deferredServiceMetrics replays those it saw before loading). */
+  record(method: string | undefined, path: string, status: number, seconds: number): void
 }
 
 export function routeLabel(path: string): string {
@@ -35,6 +45,7 @@ export function routeLabel(path: string): string {
  *   event loop lag, GC, handles) into this registry; `seedops irt serve` does, library users may not.
  */
 export function createServiceMetrics(opts: { processMetrics?: boolean } = {}): ServiceMetrics {
+  const { collectDefaultMetrics, Counter, exponentialBuckets, Gauge, Histogram, Registry } = prom()
   const registry = new Registry()
   const registers = [registry]
   if (opts.processMetrics) collectDefaultMetrics({ register: registry })
@@ -75,6 +86,11 @@ export function createServiceMetrics(opts: { processMetrics?: boolean } = {}): S
         requests.inc(labels)
       }
     },
+    record(method, path, status, seconds) {
+      const labels = { method: method && METHODS.has(method) ? method : 'other', route: routeLabel(path), status: String(status) }
+      duration.observe(labels, seconds)
+      requests.inc(labels)
+    },
     batch(route, p, i) {
       persons.observe({ route }, p)
       items.observe({ route }, i)
@@ -82,6 +98,39 @@ export function createServiceMetrics(opts: { processMetrics?: boolean } = {}): S
     calibration: (outcome) => calibrations.inc({ outcome }),
     updateTheta: (outcome) => updates.inc({ outcome }),
   }
+}
+
+/**
+ * ServiceMetrics that start counting before prom-client is loaded: until `load()` (or the first
+ * read of `registry`) they note what happens and replay it into the real metrics then. `irt
+ * serve` listens first and loads right after, off the path to its first answer.
+ */
+export function deferredServiceMetrics(opts: { processMetrics?: boolean } = {}): { metrics: ServiceMetrics; load(): ServiceMetrics } {
+  let real: ServiceMetrics | undefined
+  const pending: ((m: ServiceMetrics) => void)[] = []
+  const later = (f: (m: ServiceMetrics) => void) => (real ? f(real) : pending.push(f))
+  const load = () => {
+    if (!real) {
+      real = createServiceMetrics(opts)
+      for (const f of pending.splice(0)) f(real)
+    }
+    return real
+  }
+  const metrics: ServiceMetrics = {
+    get registry() {
+      return load().registry
+    },
+    startRequest(method, path) {
+      if (real) return real.startRequest(method, path)
+      const t0 = performance.now()
+      return (status) => later((m) => m.record(method, path, status, (performance.now() - t0) / 1000))
+    },
+    batch: (route, p, i) => later((m) => m.batch(route, p, i)),
+    calibration: (outcome) => later((m) => m.calibration(outcome)),
+    updateTheta: (outcome) => later((m) => m.updateTheta(outcome)),
+    record: (method, path, status, seconds) => later((m) => m.record(method, path, status, seconds)),
+  }
+  return { metrics, load }
 }
 
 /** What /metrics serves: a Registry, or the sum over cluster workers (irt-service/cluster.ts). */
