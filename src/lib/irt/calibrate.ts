@@ -3,6 +3,7 @@ import { buildCells, fillLogTable, type EstepInput } from './estep.js'
 import { DEFAULT_QUADPTS, DEFAULT_THETA_LIM, logNormalWeights, makeGrid, type Grid } from './grid.js'
 import { DEFAULT_GUESSING_PRIOR, guessingPriorTerms, logit, sigmoid, toIrt, type GuessingPrior, type IrtModel } from './model.js'
 import { mstepItem, type FreeSet } from './mstep.js'
+import type { MissingInfoParams } from './missing-info.js'
 import { serialRunner, type EstepRunner } from './runner.js'
 
 export interface AnchorItem {
@@ -95,7 +96,7 @@ export interface FitSummary {
   tol: number
   threads: number
   seconds: number
-  /** Of `seconds`, the standard errors (null when not computed). */
+  /** Of `seconds`, the standard errors including the final E-step that also serves them (an upper bound; null when not computed). */
   seSeconds: number | null
 }
 
@@ -264,10 +265,10 @@ export async function calibrate(data: ResponseMatrix, opts: CalibrateOptions): P
   let maxChange = Infinity
   let lastLogLik = NaN
 
-  const estep = async (scores = false) => {
+  const estep = async (scores = false, missing?: MissingInfoParams) => {
     fillLogTable(nodes, A, D, C, logT)
     logNormalWeights(grid, mean, variance, logW)
-    return runner.run(logT, logW, { scores, nodes })
+    return runner.run(logT, logW, { scores, nodes, missing })
   }
 
   try {
@@ -345,8 +346,12 @@ export async function calibrate(data: ResponseMatrix, opts: CalibrateOptions): P
     if (accelPending) unpack(fallback)
     if (!converged) warnings.push(`EM did not converge in ${maxCycles} cycles (last max parameter change ${maxChange.toExponential(2)} > ${tol}); estimates may be inaccurate`)
 
-    // Final E-step at the estimates: reported log-likelihood, counts for SEs, EAP scores for item fit.
-    const fin = await estep(true)
+    // Final E-step at the estimates: reported log-likelihood, counts and the missing information for
+    // the SEs (from the same converged posteriors), EAP scores for item fit.
+    const tFin = Date.now()
+    const seParams = opts.se !== false ? (await import('./se.js')).missingInfoParams({ grid, model, a: A, d: D, c: C, status, mean, variance, freeMean, freeVar }) : null
+    const fin = await estep(true, seParams ?? undefined)
+    const finSeconds = (Date.now() - tFin) / 1000
     lastLogLik = fin.logLik
     const state: EngineState = { grid, model, prior, a: A, d: D, c: C, status, mean, variance, freeMean, freeVar, input, data }
     const logPrior = logPriorOf()
@@ -391,8 +396,9 @@ export async function calibrate(data: ResponseMatrix, opts: CalibrateOptions): P
     if (opts.se !== false) {
       const { attachStandardErrors } = await import('./se.js')
       const tSe = Date.now()
-      await attachStandardErrors(result, fin.counts, fin.nodeTotals, runner.missingInfo?.bind(runner))
-      fit.seSeconds = (Date.now() - tSe) / 1000
+      await attachStandardErrors(result, fin.counts, fin.nodeTotals, fin.missing, { theta: fin.theta, se: fin.se })
+      // The final E-step does the SEs' per-person work with the counts; count it with them.
+      fit.seSeconds = (Date.now() - tSe) / 1000 + (fin.missing ? finSeconds : 0)
     }
     const { attachItemFit } = await import('./itemfit.js')
     const eap = attachItemFit(result, fin.theta && fin.se ? { theta: fin.theta, se: fin.se } : undefined)

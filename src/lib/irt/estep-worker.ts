@@ -5,7 +5,7 @@
  */
 import { parentPort } from 'node:worker_threads'
 import { estepRange, newWindows, type EapOut, type PosteriorWindows } from './estep.js'
-import { missingInfoRange, type MissingInfoInput } from './missing-info.js'
+import { MissingInfo, maxResponses, type MissingInfoParams } from './missing-info.js'
 
 interface Init {
   rowPtr: SharedArrayBuffer
@@ -22,11 +22,9 @@ interface Init {
   p1: number
 }
 
-type MissingMsg = { cmd: 'missing'; params: Omit<MissingInfoInput, 'rowPtr' | 'cells' | 'logT'>; out: SharedArrayBuffer }
-
 let state: { input: { rowPtr: Int32Array; cells: Int32Array; Q: number }; logT: Float64Array; logPrior: Float64Array; counts: Float64Array; totals: Float64Array; p0: number; p1: number; win: PosteriorWindows; eap: EapOut } | null = null
 
-parentPort!.on('message', (msg: { cmd: 'init'; init: Init } | { cmd: 'run'; full?: boolean; scores?: boolean } | MissingMsg) => {
+parentPort!.on('message', (msg: { cmd: 'init'; init: Init } | { cmd: 'run'; full?: boolean; scores?: boolean; missing?: MissingInfoParams; out?: SharedArrayBuffer }) => {
   if (msg.cmd === 'init') {
     const m = msg.init
     state = {
@@ -44,18 +42,14 @@ parentPort!.on('message', (msg: { cmd: 'init'; init: Init } | { cmd: 'run'; full
     return
   }
   const s = state!
-  if (msg.cmd === 'missing') {
-    // Standard errors: this worker's persons' share of the missing information (missing-info.ts).
-    missingInfoRange({ ...msg.params, rowPtr: s.input.rowPtr, cells: s.input.cells, logT: s.logT }, s.p0, s.p1, new Float64Array(msg.out))
-    parentPort!.postMessage({ ok: true, ll: 0 })
-    return
-  }
   s.counts.fill(0)
   s.totals.fill(0)
   if (msg.full) {
     s.win.lo.fill(0)
     s.win.hi.fill(s.input.Q - 1)
   }
-  const ll = estepRange(s.input, s.logT, s.logPrior, s.counts, s.totals, s.p0, s.p1, s.win, msg.scores ? s.eap : undefined)
+  const mi = msg.missing && msg.out ? new MissingInfo(msg.missing, maxResponses(s.input.rowPtr, s.p0, s.p1), new Float64Array(msg.out)) : undefined
+  const ll = estepRange(s.input, s.logT, s.logPrior, s.counts, s.totals, s.p0, s.p1, s.win, msg.scores ? s.eap : undefined, mi)
+  mi?.result()
   parentPort!.postMessage({ ok: true, ll })
 })

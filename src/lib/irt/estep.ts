@@ -31,6 +31,8 @@ export interface EstepOutput {
   /** When requested: each person's EAP (posterior mean) and posterior SD; NaN for persons without responses. */
   theta?: Float64Array
   se?: Float64Array
+  /** When requested: −Σ_i Cov_post_i[s_i], upper triangle of P × P (missing-info.ts). */
+  missing?: Float64Array<ArrayBufferLike>
 }
 
 /** Optional per-person outputs of an E-step: posterior mean and SD on the grid (EAP scores). */
@@ -135,6 +137,8 @@ export function estepRange(
   p1: number,
   win?: PosteriorWindows,
   eap?: EapOut,
+  /** The standard errors' missing information, fed each converged posterior (missing-info.ts). */
+  mi?: { person(post: Float64Array, lo: number, hi: number, cells: Int32Array, s0: number, e0: number): void },
 ): number {
   const { rowPtr, cells, Q } = input
   const acc = new Float64Array(Q)
@@ -203,6 +207,7 @@ export function estepRange(
         eap.theta[i] = m1
         eap.se[i] = Math.sqrt(Math.max(0, m2 - m1 * m1))
       }
+      mi?.person(acc, qlo, qhi, cells, s, e)
       scatter(counts, acc, cells, s, e, qlo, qhi)
       break
     }

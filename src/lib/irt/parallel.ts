@@ -3,7 +3,7 @@ import { availableParallelism } from 'node:os'
 import { fileURLToPath } from 'node:url'
 import { Worker } from 'node:worker_threads'
 import { estepRange, newWindows, type EstepInput } from './estep.js'
-import { missingInfoRange, type MissingInfoInput } from './missing-info.js'
+import { MissingInfo, maxResponses } from './missing-info.js'
 import type { EstepRunner } from './runner.js'
 
 /**
@@ -105,9 +105,12 @@ export async function parallelRunner(input: EstepInput, nItems: number, threads:
     async run(lt, lp, opts = {}) {
       logT.set(lt)
       logPrior.set(lp)
-      const done = workers.map((s) => {
+      // Standard errors: each thread accumulates its persons' missing information into its own matrix.
+      const P = opts.missing?.P ?? 0
+      const outs = opts.missing ? workers.map(() => new Float64Array(new SharedArrayBuffer(P * P * 8))) : []
+      const done = workers.map((s, k) => {
         const p = new Promise<{ ll?: number }>((res) => (s.pending = res))
-        s.w.postMessage({ cmd: 'run', full: opts.full, scores: opts.scores })
+        s.w.postMessage({ cmd: 'run', full: opts.full, scores: opts.scores, missing: opts.missing, out: outs[k]?.buffer })
         return p
       })
       counts.fill(0)
@@ -117,7 +120,8 @@ export async function parallelRunner(input: EstepInput, nItems: number, threads:
         win.hi.fill(Q - 1)
       }
       const eap = opts.scores ? { nodes, theta, se } : undefined
-      let ll = estepRange(local, logT, logPrior, counts, totals, bounds[0], bounds[1], win, eap)
+      const mi = opts.missing ? new MissingInfo(opts.missing, maxResponses(rowPtr, bounds[0], bounds[1])) : undefined
+      let ll = estepRange(local, logT, logPrior, counts, totals, bounds[0], bounds[1], win, eap, mi)
       const res = await Promise.all(done)
       workers.forEach((s, k) => {
         if (s.error || res[k].ll === undefined) throw new Error(`E-step worker failed: ${s.error?.message ?? 'no result'}`)
@@ -126,28 +130,12 @@ export async function parallelRunner(input: EstepInput, nItems: number, threads:
         for (let x = 0; x < size; x++) counts[x] += c[x]
         for (let q = 0; q < Q; q++) totals[q] += s.totals[q]
       })
-      return { logLik: ll, counts, nodeTotals: totals, theta: opts.scores ? theta.slice() : undefined, se: opts.scores ? se.slice() : undefined }
-    },
-    async missingInfo(inp: MissingInfoInput) {
-      // The same person ranges as the E-step; each worker fills its own matrix, summed in a fixed order.
-      logT.set(inp.logT)
-      const P = inp.P
-      const outs = workers.map(() => new Float64Array(new SharedArrayBuffer(P * P * 8)))
-      const { rowPtr: _r, cells: _c, logT: _l, ...params } = inp
-      const done = workers.map((s, k) => {
-        const p = new Promise<{ ll?: number }>((res) => (s.pending = res))
-        s.w.postMessage({ cmd: 'missing', params, out: outs[k].buffer })
-        return p
-      })
-      const out = new Float64Array(P * P)
-      missingInfoRange({ ...inp, rowPtr, cells }, bounds[0], bounds[1], out)
-      const res = await Promise.all(done)
-      workers.forEach((s, k) => {
-        if (s.error || res[k].ll === undefined) throw new Error(`standard-error worker failed: ${s.error?.message ?? 'no result'}`)
-        const o = outs[k]
-        for (let x = 0; x < P * P; x++) out[x] += o[x]
-      })
-      return out
+      let missing: Float64Array | undefined
+      if (mi) {
+        missing = mi.result() as Float64Array
+        for (const o of outs) for (let x = 0; x < P * P; x++) missing[x] += o[x]
+      }
+      return { logLik: ll, counts, nodeTotals: totals, theta: opts.scores ? theta.slice() : undefined, se: opts.scores ? se.slice() : undefined, missing }
     },
     async close() {
       await Promise.all(workers.map((s) => s.w.terminate()))

@@ -1,4 +1,4 @@
-import type { MissingInfoInput } from './missing-info.js'
+import { MissingInfo, maxResponses, type MissingInfoParams } from './missing-info.js'
 import { estepRange, newWindows, type EstepInput, type EstepOutput } from './estep.js'
 
 /** Runs the E-step over all persons; the parallel implementation lives in parallel.ts. */
@@ -7,8 +7,6 @@ export interface EstepRunner {
   run(logT: Float64Array, logPrior: Float64Array, opts?: RunOptions): Promise<EstepOutput>
   close(): Promise<void>
   readonly threads: number
-  /** The missing-information term of the standard errors over all persons, split over the runner's threads (parallel runner only); null to compute it on the caller's thread. */
-  missingInfo?(inp: MissingInfoInput): Promise<Float64Array | null>
 }
 
 export interface RunOptions {
@@ -16,6 +14,8 @@ export interface RunOptions {
   scores?: boolean
   /** Grid nodes, needed with `scores`. */
   nodes?: Float64Array
+  /** Also accumulate the standard errors' missing information from this E-step's posteriors. */
+  missing?: MissingInfoParams
 }
 
 export function serialRunner(input: EstepInput, nItems: number): EstepRunner {
@@ -33,8 +33,9 @@ export function serialRunner(input: EstepInput, nItems: number): EstepRunner {
         win.hi.fill(input.Q - 1)
       }
       const eap = opts.scores ? { nodes: opts.nodes!, theta: new Float64Array(nP), se: new Float64Array(nP) } : undefined
-      const logLik = estepRange(input, logT, logPrior, counts, nodeTotals, 0, nP, win, eap)
-      return { logLik, counts, nodeTotals, theta: eap?.theta, se: eap?.se }
+      const mi = opts.missing ? new MissingInfo(opts.missing, maxResponses(input.rowPtr, 0, nP)) : undefined
+      const logLik = estepRange(input, logT, logPrior, counts, nodeTotals, 0, nP, win, eap, mi)
+      return { logLik, counts, nodeTotals, theta: eap?.theta, se: eap?.se, missing: mi?.result() }
     },
     async close() {},
   }

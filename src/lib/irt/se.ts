@@ -2,16 +2,54 @@ import type { CalibrationResult } from './calibrate.js'
 import { fillLogTable } from './estep.js'
 import { logNormalWeights } from './grid.js'
 import { itemDerivs } from './mstep.js'
-import { missingInfoRange, type MissingInfoInput } from './missing-info.js'
+import type { IrtModel } from './model.js'
+import { missingInfoRange, type MissingInfoParams } from './missing-info.js'
+import type { Grid } from './grid.js'
 
 /** Largest parameter count for which the full information matrix is formed. */
 export const MAX_SE_PARAMETERS = 3000
 /**
- * The missing-information rule (missing-info.ts): at least `minNodes` Gauss nodes per person,
- * more while they cost at most `budget` E-steps of that person; `exact` sums over every grid
- * node (Louis' identity term by term). Mutable for tests and benchmarks.
+ * The missing-information rule (missing-info.ts): `nodes` Gauss nodes per person (0: chosen by
+ * the person's item count); `exact` sums over every grid node (Louis' identity term by term).
+ * Mutable for tests and benchmarks.
  */
-export const seTuning = { minNodes: 4, budget: 6, exact: false }
+export const seTuning = { nodes: 0, exact: false }
+
+/** Parameter layout of the information matrix: estimated items first (perItem each), then the group parameters. */
+export function seLayout(model: IrtModel, status: Uint8Array, freeMean: boolean, freeVar: boolean): { perItem: number; pos: Int32Array; nEst: number; nGroup: number; P: number } {
+  const perItem = model === '3PL' ? 3 : model === '2PL' ? 2 : 1
+  const pos = new Int32Array(status.length).fill(-1)
+  let nEst = 0
+  for (let j = 0; j < status.length; j++) if (status[j] === 1) pos[j] = nEst++
+  const nGroup = (freeMean ? 1 : 0) + (freeVar ? 1 : 0)
+  return { perItem, pos, nEst, nGroup, P: nEst * perItem + nGroup }
+}
+
+/**
+ * What the final E-step needs to accumulate the missing information while it computes the
+ * converged posteriors (so they are computed once); null when no standard errors will be formed.
+ */
+export function missingInfoParams(s: { grid: Grid; model: IrtModel; a: Float64Array; d: Float64Array; c: Float64Array; status: Uint8Array; mean: number; variance: number; freeMean: boolean; freeVar: boolean }): MissingInfoParams | null {
+  const { perItem, pos, P } = seLayout(s.model, s.status, s.freeMean, s.freeVar)
+  if (P === 0 || P > MAX_SE_PARAMETERS) return null
+  return {
+    Q: s.grid.size,
+    nodes: s.grid.nodes,
+    status: s.status,
+    pos,
+    a: s.a,
+    d: s.d,
+    c: s.c,
+    perItem,
+    freeMean: s.freeMean,
+    freeVar: s.freeVar,
+    mean: s.mean,
+    variance: s.variance,
+    P,
+    ruleNodes: seTuning.nodes,
+    exact: seTuning.exact,
+  }
+}
 
 /**
  * Item standard errors from the observed information of the marginal (penalised) likelihood,
@@ -23,20 +61,22 @@ export const seTuning = { minNodes: 4, budget: 6, exact: false }
  * differentiating the EM map, which mirt (SE.type = "Oakes") evaluates numerically, so the SEs
  * agree with mirt's. SEs of b (= −d/a) and c (= σ(γ)) follow by the delta method.
  */
-export async function attachStandardErrors(res: CalibrationResult, counts: Float64Array, totals: Float64Array, parallel?: (inp: MissingInfoInput) => Promise<Float64Array | null>): Promise<void> {
+export async function attachStandardErrors(
+  res: CalibrationResult,
+  counts: Float64Array,
+  totals: Float64Array,
+  /** −Σ_i Cov_post_i[s_i] (upper triangle) from the final E-step; computed here when absent. */
+  missing?: Float64Array<ArrayBufferLike>,
+  eap?: { theta?: Float64Array; se?: Float64Array },
+): Promise<void> {
   const st = res.state
   const { grid, data, status, a, d, c, model, prior } = st
   const Q = grid.size
   const nodes = grid.nodes
   const J = data.nItems
-  const perItem = model === '3PL' ? 3 : model === '2PL' ? 2 : 1
   const withC = model === '3PL'
+  const { perItem, pos, nEst, P } = seLayout(model, status, st.freeMean, st.freeVar)
   const comps = perItem === 3 ? [0, 1, 2] : perItem === 2 ? [0, 1] : [1]
-  const pos = new Int32Array(J).fill(-1)
-  let nEst = 0
-  for (let j = 0; j < J; j++) if (status[j] === 1) pos[j] = nEst++
-  const nGroup = (st.freeMean ? 1 : 0) + (st.freeVar ? 1 : 0)
-  const P = nEst * perItem + nGroup
   if (P === 0) return
   if (P > MAX_SE_PARAMETERS) {
     res.warnings.push(`standard errors skipped: ${P} parameters exceed the limit of ${MAX_SE_PARAMETERS} for the full information matrix`)
@@ -83,33 +123,15 @@ export async function attachStandardErrors(res: CalibrationResult, counts: Float
     }
   }
 
-  // 2) Minus the posterior covariance of each person's complete-data score (missing-info.ts),
-  // split over the E-step's threads when it runs in parallel.
-  const minfo: MissingInfoInput = {
-    rowPtr: st.input.rowPtr,
-    cells: st.input.cells,
-    Q,
-    nodes,
-    logT: fillLogTable(nodes, a.map((x, j) => (status[j] ? x : 0)), d.map((x, j) => (status[j] ? x : 0)), c, new Float64Array(2 * J * Q)),
-    logW: logNormalWeights(grid, mean, v2),
-    status,
-    pos,
-    a,
-    d,
-    c,
-    perItem,
-    freeMean: st.freeMean,
-    freeVar: st.freeVar,
-    mean,
-    variance: v2,
-    P,
-    minNodes: seTuning.minNodes,
-    budget: seTuning.budget,
-    exact: seTuning.exact,
+  // 2) Minus the posterior covariance of each person's complete-data score (missing-info.ts):
+  // normally accumulated by the final E-step; recomputed here for runners that cannot.
+  if (missing && missing.length === P * P) {
+    for (let x = 0; x < P * P; x++) info[x] += missing[x]
+  } else {
+    const params = missingInfoParams({ grid, model, a, d, c, status, mean, variance: v2, freeMean: st.freeMean, freeVar: st.freeVar })!
+    const logT = fillLogTable(nodes, a.map((x, j) => (status[j] ? x : 0)), d.map((x, j) => (status[j] ? x : 0)), c, new Float64Array(2 * J * Q))
+    missingInfoRange({ ...params, rowPtr: st.input.rowPtr, cells: st.input.cells, logT, logW: logNormalWeights(grid, mean, v2), center: eap?.theta, spread: eap?.se }, 0, st.input.rowPtr.length - 1, info)
   }
-  const missing = parallel ? await parallel(minfo) : null
-  if (missing) for (let x = 0; x < P * P; x++) info[x] += missing[x]
-  else missingInfoRange(minfo, 0, st.input.rowPtr.length - 1, info)
   // Only the upper triangle was accumulated; mirror it.
   for (let x = 0; x < P; x++) for (let y = x + 1; y < P; y++) info[y * P + x] = info[x * P + y]
 
@@ -156,32 +178,54 @@ export function spdInverse(A: Float64Array, n: number): ((x: number, y: number) 
     const ri = i * n
     for (let j = 0; j <= i; j++) {
       const rj = j * n
-      let s = A[rj + i]
-      for (let k = 0; k < j; k++) s -= A[ri + k] * A[rj + k]
+      // Four partial sums: the dot product is the whole cost (n³/6), and one chain of dependent adds would stall.
+      let s0 = 0
+      let s1 = 0
+      let s2 = 0
+      let s3 = 0
+      let k = 0
+      for (; k + 4 <= j; k += 4) {
+        s0 += A[ri + k] * A[rj + k]
+        s1 += A[ri + k + 1] * A[rj + k + 1]
+        s2 += A[ri + k + 2] * A[rj + k + 2]
+        s3 += A[ri + k + 3] * A[rj + k + 3]
+      }
+      for (; k < j; k++) s0 += A[ri + k] * A[rj + k]
+      const s = A[rj + i] - (s0 + s1 + s2 + s3)
       if (i === j) {
         if (!(s > 0) || !Number.isFinite(s)) return null
         A[ri + i] = Math.sqrt(s)
       } else A[ri + j] = s / A[rj + j]
     }
   }
-  const X = new Float64Array(n * n)
-  const acc = new Float64Array(n)
-  for (let i = 0; i < n; i++) {
-    const ri = i * n
-    acc.fill(0, 0, i)
-    for (let k = 0; k < i; k++) {
-      const l = A[ri + k]
-      if (l === 0) continue
-      const rk = k * n
-      for (let j = 0; j <= k; j++) acc[j] += l * X[rk + j]
+  // Columns of L⁻¹ by forward substitution, each stored contiguously (C[j·n + i] = (L⁻¹)_ij, i ≥ j):
+  // every step is a dot product of a row of L with the column so far (two loads per product, no store).
+  const C = new Float64Array(n * n)
+  for (let j = 0; j < n; j++) {
+    const cj = j * n
+    C[cj + j] = 1 / A[j * n + j]
+    for (let i = j + 1; i < n; i++) {
+      const ri = i * n
+      let s0 = 0
+      let s1 = 0
+      let s2 = 0
+      let s3 = 0
+      let k = j
+      for (; k + 4 <= i; k += 4) {
+        s0 += A[ri + k] * C[cj + k]
+        s1 += A[ri + k + 1] * C[cj + k + 1]
+        s2 += A[ri + k + 2] * C[cj + k + 2]
+        s3 += A[ri + k + 3] * C[cj + k + 3]
+      }
+      for (; k < i; k++) s0 += A[ri + k] * C[cj + k]
+      C[cj + i] = -(s0 + s1 + s2 + s3) / A[ri + i]
     }
-    const inv = 1 / A[ri + i]
-    for (let j = 0; j < i; j++) X[ri + j] = -acc[j] * inv
-    X[ri + i] = inv
   }
   return (x, y) => {
     let s = 0
-    for (let k = Math.max(x, y); k < n; k++) s += X[k * n + x] * X[k * n + y]
+    const cx = x * n
+    const cy = y * n
+    for (let k = Math.max(x, y); k < n; k++) s += C[cx + k] * C[cy + k]
     return s
   }
 }
