@@ -122,4 +122,44 @@ describe('buildResponseMatrix', () => {
     expect(data.nObs).toBe(97 * 13)
     expect(report.duplicates.count).toBe(5000 - 97 * 13)
   })
+
+  it('random rows, grouped by person or shuffled, any policy: the same CSR and duplicate report as a plain sort-based reference', () => {
+    let seed = 7
+    const rnd = () => ((seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) / 2 ** 32)
+    for (let t = 0; t < 30; t++) {
+      const nP = 1 + Math.floor(rnd() * 40)
+      const rows: Array<{ user_id: string; item_id: string; is_correct: number; row: number }> = []
+      for (let i = 0; i < nP; i++) {
+        const n = Math.floor(rnd() * 12)
+        for (let k = 0; k < n; k++) rows.push({ user_id: `p${Math.floor(rnd() * 1000)}`, item_id: `i${Math.floor(rnd() * 9)}`, is_correct: rnd() < 0.5 ? 1 : 0, row: 0 })
+      }
+      // Half the cases grouped by person in id order (the builder's no-sort path), half as generated.
+      if (t % 2 === 0) rows.sort((x, y) => (x.user_id < y.user_id ? -1 : x.user_id > y.user_id ? 1 : 0))
+      rows.forEach((r, k) => (r.row = k + 1))
+      for (const policy of ['first', 'last'] as const) {
+        const { data, report } = buildResponseMatrix(rows, { duplicates: policy, maxExamples: 1000 })
+        // Reference: sort (user, item, input order), keep the first or last of each pair.
+        const sorted = [...rows].sort((x, y) => (x.user_id < y.user_id ? -1 : x.user_id > y.user_id ? 1 : x.item_id < y.item_id ? -1 : x.item_id > y.item_id ? 1 : x.row - y.row))
+        const kept: typeof rows = []
+        const dups: Array<{ row: number; kept_row: number }> = []
+        for (let k = 0; k < sorted.length; ) {
+          let g = k + 1
+          while (g < sorted.length && sorted[g].user_id === sorted[k].user_id && sorted[g].item_id === sorted[k].item_id) g++
+          const keep = policy === 'first' ? sorted[k] : sorted[g - 1]
+          kept.push(keep)
+          for (let h = k; h < g; h++) if (sorted[h] !== keep) dups.push({ row: sorted[h].row, kept_row: keep.row })
+          k = g
+        }
+        const persons = [...new Set(kept.map((r) => r.user_id))].sort()
+        const items = [...new Set(kept.map((r) => r.item_id))].sort()
+        expect(data.personIds, `case ${t}`).toEqual(persons)
+        expect(data.itemIds).toEqual(items)
+        expect(Array.from(data.items).map((j) => data.itemIds[j])).toEqual(kept.map((r) => r.item_id))
+        expect(Array.from(data.resp)).toEqual(kept.map((r) => r.is_correct))
+        expect(Array.from(data.rowPtr)).toEqual([0, ...persons.map((p) => kept.filter((r) => r.user_id <= p).length)])
+        expect(report.duplicates.examples.map((d) => ({ row: d.row, kept_row: d.kept_row }))).toEqual(dups)
+        expect(report.accepted).toBe(kept.length)
+      }
+    }
+  })
 })

@@ -254,6 +254,15 @@ class ByteInterner {
   /** Decoded and trimmed id per entry ('' for a blank id). */
   readonly strs: string[] = []
 
+  constructor() {
+    // Stored a second time on purpose: V8 treats a field written once as a constant baked into
+    // optimised code, and the table's first growth would then deoptimise the scanning loop.
+    this.table = new Int32Array(2 << 12)
+    this.meta = new Int32Array(4 << 11)
+    this.pool = Buffer.allocUnsafe(1 << 14)
+    this.mask = (1 << 12) - 1
+  }
+
   lookup(src: Buffer, s: number, e: number): number {
     let h = FNV_OFFSET
     for (let p = s; p < e; p++) h = Math.imul(h ^ src[p], FNV_PRIME)
@@ -274,8 +283,11 @@ class ByteInterner {
     }
     const table = this.table
     const mask = this.mask
-    let slot = h & mask
+    // Linear probing; the step runs before every probe so the optimised code has seen it before
+    // the first collision (otherwise the first collision deoptimises the scanning loop).
+    let slot = (h - 1) & mask
     for (;;) {
+      slot = (slot + 1) & mask
       const t = table[2 * slot]
       if (t === 0) break
       if (table[2 * slot + 1] === h) {
@@ -287,7 +299,6 @@ class ByteInterner {
           if (q === len) return (this.last = k)
         }
       }
-      slot = (slot + 1) & mask
     }
     return (this.last = this.insert(src, s, e, h, slot))
   }
@@ -457,7 +468,12 @@ class ResponsesReader {
     const b = this.builder
     let value: string | undefined
     let y: 0 | 1 | RejectReason
-    if (vs < 0) {
+    const c = vs >= 0 && ve - vs === 1 ? vb[vs] : 0
+    if (c === 48 || c === 49) {
+      // A learner's or item's first row: the value is plain, only the id is new to the builder.
+      value = c === 48 ? '0' : '1'
+      y = (c - 48) as 0 | 1
+    } else if (vs < 0) {
       value = ''
       y = 'empty_value'
     } else {

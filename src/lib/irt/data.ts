@@ -292,13 +292,18 @@ function assemble(
 ): { data: ResponseMatrix; dup: BuildReport['duplicates'] } {
   const nP = personIds.length
   const m = P.length
-  // Stable counting sort by person keeps input order within a person (and reads P in order when
-  // the file is grouped by learner, as exports usually are).
+  // Stable counting sort by person keeps input order within a person. When rows already come
+  // person by person in id order (a sorted export), the order is the identity and is not built.
   const count = new Int32Array(nP + 1)
-  for (let k = 0; k < m; k++) count[P[k] + 1]++
+  let grouped = true
+  for (let k = 0; k < m; k++) {
+    count[P[k] + 1]++
+    if (k > 0 && P[k] < P[k - 1]) grouped = false
+  }
   for (let i = 0; i < nP; i++) count[i + 1] += count[i]
-  const order = new Int32Array(m)
-  {
+  let order: Int32Array | null = null
+  if (!grouped) {
+    order = new Int32Array(m)
     const pos = count.slice()
     for (let k = 0; k < m; k++) order[pos[P[k]]++] = k
   }
@@ -320,7 +325,7 @@ function assemble(
     // Sort this person's observations by item on local copies of the keys (insertion sort: rows
     // are short); shifting only past strictly greater keys keeps ties in input order.
     for (let k = 0; k < len; k++) {
-      const v = order[s + k]
+      const v = order === null ? s + k : order[s + k]
       const key = I[v]
       let j = k - 1
       while (j >= 0 && keys[j] > key) {
@@ -361,7 +366,7 @@ function assemble(
     })
   }
   return {
-    data: { personIds, itemIds, nPersons: nP, nItems: itemIds.length, nObs: out, rowPtr, items: items.slice(0, out), resp: resp.slice(0, out) },
+    data: { personIds, itemIds, nPersons: nP, nItems: itemIds.length, nObs: out, rowPtr, items: out === m ? items : items.slice(0, out), resp: out === m ? resp : resp.slice(0, out) },
     dup,
   }
 }
