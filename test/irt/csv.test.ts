@@ -126,6 +126,19 @@ describe('readResponsesCsvStream', () => {
     expect(data.nObs).toBe(5)
   })
 
+  it('ids whose bytes differ but whose text is the same (padding, invalid UTF-8) are one person, in either order', () => {
+    const p = file(
+      Buffer.concat([
+        Buffer.from('user_id,item_id,is_correct\nu1,i1,1\n u1,i2,0\n u2,i1,1\nu2,i2,1\n'),
+        Buffer.from([0xff, 0x2c, 0x69, 0x31, 0x2c, 0x31, 0x0a, 0xfe, 0x2c, 0x69, 0x32, 0x2c, 0x30, 0x0a]),
+      ]),
+    )
+    const { data } = readResponsesCsvStream(p)
+    expect(data.personIds).toEqual(['u1', 'u2', '\ufffd'])
+    expect(Array.from(data.rowPtr)).toEqual([0, 2, 4, 6])
+    expect(data.nObs).toBe(6)
+  })
+
   it('a missing column is an error naming the header; so is an empty file; a missing file says so', () => {
     const err = (f: () => unknown) => {
       try {

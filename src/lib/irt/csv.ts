@@ -253,12 +253,18 @@ class ByteInterner {
   size = 0
   /** Decoded and trimmed id per entry ('' for a blank id). */
   readonly strs: string[] = []
+  /**
+   * 1 when the entry's bytes are all printable ASCII without blanks: such ids decode one-to-one,
+   * so two of them never give the same string and need no check against each other.
+   */
+  plain = new Uint8Array(1 << 11)
 
   constructor() {
     // Stored a second time on purpose: V8 treats a field written once as a constant baked into
     // optimised code, and the table's first growth would then deoptimise the scanning loop.
     this.table = new Int32Array(2 << 12)
     this.meta = new Int32Array(4 << 11)
+    this.plain = new Uint8Array(1 << 11)
     this.pool = Buffer.allocUnsafe(1 << 14)
     this.mask = (1 << 12) - 1
   }
@@ -310,6 +316,9 @@ class ByteInterner {
       const meta = new Int32Array(this.meta.length * 2)
       meta.set(this.meta)
       this.meta = meta
+      const plain = new Uint8Array(k * 2)
+      plain.set(this.plain)
+      this.plain = plain
     }
     if (this.poolLen + len > this.pool.length) {
       const bigger = Buffer.allocUnsafe(Math.max(this.pool.length * 2, this.poolLen + len))
@@ -321,6 +330,9 @@ class ByteInterner {
     meta[4 * k] = h
     meta[4 * k + 1] = this.poolLen
     meta[4 * k + 2] = len
+    let plain = 1
+    for (let p = s; p < e; p++) if (src[p] <= 32 || src[p] >= 127) plain = 0
+    this.plain[k] = plain
     const str = src.toString('utf8', s, e).trim()
     meta[4 * k + 3] = str === '' ? -2 : -1
     this.poolLen += len
@@ -386,6 +398,8 @@ class ResponsesReader {
   private readonly f = new CsvFields(Buffer.alloc(0), Buffer.alloc(0))
   private readonly lines = new Int32Array(1)
   private reserved = false
+  private usersPlain = true
+  private itemsPlain = true
 
   constructor(
     private readonly path: string,
@@ -490,10 +504,25 @@ class ResponsesReader {
       b.reject(row, u, i, value, y)
       return
     }
+    // While every id so far was plain, distinct entries are distinct ids: append without a lookup.
     let pi = users.meta[4 * ue + 3]
-    if (pi < 0) pi = users.meta[4 * ue + 3] = b.internPerson(u)
+    if (pi < 0) {
+      if (this.usersPlain && users.plain[ue] === 1) pi = b.appendPerson(u)
+      else {
+        this.usersPlain = false
+        pi = b.internPerson(u)
+      }
+      users.meta[4 * ue + 3] = pi
+    }
     let ii = items.meta[4 * ie + 3]
-    if (ii < 0) ii = items.meta[4 * ie + 3] = b.internItem(i)
+    if (ii < 0) {
+      if (this.itemsPlain && items.plain[ie] === 1) ii = b.appendItem(i)
+      else {
+        this.itemsPlain = false
+        ii = b.internItem(i)
+      }
+      items.meta[4 * ie + 3] = ii
+    }
     b.addIndexed(pi, ii, y, row)
   }
 

@@ -92,8 +92,9 @@ function idOf(v: unknown): string {
 export class ResponseMatrixBuilder {
   private readonly policy: DuplicatePolicy
   private readonly maxEx: number
-  private readonly personIndex = new Map<string, number>()
-  private readonly itemIndex = new Map<string, number>()
+  /** Id → index, built on first use: a reader that knows its ids are new appends without it. */
+  private personIndex: Map<string, number> | null = null
+  private itemIndex: Map<string, number> | null = null
   private readonly personIds: string[] = []
   private readonly itemIds: string[] = []
   private P = new Int32Array(1024)
@@ -126,10 +127,11 @@ export class ResponseMatrixBuilder {
 
   /** Index of a person id (already trimmed, non-empty), interning it on first sight. For readers that intern ids themselves. */
   internPerson(id: string): number {
-    let k = this.personIndex.get(id)
+    const index = (this.personIndex ??= indexOf(this.personIds))
+    let k = index.get(id)
     if (k === undefined) {
       k = this.personIds.length
-      this.personIndex.set(id, k)
+      index.set(id, k)
       this.personIds.push(id)
     }
     return k
@@ -137,12 +139,32 @@ export class ResponseMatrixBuilder {
 
   /** Index of an item id (already trimmed, non-empty), interning it on first sight. */
   internItem(id: string): number {
-    let k = this.itemIndex.get(id)
+    const index = (this.itemIndex ??= indexOf(this.itemIds))
+    let k = index.get(id)
     if (k === undefined) {
       k = this.itemIds.length
-      this.itemIndex.set(id, k)
+      index.set(id, k)
       this.itemIds.push(id)
     }
+    return k
+  }
+
+  /**
+   * A person id the caller knows is not interned yet (e.g. distinct bytes that decode one-to-one):
+   * skips the map lookup, which for 100,000 learners costs more than the rest of their first row.
+   */
+  appendPerson(id: string): number {
+    const k = this.personIds.length
+    this.personIds.push(id)
+    this.personIndex?.set(id, k)
+    return k
+  }
+
+  /** An item id the caller knows is not interned yet. */
+  appendItem(id: string): number {
+    const k = this.itemIds.length
+    this.itemIds.push(id)
+    this.itemIndex?.set(id, k)
     return k
   }
 
@@ -213,8 +235,7 @@ export class ResponseMatrixBuilder {
       P[k] = pn[P[k]]
       I[k] = inew[I[k]]
     }
-    this.personIndex.clear()
-    this.itemIndex.clear()
+    this.personIndex = this.itemIndex = null
     const { data, dup } = assemble(pOrder.sorted, iOrder.sorted, P, I, this.Y.subarray(0, m), this.R.subarray(0, m), this.policy, this.maxEx)
     this.P = this.I = this.R = new Int32Array(0)
     this.Y = new Uint8Array(0)
@@ -242,7 +263,13 @@ export function buildResponseMatrix(rows: Iterable<ResponseRow>, opts: BuildOpti
  * is exactly code-unit order for strings, and needs no comparator calls; ids are distinct, so the
  * index map gives the permutation. Ids that arrive in order (a file sorted by learner) stay put.
  */
-function sortedRemap(ids: string[], index: Map<string, number>): { sorted: string[]; newIndex: Int32Array } {
+function indexOf(ids: string[]): Map<string, number> {
+  const m = new Map<string, number>()
+  for (let k = 0; k < ids.length; k++) m.set(ids[k], k)
+  return m
+}
+
+function sortedRemap(ids: string[], index: Map<string, number> | null): { sorted: string[]; newIndex: Int32Array } {
   const n = ids.length
   const newIndex = new Int32Array(n)
   let inOrder = true
@@ -252,7 +279,8 @@ function sortedRemap(ids: string[], index: Map<string, number>): { sorted: strin
     return { sorted: ids, newIndex }
   }
   const sorted = ids.slice().sort()
-  for (let k = 0; k < n; k++) newIndex[index.get(sorted[k])!] = k
+  const at = index ?? indexOf(ids)
+  for (let k = 0; k < n; k++) newIndex[at.get(sorted[k])!] = k
   return { sorted, newIndex }
 }
 
