@@ -10,6 +10,7 @@ const BENCHES: Record<string, string> = {
   'irt-cli': 'the whole irt calibrate CLI (wall, peak RSS, read/fit/se/write) on 3 M, 1 M and 600k rows; CSV parse MB/s against a bare read',
   'update-theta': 'POST /analysis/irt/update-theta latency (p50/p95/p99) against the bare library call',
   'calibrate-stage': 'calibrate-irt end to end on 3 M observations in PostgreSQL against the offline irt calibrate CLI on the same rows',
+  serve: 'irt serve req/s, p50/p99 (1 × 30, 100 × 30, 1000 × 40; new connection and keep-alive) and cold start against bare node:http',
 }
 
 const name = process.argv[2]

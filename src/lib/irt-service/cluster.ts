@@ -49,7 +49,7 @@ export async function runPrimary(cfg: ServiceConfig, logger: Logger): Promise<{ 
   // new connection per request that hand-off costs as much CPU as the request. Busy workers take
   // fewer connections, so the load still spreads.
   if (process.env.NODE_CLUSTER_SCHED_POLICY === undefined) cluster.schedulingPolicy = cluster.SCHED_NONE
-  cluster.setupPrimary({ exec: fileURLToPath(new URL('./worker.js', import.meta.url)), args: [], silent: false })
+  cluster.setupPrimary({ exec: fileURLToPath(new URL('./worker.js', import.meta.url)), execArgv: workerExecArgv(process.execArgv), args: [], silent: false })
   const env = { [WORKER_ENV]: JSON.stringify(workerCfg) }
 
   // From the start: a SIGTERM while the workers boot still stops them all cleanly.
@@ -176,3 +176,13 @@ function once(emitter: typeof cluster, event: 'listening'): Promise<void> {
   return new Promise((resolve) => emitter.once(event, () => resolve()))
 }
 
+/** The primary's node flags for the workers, less a script given inline (`node -e …`), which would run instead of worker.js. */
+export function workerExecArgv(argv: string[]): string[] {
+  const out: string[] = []
+  for (let k = 0; k < argv.length; k++) {
+    const a = argv[k]!
+    if (a === '-e' || a === '--eval' || a === '-p' || a === '--print') k++
+    else if (!/^(--eval=|--print=|--input-type)/.test(a)) out.push(a)
+  }
+  return out
+}

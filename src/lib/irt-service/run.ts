@@ -35,6 +35,11 @@ export const TOKEN_ENV = ['R_IRT_INTERNAL_TOKEN', 'IRT_SERVICE_TOKEN']
 export const WORKERS_ENV = 'IRT_WORKERS'
 /** How long in-flight requests may take to finish after SIGTERM before their connections are cut (Kubernetes' grace period is 30 s). */
 export const DRAIN_MS = 25_000
+/**
+ * prom-client (~50 ms of CPU) loads this long after the API listens, so the first requests (a
+ * readiness probe) are not queued behind it; a scrape before then loads it at once.
+ */
+export const METRICS_LOAD_DELAY_MS = 250
 
 function envInt(name: string, env: NodeJS.ProcessEnv, min: number, max: number): number | undefined {
   const v = env[name]
@@ -101,8 +106,8 @@ export async function runService(cfg: ServiceConfig, logger: Logger): Promise<{ 
   const server = createIrtServer({ token: cfg.token, db, logger, metrics: metrics.metrics, maxBodyBytes: cfg.maxBodyBytes })
   const metricsServer = createMetricsServer({ contentType: PROMETHEUS_CONTENT_TYPE, metrics: () => metrics.load().registry.metrics() })
   const url = await listen(server, cfg.port, cfg.host)
-  // Answering already; prom-client loads now, off the path to the first answer.
-  setImmediate(metrics.load)
+  // Answering already; prom-client loads shortly, off the path to the first answers.
+  setTimeout(metrics.load, METRICS_LOAD_DELAY_MS)
   const metricsUrl = `${await listen(metricsServer, cfg.metricsPort, cfg.host)}/metrics`
   logger.info(describeStart(url, metricsUrl, cfg, db?.target))
   await new Promise<void>((resolve) => {

@@ -10,7 +10,7 @@ import { registerSecret, translateError } from '../errors/index.js'
 import { deferredServiceMetrics } from '../metrics/service.js'
 import { createLogger } from '../output/index.js'
 import { WORKER_ENV, type PrimaryMessage, type WorkerConfig, type WorkerMessage } from './cluster.js'
-import { drain, TOKEN_ENV } from './run.js'
+import { drain, METRICS_LOAD_DELAY_MS, TOKEN_ENV } from './run.js'
 import { createIrtServer } from './server.js'
 
 const cfg = JSON.parse(process.env[WORKER_ENV] ?? '{}') as WorkerConfig
@@ -50,7 +50,7 @@ try {
       resolve()
     })
   })
-  setImmediate(metrics.load)
+  setTimeout(metrics.load, METRICS_LOAD_DELAY_MS)
 } catch (e) {
   const err = translateError(e)
   // Wait for the message to leave before exiting, so the primary can report it.
