@@ -15,7 +15,9 @@ import { updateTheta } from '../src/lib/irt-stage/update-theta.js'
 import { createIrtServer } from '../src/lib/irt-service/server.js'
 import { silentLogger } from '../src/lib/output/index.js'
 import { runStage } from '../src/lib/stages/runner.js'
+import { pathToFileURL } from 'node:url'
 import { arg, benchDb } from './common.js'
+import type { BenchOptions, BenchRow } from './types.js'
 
 const learners = arg('learners', 2000)
 const requests = arg('requests', 2000)
@@ -29,7 +31,7 @@ const pct = (xs: number[], p: number) => {
 }
 const fmt = (xs: number[]) => `p50 ${pct(xs, 50).toFixed(1)} ms  p95 ${pct(xs, 95).toFixed(1)} ms  p99 ${pct(xs, 99).toFixed(1)} ms  max ${Math.max(...xs).toFixed(1)} ms`
 
-async function main() {
+export async function run(_opts: BenchOptions = {}): Promise<BenchRow[]> {
   const { db, created } = await benchDb(`seedops_bench_theta_${learners}`)
   if (created || !(await db.pool.query(`SELECT 1 FROM mirt_item_params LIMIT 1`)).rowCount) {
     console.error(`seeding ${learners} learners × 30 days and calibrating…`)
@@ -75,6 +77,14 @@ async function main() {
   console.log(`ratio service/reference at 1 client: p50 ${(pct(results[1]!, 50) / pct(ref, 50)).toFixed(2)}×, p99 ${(pct(results[1]!, 99) / pct(ref, 99)).toFixed(2)}×`)
   console.log(`data: ${learners} learners, ${users.length} active in the 30 days, ${(await db.pool.query(`SELECT count(*) FROM mirt_item_params`)).rows[0].count} calibrated items; run-log rows for update-theta: ${runs}`)
   await db.close()
+  const sum = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / 1000
+  return [1, concurrency].map((c) => ({
+    scenario: `irt serve update-theta, ${c} client(s), ${requests} requests (p99 ${pct(results[c]!, 99).toFixed(1)} ms)`,
+    wallSeconds: sum(results[c]!) / c,
+    peakRssMB: null,
+    reference: `library call in a bare transaction: p99 ${pct(ref, 99).toFixed(1)} ms (ratio = p99 / that)`,
+    ratio: pct(results[c]!, 99) / pct(ref, 99),
+  }))
 }
 
-await main()
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) await run()
