@@ -127,7 +127,7 @@ async function seed(c: pg.PoolClient, learners: number, J: number, per: number):
 async function exportCsv(c: pg.PoolClient, path: string): Promise<void> {
   await c.query('BEGIN')
   try {
-    await c.query(OBSERVATION_WINDOW, [`${FROM}T00:00:00Z`, `${addDays(END, 1)}T00:00:00Z`])
+    await c.query(OBSERVATION_WINDOW, [`${FROM}T00:00:00Z`, `${addDays(END, 1)}T00:00:00Z`, 1, 0])
     const out = c.query(
       copyTo(`COPY (SELECT b.user_id, b.item_id, b.correct::int AS is_correct FROM seedops_attempt_base b
                     WHERE b.completed_at >= current_setting('seedops.calibrate_from')::timestamptz AND b.completed_at < current_setting('seedops.calibrate_to')::timestamptz

@@ -1,3 +1,7 @@
+import { Readable } from 'node:stream'
+import { pipeline } from 'node:stream/promises'
+import type pg from 'pg'
+import { from as copyFrom } from 'pg-copy-streams'
 import { z } from 'zod'
 import { addDays, envFirst, resolveBool, resolveInt, resolveString, utcDayStart } from '../config/index.js'
 import { SeedopsError, usageError } from '../errors/index.js'
@@ -9,7 +13,7 @@ import type { Logger } from '../output/index.js'
 import type { Stage } from '../stages/types.js'
 import { plumberPost, type PlumberCalibrateResponse } from './plumber-client.js'
 import { readObservations, type RawObservation } from './observations.js'
-import { ANCHORS, DELETE_VERSION_HISTORY, INSERT_VERSION_HISTORY, UPSERT_ABILITY, UPSERT_FIT_META, UPSERT_HISTORY, UPSERT_ITEMS, WRITE_BACK } from './sql.js'
+import { ABILITY_COPY, ABILITY_STAGE_ROWS, ABILITY_STAGING, ANCHORS, DELETE_VERSION_HISTORY, INSERT_VERSION_HISTORY, UPSERT_ABILITY, UPSERT_FIT_META, UPSERT_HISTORY, UPSERT_ITEMS, WRITE_BACK } from './sql.js'
 
 export const CalibrateParams = z.object({
   lookbackDays: z.number().int().min(1).max(3660),
@@ -23,8 +27,13 @@ export const CalibrateParams = z.object({
   retries: z.number().int().min(0).max(10),
   /** EM cycle limit (native engine); undefined: the engine's default (500). */
   maxCycles: z.number().int().min(1).max(100_000).optional(),
+  /** Connections the observations are read across on a real server (1: the run's own); undefined: READ_STREAMS. */
+  readStreams: z.number().int().min(1).max(16).optional(),
 })
 export type CalibrateParams = z.infer<typeof CalibrateParams>
+
+/** Read streams on a real server by default (SEEDOPS_PARALLEL_CONNECTIONS): measured on 3 M observations, see readSplit. */
+export const READ_STREAMS = 2
 
 export interface CalibrateSummary {
   runId: string
@@ -46,6 +55,50 @@ function normaliseModel(v: string): IrtModel {
   const m = MODELS.find((x) => x.toLowerCase() === v.trim().toLowerCase())
   if (!m) throw usageError(`model ${JSON.stringify(v)} is not one of ${MODELS.join(', ')}`, ['Use --model 2PL (default), 1PL, Rasch or 3PL'])
   return m
+}
+
+/** A value in COPY's text format: backslash, tab, newline and carriage return escaped. */
+const copyText = (v: string) => (/[\\\t\n\r]/.test(v) ? v.replace(/[\\\t\n\r]/g, (c) => (c === '\\' ? '\\\\' : c === '\t' ? '\\t' : c === '\n' ? '\\n' : '\\r')) : v)
+
+/**
+ * Every learner with a finite ability, on the linked scale, into ABILITY_STAGING's table: by COPY
+ * on a real server (numbers as JavaScript prints them: the shortest text that reads back as the
+ * same double); the embedded server's socket does not take COPY FROM STDIN (it loses the protocol),
+ * so there as arrays (ABILITY_STAGE_ROWS).
+ */
+async function stageAbilities(tx: pg.ClientBase, embedded: boolean, ids: readonly string[], theta: ArrayLike<number>, se: ArrayLike<number>, L: { A: number; B: number }): Promise<number> {
+  if (embedded) {
+    const users: string[] = []
+    const th: number[] = []
+    const ses: number[] = []
+    ids.forEach((u, i) => {
+      if (!Number.isFinite(theta[i]) || !Number.isFinite(se[i])) return
+      users.push(u)
+      th.push(L.A * theta[i]! + L.B)
+      ses.push(L.A * se[i]!)
+    })
+    await tx.query(ABILITY_STAGE_ROWS, [users, th, ses])
+    return users.length
+  }
+  let n = 0
+  function* lines(): Generator<string> {
+    let buf = ''
+    for (let i = 0; i < ids.length; i++) {
+      if (!Number.isFinite(theta[i]) || !Number.isFinite(se[i])) continue
+      buf += `${copyText(ids[i]!)}\t${L.A * theta[i]! + L.B}\t${L.A * se[i]!}\n`
+      n++
+      if (buf.length >= 1 << 16) {
+        yield buf
+        buf = ''
+      }
+    }
+    if (buf) yield buf
+  }
+  const sink: unknown = tx.query(copyFrom(ABILITY_COPY))
+  // The runner's guarded client answers a cancelled run with a rejected promise, not a stream.
+  if (typeof (sink as Promise<unknown>).then === 'function') await sink
+  await pipeline(Readable.from(lines()), sink as NodeJS.WritableStream)
+  return n
 }
 
 const mean = (xs: number[]) => xs.reduce((s, x) => s + x, 0) / xs.length
@@ -190,6 +243,8 @@ export const calibrateIrt: Stage<CalibrateParams, CalibrateSummary> = {
       })(),
       timeoutMs: resolveInt(flags.timeout as number | undefined, ['R_IRT_TIMEOUT_SECONDS'], 300, { min: 1, label: 'timeout' }, env) * 1000,
       retries: resolveInt(flags.retries as number | undefined, ['R_IRT_RETRIES'], 3, { min: 0, max: 10, label: 'retries' }, env),
+      // The same knob as compute-kpis' split read.
+      readStreams: envFirst(['SEEDOPS_PARALLEL_CONNECTIONS'], env) ? resolveInt(undefined, ['SEEDOPS_PARALLEL_CONNECTIONS'], READ_STREAMS, { min: 1, max: 16, label: 'SEEDOPS_PARALLEL_CONNECTIONS' }, env) : undefined,
       maxCycles: flags['max-cycles'] !== undefined || envFirst(['IRT_MAX_CYCLES'], env) ? resolveInt(flags['max-cycles'] as number | undefined, ['IRT_MAX_CYCLES'], 500, { min: 1, max: 100_000, label: 'max-cycles' }, env) : undefined,
     })
   },
@@ -203,7 +258,12 @@ export const calibrateIrt: Stage<CalibrateParams, CalibrateSummary> = {
     // is sent the rows themselves, so only that engine keeps them.
     const t0 = performance.now()
     const builder = new ResponseMatrixBuilder({ duplicates: 'first' })
-    const read = await readObservations(tx, { from: utcDayStart(from), to: utcDayStart(addDays(ctx.asOf, 1)) }, builder, { keepRows: params.engine === 'r-plumber' })
+    const streams = params.readStreams ?? READ_STREAMS
+    if (streams > 1 && ctx.db.kind !== 'postgres') logger.debug(`calibrate-irt: the embedded database has one connection: observations read in one stream, not ${streams}`)
+    const read = await readObservations(tx, { from: utcDayStart(from), to: utcDayStart(addDays(ctx.asOf, 1)) }, builder, {
+      keepRows: params.engine === 'r-plumber',
+      split: { db: ctx.db, streams, signal: ctx.signal },
+    })
     if (read.rows === 0) {
       throw new SeedopsError(`no answered questions between ${from} and ${ctx.asOf}: nothing to calibrate`, {
         code: 'EMPTY_LOOKBACK',
@@ -213,7 +273,7 @@ export const calibrateIrt: Stage<CalibrateParams, CalibrateSummary> = {
     const { data, report } = builder.finish()
     const answered = new Set(data.itemIds)
     if (report.rejected.count) warnings.push(`${report.rejected.count} observation(s) without a learner, item or 0/1 value left out (${Object.entries(report.rejected.byReason).map(([k, v]) => `${k}: ${v}`).join(', ')})`)
-    logger.progress(`calibrate-irt: read ${read.rows} observations in ${((performance.now() - t0) / 1000).toFixed(1)} s`)
+    logger.progress(`calibrate-irt: read ${read.rows} observations in ${((performance.now() - t0) / 1000).toFixed(1)} s${read.streams > 1 ? ` (${read.streams} connections)` : ''}`)
     logger.progress(`calibrate-irt: ${data.nPersons} learners, ${data.nItems} items, ${data.nObs} responses (${report.duplicates.count} repeats: first attempt kept), ${from}..${ctx.asOf}`)
 
     const anchorRows = (await tx.query<{ item_id: string; a: number; b: number; c: number; tagged: boolean }>(ANCHORS)).rows.filter((r) => answered.has(r.item_id))
@@ -307,30 +367,23 @@ export const calibrateIrt: Stage<CalibrateParams, CalibrateSummary> = {
     // The version's rows in the history too (a re-run of the version replaces them): drift and rollback read them.
     await tx.query(DELETE_VERSION_HISTORY, [version])
     await tx.query(INSERT_VERSION_HISTORY, [params.model, version, ...itemRows, runId])
-    const users: string[] = []
-    const th: number[] = []
-    const ses: number[] = []
-    data.personIds.forEach((u, i) => {
-      if (!Number.isFinite(theta[i]) || !Number.isFinite(se[i])) return
-      users.push(u)
-      th.push(L.A * theta[i]! + L.B)
-      ses.push(L.A * se[i]!)
-    })
+    await tx.query(ABILITY_STAGING)
+    const abilities = await stageAbilities(tx, ctx.db.kind !== 'postgres', data.personIds, theta, se, L)
     // mirt_ability keeps the latest estimate per learner and model (version = the model), not one
     // row per day; the dated version is in the ability history, mirt_item_params and mirt_fit_meta.
-    await tx.query(UPSERT_ABILITY, [params.model, params.model, users, th, ses])
-    await tx.query(UPSERT_HISTORY, [params.model, version, 'calibrate-irt', runId, `${ctx.asOf}T23:59:59.999Z`, users, th, ses])
+    await tx.query(UPSERT_ABILITY, [params.model, params.model])
+    await tx.query(UPSERT_HISTORY, [params.model, version, 'calibrate-irt', runId, `${ctx.asOf}T23:59:59.999Z`])
     let writtenBack = 0
     if (params.writeBack) {
       const free = items.filter((it) => !it.anchored)
       writtenBack =
         (await tx.query(WRITE_BACK, [free.map((it) => Number(it.item_id)), free.map((it) => JSON.stringify({ a: it.a, b: it.b, c: it.c, model: params.model, version }))])).rowCount ?? 0
     }
-    logger.progress(`calibrate-irt: wrote ${items.length} item parameters and ${users.length} abilities (+ history) in ${((performance.now() - tw) / 1000).toFixed(1)} s`)
+    logger.progress(`calibrate-irt: wrote ${items.length} item parameters and ${abilities} abilities (+ history) in ${((performance.now() - tw) / 1000).toFixed(1)} s`)
     logger.progress(`calibrate-irt: ${fit.converged ? 'converged' : 'NOT converged'} in ${fit.iterations} cycles, logLik ${fit.logLik.toFixed(2)}, ${fit.seconds.toFixed(1)} s`)
     const sample = items.slice(0, 15)
     return {
-      rows: { mirt_item_params: items.length, seedops_item_params_history: items.length, mirt_ability: users.length, seedops_ability_history: users.length, mirt_fit_meta: 1, question_write_back: writtenBack, degenerate_items: res.degenerate.length },
+      rows: { mirt_item_params: items.length, seedops_item_params_history: items.length, mirt_ability: abilities, seedops_ability_history: abilities, mirt_fit_meta: 1, question_write_back: writtenBack, degenerate_items: res.degenerate.length },
       summary,
       table: { head: ['item_id', 'a', 'b', 'c', 'se_b', 'n', 'infit', 'outfit', 'anchored'], rows: sample.map((it) => [it.item_id, it.a, it.b, it.c, it.se_b, it.n, it.infit, it.outfit, it.anchored]) },
       warnings,

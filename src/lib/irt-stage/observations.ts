@@ -1,4 +1,5 @@
-import type pg from 'pg'
+import pg from 'pg'
+import type { Db } from '../db/index.js'
 import { to as copyTo } from 'pg-copy-streams'
 import { SeedopsError } from '../errors/index.js'
 import { parseBinary, type ResponseMatrixBuilder } from '../irt/data.js'
@@ -110,14 +111,16 @@ export class ObservationCopyParser {
 
   /** The stream ended: a row without its newline is a broken stream, not data. */
   end(): void {
-    if (this.carry && this.carry.length > 0) throw badCopy(this.row + 1, 'the stream ended inside a row')
+    if (this.carry && this.carry.length > 0) throw badCopy(this.builder.rows + 1, 'the stream ended inside a row')
   }
 
   private lines(buf: Buffer, start: number, end: number): void {
     const b = this.builder
     let p = start
     while (p < end) {
-      const row = ++this.row
+      // Numbered by arrival across every stream feeding the builder (unique in a split read too).
+      this.row++
+      const row = b.rows + 1
       let q = p
       let escaped = false
       for (; buf[q] !== TAB && buf[q] !== NL; q++) if (buf[q] === BACKSLASH) escaped = true
@@ -228,40 +231,141 @@ export interface ReadObservationsOptions {
   chunkBytes?: number
   /** Also keep every observation as an object (the R service's request body is made of them). */
   keepRows?: boolean
+  /**
+   * Read in `streams` hash shares of the learners at once, each on its own connection to `db` (a
+   * real server) importing the transaction's snapshot. Ignored (one stream on `tx`) with keepRows,
+   * on the embedded server, or when the read model is a session-local view the others cannot see.
+   */
+  split?: { db: Db; streams: number; signal: AbortSignal }
 }
 
+export interface ReadObservationsResult {
+  rows: number
+  raw: RawObservation[] | null
+  /** Streams the rows came through (1: the transaction's own connection). */
+  streams: number
+}
+
+type Window = { from: string; to: string }
+
 /**
- * Streams the lookback's observations (OBSERVATIONS_COPY, `COPY … TO STDOUT` on the stage's own
- * transaction) into the builder. Measured on 3 M observations against one query (all rows as
- * objects: 4.6 s of client CPU, 550 MB) and a pg-cursor (3.4 s): COPY 2.6 s, 120 MB, on a real
- * server and on the embedded one alike. The bounds are [from, to) as timestamps.
+ * Streams the lookback's observations (OBSERVATIONS_COPY, `COPY … TO STDOUT`) into the builder.
+ * Measured on 3 M observations against one query (all rows as objects: 4.6 s of client CPU,
+ * 550 MB) and a pg-cursor (3.4 s): COPY 2.6 s, 120 MB, on a real server and on the embedded one
+ * alike. The bounds are [from, to) as timestamps. With `split`, see readSplit.
  */
-export async function readObservations(
-  tx: pg.ClientBase,
-  window: { from: string; to: string },
-  builder: ResponseMatrixBuilder,
-  opts: ReadObservationsOptions = {},
-): Promise<{ rows: number; raw: RawObservation[] | null }> {
-  await tx.query(OBSERVATION_WINDOW, [window.from, window.to])
+export async function readObservations(tx: pg.ClientBase, window: Window, builder: ResponseMatrixBuilder, opts: ReadObservationsOptions = {}): Promise<ReadObservationsResult> {
+  const s = opts.split
+  if (s && s.streams > 1 && !opts.keepRows && s.db.kind === 'postgres') {
+    // The runner's responses fallback is a temp view: only this session sees it.
+    const temp = await tx.query<{ t: boolean }>(`SELECT to_regclass('pg_temp.seedops_attempt_base') IS NOT NULL AS t`)
+    if (!temp.rows[0]!.t) return { rows: await readSplit(tx, window, builder, { ...s, chunkBytes: opts.chunkBytes }), raw: null, streams: s.streams }
+  }
+  await tx.query(OBSERVATION_WINDOW, [window.from, window.to, 1, 0])
   const raw: RawObservation[] | null = opts.keepRows ? [] : null
   const parser = new ObservationCopyParser(builder, raw ? (o) => raw.push(o) : undefined)
-  const stream: unknown = tx.query(copyTo(OBSERVATIONS_COPY))
+  await copyInto(tx, parser, opts.chunkBytes)
+  return { rows: parser.rows, raw, streams: 1 }
+}
+
+/** Runs OBSERVATIONS_COPY on `c` (its window already set) and feeds every chunk to the parser. */
+async function copyInto(c: pg.ClientBase, parser: ObservationCopyParser, chunkBytes?: number, onFail?: () => void): Promise<void> {
+  const stream: unknown = c.query(copyTo(OBSERVATIONS_COPY))
   // The runner's guarded client answers a cancelled run with a rejected promise, not a stream.
   if (typeof (stream as Promise<unknown>).then === 'function') await stream
-  const step = opts.chunkBytes && opts.chunkBytes > 0 ? opts.chunkBytes : 0
+  const step = chunkBytes && chunkBytes > 0 ? chunkBytes : 0
   let failed: unknown = null
-  for await (const chunk of stream as AsyncIterable<Buffer>) {
-    // After a parse error the stream is still read to its end: the connection must be left at a
-    // message boundary for the runner's ROLLBACK.
-    if (failed) continue
-    try {
-      if (step) for (let o = 0; o < chunk.length; o += step) parser.push(chunk.subarray(o, o + step))
-      else parser.push(chunk)
-    } catch (e) {
-      failed = e
+  try {
+    for await (const chunk of stream as AsyncIterable<Buffer>) {
+      // After a parse error the stream is still read to its end (or until cancelled): the connection
+      // must be left at a message boundary, and leaving the loop early would leave the COPY stream
+      // without an error listener when the server's answer arrives.
+      if (failed) continue
+      try {
+        if (step) for (let o = 0; o < chunk.length; o += step) parser.push(chunk.subarray(o, o + step))
+        else parser.push(chunk)
+      } catch (e) {
+        failed = e
+        onFail?.()
+      }
     }
+  } catch (e) {
+    // The cancellation onFail asked for is not the news: the parse error is.
+    if (!failed) throw e
   }
   if (failed) throw failed
   parser.end()
-  return { rows: parser.rows, raw }
+}
+
+/** A stream that stopped because another failed (never the error reported). */
+const STOPPED = new Error('stopped: another read stream failed')
+const QUERY_CANCELED = '57014'
+
+/**
+ * The split read: the transaction exports its snapshot (pg_export_snapshot), and `streams` new
+ * connections each open a read-only REPEATABLE READ transaction on it, so together they read
+ * exactly one state of the data, and COPY their hash share of the learners. Every share feeds the
+ * one builder: chunks are parsed whole on Node's one thread, so rows of different streams
+ * interleave but never mix, and a learner's rows keep their order (the builder sorts persons and
+ * items by id at the end, so the matrix is the single stream's). The connections are the stage's
+ * own, not the pool's (the pool's few stay free for the runner), hold no lock and write nothing;
+ * they are closed before this returns. A failure in one (or `signal`: SIGTERM) cancels the others'
+ * statements on the server and fails the read; the stage's writes are still in its transaction.
+ */
+async function readSplit(tx: pg.ClientBase, window: Window, builder: ResponseMatrixBuilder, o: { db: Db; streams: number; signal: AbortSignal; chunkBytes?: number }): Promise<number> {
+  const { db, streams, signal } = o
+  const snapshot = (await tx.query<{ s: string }>('SELECT pg_export_snapshot() AS s')).rows[0]!.s
+  const clients: pg.Client[] = []
+  const pids: number[] = []
+  let cancelled = false
+  const cancelAll = () => {
+    if (cancelled) return
+    cancelled = true
+    // From a pooled session: the runner keeps one free for its own cancel, and the split uses none.
+    for (const pid of pids) db.pool.query('SELECT pg_cancel_backend($1)', [pid]).catch(() => {})
+  }
+  const onAbort = () => cancelAll()
+  signal.addEventListener('abort', onAbort)
+  const parsers: ObservationCopyParser[] = []
+  try {
+    const settled = await Promise.allSettled(
+      Array.from({ length: streams }, async (_, part) => {
+        try {
+          const c = new pg.Client({ ...(db.pool.options as pg.ClientConfig), application_name: `seedops calibrate-irt read ${part + 1}/${streams}` })
+          clients.push(c)
+          // An error on an idle connection (the server going away) surfaces on the next query instead.
+          c.on('error', () => {})
+          await c.connect()
+          pids.push((await c.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]!.pid)
+          // A cancel reaching an idle session is ignored by the server: check between statements.
+          const go = () => {
+            if (cancelled) throw STOPPED
+          }
+          go()
+          await c.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY')
+          // The snapshot id is the server's own output, never user input.
+          await c.query(`SET TRANSACTION SNAPSHOT '${snapshot.replace(/'/g, "''")}'`)
+          await c.query(OBSERVATION_WINDOW, [window.from, window.to, streams, part])
+          go()
+          const parser = new ObservationCopyParser(builder)
+          parsers.push(parser)
+          await copyInto(c, parser, o.chunkBytes, cancelAll)
+          await c.query('COMMIT')
+        } catch (e) {
+          // This stream failed: the others' statements are pointless now.
+          cancelAll()
+          throw e
+        }
+      }),
+    )
+    // The first real failure, not the cancellations it caused in the other streams.
+    const bad = settled.filter((r): r is PromiseRejectedResult => r.status === 'rejected').map((r) => r.reason)
+    if (signal.aborted) throw signal.reason
+    if (bad.length) throw bad.find((e) => e !== STOPPED && (e as { code?: string }).code !== QUERY_CANCELED) ?? bad[0]
+    return parsers.reduce((n, p) => n + p.rows, 0)
+  } finally {
+    signal.removeEventListener('abort', onAbort)
+    // Ending a session rolls back whatever it left open; none outlives the read.
+    await Promise.allSettled(clients.map((c) => c.end()))
+  }
 }
