@@ -1,5 +1,6 @@
 import { EXIT, redact, translateError, type SeedopsError } from '../errors/index.js'
 import type { Logger } from '../output/index.js'
+import { runPrimary } from './cluster.js'
 import { resolveServiceConfig, runService, type ServeFlags } from './run.js'
 
 /**
@@ -80,9 +81,15 @@ export async function serveFromArgv(a: ServeArgv): Promise<void> {
   const warnings: string[] = []
   let logger: Logger | undefined
   try {
-    const { createLogger } = await import('../output/index.js')
-    logger = createLogger({ quiet: a.quiet, verbose: a.verbose, onWarn: (m) => warnings.push(redact(m)) })
-    const result = await runService(resolveServiceConfig(a.flags, process.env, logger), logger)
+    const notes: string[] = []
+    const cfg = resolveServiceConfig(a.flags, process.env, { info: (m) => notes.push(m) })
+    const loading = import('../output/index.js').then(({ createLogger }) => {
+      logger = createLogger({ quiet: a.quiet, verbose: a.verbose, onWarn: (m) => warnings.push(redact(m)) })
+      for (const m of notes) logger.info(m)
+      return logger
+    })
+    // With workers, fork them before this process loads its logger: they boot meanwhile.
+    const result = cfg.workers > 1 ? await runPrimary(cfg, loading) : await runService(cfg, await loading)
     if (a.json) process.stdout.write(JSON.stringify({ status: EXIT.OK, result, warnings }, null, 2) + '\n')
   } catch (e) {
     await report(translateError(e), a, logger, warnings)

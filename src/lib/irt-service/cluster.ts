@@ -34,7 +34,9 @@ export type PrimaryMessage = { type: 'seedops:shutdown' } | { type: 'seedops:met
 const CRASH_WINDOW_MS = 30_000
 const SCRAPE_TIMEOUT_MS = 3_000
 
-export async function runPrimary(cfg: ServiceConfig, logger: Logger): Promise<{ url: string; metricsUrl: string }> {
+/** `logger` may still be loading: the workers are forked first, so they boot while it does. */
+export async function runPrimary(cfg: ServiceConfig, loggerOrPromise: Logger | Promise<Logger>): Promise<{ url: string; metricsUrl: string }> {
+  let logger: Logger | undefined
   const workerCfg: WorkerConfig = {
     host: cfg.host,
     port: cfg.port,
@@ -92,10 +94,11 @@ export async function runPrimary(cfg: ServiceConfig, logger: Logger): Promise<{ 
       return fatal!(new SeedopsError(`irt serve workers died ${deaths.length} times in ${CRASH_WINDOW_MS / 1000} s; stopping`, { code: 'WORKER_FAILED' }))
     }
     const next = fork()
-    logger.warn(`irt serve worker ${w.process.pid} died (${signal ?? `exit code ${code}`}); started worker ${next.process.pid} in its place`)
+    logger?.warn(`irt serve worker ${w.process.pid} died (${signal ?? `exit code ${code}`}); started worker ${next.process.pid} in its place`)
   })
 
   for (let i = 0; i < cfg.workers; i++) fork()
+  logger = await loggerOrPromise
   const { createMetricsServer, prom: loadProm, PROMETHEUS_CONTENT_TYPE } = await import('../metrics/service.js')
   // prom-client loads after the workers have started listening (below), off the path to the first answer.
   let own: import('prom-client').Registry | undefined

@@ -49,7 +49,7 @@ function envInt(name: string, env: NodeJS.ProcessEnv, min: number, max: number):
   return n
 }
 
-export function resolveServiceConfig(flags: ServeFlags, env: NodeJS.ProcessEnv = process.env, logger?: Logger): ServiceConfig {
+export function resolveServiceConfig(flags: ServeFlags, env: NodeJS.ProcessEnv = process.env, logger?: Pick<Logger, 'info'>): ServiceConfig {
   const token = envFirst(TOKEN_ENV, env)?.value ?? null
   if (!token && !flags.noAuth) {
     throw usageError('no token: set R_IRT_INTERNAL_TOKEN (secret r-irt-credentials, key token), or pass --no-auth for local use', ['In the cluster: seedops secrets ensure --only irt'])

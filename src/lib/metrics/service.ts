@@ -34,6 +34,8 @@ export interface ServiceMetrics {
   updateTheta(outcome: 'ok' | 'error'): void
   /** A request answered earlier (deferredServiceMetrics replays those it saw before loading). */
   record(method: string | undefined, path: string, status: number, seconds: number): void
+  /** Moves the in-flight gauge (deferredServiceMetrics: requests that began before it loaded). */
+  inFlight(delta: number): void
 }
 
 export function routeLabel(path: string): string {
@@ -86,6 +88,7 @@ export function createServiceMetrics(opts: { processMetrics?: boolean } = {}): S
         requests.inc(labels)
       }
     },
+    inFlight: (delta) => inFlight.inc(delta),
     record(method, path, status, seconds) {
       const labels = { method: method && METHODS.has(method) ? method : 'other', route: routeLabel(path), status: String(status) }
       duration.observe(labels, seconds)
@@ -109,10 +112,13 @@ export function deferredServiceMetrics(opts: { processMetrics?: boolean } = {}):
   let real: ServiceMetrics | undefined
   const pending: ((m: ServiceMetrics) => void)[] = []
   const later = (f: (m: ServiceMetrics) => void) => (real ? f(real) : pending.push(f))
+  // Requests begun before loading and not answered yet: in flight once the gauge exists.
+  let open = 0
   const load = () => {
     if (!real) {
       real = createServiceMetrics(opts)
       for (const f of pending.splice(0)) f(real)
+      real.inFlight(open)
     }
     return real
   }
@@ -123,12 +129,22 @@ export function deferredServiceMetrics(opts: { processMetrics?: boolean } = {}):
     startRequest(method, path) {
       if (real) return real.startRequest(method, path)
       const t0 = performance.now()
-      return (status) => later((m) => m.record(method, path, status, (performance.now() - t0) / 1000))
+      open++
+      let done = false
+      return (status) => {
+        if (done) return
+        done = true
+        open--
+        const seconds = (performance.now() - t0) / 1000
+        if (real) real.inFlight(-1)
+        later((m) => m.record(method, path, status, seconds))
+      }
     },
     batch: (route, p, i) => later((m) => m.batch(route, p, i)),
     calibration: (outcome) => later((m) => m.calibration(outcome)),
     updateTheta: (outcome) => later((m) => m.updateTheta(outcome)),
     record: (method, path, status, seconds) => later((m) => m.record(method, path, status, seconds)),
+    inFlight: (delta) => later((m) => m.inFlight(delta)),
   }
   return { metrics, load }
 }
