@@ -1,60 +1,77 @@
 /**
  * compute-kpis inputs for the whole population in ONE statement (no per-user queries).
  *
- * Every window of the KPIs lies inside the 56 days ending at as_of, so the attempts are read
- * once (`a`, materialised: the result_json unnest is the expensive part) and folded: one GROUP BY
- * user for the counts, medians and sessions, and for R_t the keys K answered wrong in the 28 days
- * ending at as_of − 28 (a small set) joined back to the last 28 days' attempts. The topic of a
- * key is the read model's (question.topic_id, else result_json's topic), looked up only for the
- * attempts R_t needs rather than for every attempt; a missing topic is '' so keys stay hashable.
- * `ago` = as_of − the attempt's UTC day, so a window "of n days ending at as_of − k" is
- * `ago BETWEEN k AND k + n − 1`.
+ * Every window of the KPIs lies inside the 56 days ending at as_of, so the answers are read once
+ * into `a`: each read-model column evaluated once per answer (they are expressions over
+ * result_json, and that evaluation, not the unnest, is most of the statement's time), held in
+ * memory (the transaction's work_mem, BIG_READ_SETTINGS) for the three reductions that need
+ * single answers. hints_used only where a KPI reads it (the last 28 days): a CASE on the plain
+ * completed_at column skips its numeric checks for the other half. `ago` = as_of − the attempt's
+ * UTC day, so a window "of n days ending at as_of − k" is `ago BETWEEN k AND k + n − 1`.
  *
- * Sessions: a session is one exam_results row (session_id is unique there; rows without one
- * count one each), identified by its fixed-width row id, cheaper to compare than the text
- * session_id. Every attempt of a session carries that row's completed_at, so a session's time is
- * that value, the first/last session times are min/max over the attempts, and the mean gap
- * between consecutive sessions telescopes to (t_last − t_first)/(n − 1). Mean dwell =
- * Σ response times / sessions that carry any. Hints: the read model's integer hints_used (NULL =
- * no hint data), counted and summed; the sum is float8 since a bigint would arrive as a string.
+ * - Per session first (`s`, hashed, ~10× fewer rows), then per user (`per_user`, hashed): a
+ *   session is one exam_results row (session_id is unique there; rows without one count one
+ *   each), identified by its fixed-width row id; every answer of it carries that row's
+ *   completed_at, so a session has one time and one `ago`, the window counts are sums of
+ *   per-session counts, sessions are session rows (no count(DISTINCT …), which sorts), and the
+ *   mean gap between consecutive sessions telescopes to (t_last − t_first)/(n − 1). Mean dwell =
+ *   Σ response times / sessions that carry any. Hints: the read model's integer hints_used (NULL
+ *   = no hint data), counted and summed; float8 since a bigint would arrive as a string.
+ * - `med`: E_t's two medians over the correct answers, grouped on user_id COLLATE "C" (byte
+ *   order: the same groups, a cheaper sort than the database's collation).
+ * - R_t: the keys K (user, item, topic) answered wrong in the 28 days ending at as_of − 28 (a
+ *   small set, hashed) joined back to the last 28 days' answers. A key's topic is the read
+ *   model's (question.topic_id, else result_json's topic), looked up only for those answers;
+ *   a missing topic is '' so keys stay hashable.
  *
  * $1 as_of (date), $2 first UTC instant read, $3 end instant (as_of + 1 day 00:00 UTC),
  * $4 KPI_LOOKBACK_DAYS (active = an attempt with ago < $4), $5 user filter (text[] or null),
  * $6 mode: true = the active users (restricted to $5 when given); false = exactly the users in $5.
  * $7/$8 split: only users whose hashtext falls in part $8 of $7 (1/0: everyone). The predicate is on
  * exam_results.user_id, so each part unnests only its own users' result_json.
+ * $9 (as_of − 27) 00:00 UTC: ago < 28 ⇔ completed_at ≥ $9.
  */
 export const KPI_INPUTS = `
 WITH a AS MATERIALIZED (
-  SELECT b.user_id, b.item_id, b.topic, b.correct,
-         b.response_time_ms AS rt, b.hints_used, b.completed_at, b.exam_result_id AS sid,
-         ($1::date - (b.completed_at AT TIME ZONE 'UTC')::date) AS ago
+  SELECT b.exam_result_id AS sid, b.user_id, b.completed_at AS t, $1::date - (b.completed_at AT TIME ZONE 'UTC')::date AS ago,
+         b.item_id, b.topic, b.correct, b.response_time_ms AS rt,
+         CASE WHEN b.completed_at >= $9::timestamptz THEN b.hints_used END AS hints_used
   FROM seedops_attempt_base b
   WHERE b.completed_at >= $2::timestamptz AND b.completed_at < $3::timestamptz
     AND ($5::text[] IS NULL OR b.user_id = ANY ($5::text[]))
     AND ($7::int = 1 OR (hashtext(b.user_id) & 2147483647) % $7::int = $8::int)
 ),
+s AS (
+  SELECT user_id, t, ago, count(*) AS n, count(*) FILTER (WHERE correct) AS c, count(*) FILTER (WHERE NOT correct) AS w,
+         count(rt) AS rt_n, sum(rt) AS rt_sum, count(hints_used) AS hint_n, sum(hints_used) AS hints
+  FROM a GROUP BY sid, user_id, t, ago
+),
 per_user AS (
   SELECT user_id,
-         count(*) FILTER (WHERE ago < $4) AS n_active,
-         count(*) FILTER (WHERE ago < 14) AS n_recent,
-         count(*) FILTER (WHERE ago < 14 AND correct) AS c_recent,
-         count(*) FILTER (WHERE ago BETWEEN 14 AND 27) AS n_prev,
-         count(*) FILTER (WHERE ago BETWEEN 14 AND 27 AND correct) AS c_prev,
-         percentile_cont(0.5) WITHIN GROUP (ORDER BY rt) FILTER (WHERE correct AND ago < 28) AS med_recent,
-         percentile_cont(0.5) WITHIN GROUP (ORDER BY rt) FILTER (WHERE correct AND ago BETWEEN 28 AND 55) AS med_prev,
-         count(*) FILTER (WHERE ago BETWEEN 28 AND 55 AND NOT correct) AS r_wrong,
-         count(*) FILTER (WHERE ago < 28) AS a_attempts,
-         count(hints_used) FILTER (WHERE ago < 28) AS a_hint_n,
-         sum(hints_used) FILTER (WHERE ago < 28) AS a_hints,
-         count(DISTINCT sid) FILTER (WHERE ago < 28) AS a_sessions,
-         extract(epoch FROM max(completed_at) FILTER (WHERE ago < 28) - min(completed_at) FILTER (WHERE ago < 28)) / 86400.0 AS a_span_days,
-         sum(rt) FILTER (WHERE ago < 28) / 1000.0 AS a_dwell_s,
-         count(DISTINCT sid) FILTER (WHERE ago < 28 AND rt IS NOT NULL) AS a_dwell_sessions,
-         count(DISTINCT sid) FILTER (WHERE ago < 56) AS s_sessions,
-         extract(epoch FROM max(completed_at) FILTER (WHERE ago < 56) - min(completed_at) FILTER (WHERE ago < 56)) / 86400.0 AS s_span_days,
-         $1::date - (max(completed_at) FILTER (WHERE ago < 56) AT TIME ZONE 'UTC')::date AS s_days_since_last
-  FROM a GROUP BY user_id
+         sum(n) FILTER (WHERE ago < $4) AS n_active,
+         sum(n) FILTER (WHERE ago < 14) AS n_recent,
+         sum(c) FILTER (WHERE ago < 14) AS c_recent,
+         sum(n) FILTER (WHERE ago BETWEEN 14 AND 27) AS n_prev,
+         sum(c) FILTER (WHERE ago BETWEEN 14 AND 27) AS c_prev,
+         sum(w) FILTER (WHERE ago BETWEEN 28 AND 55) AS r_wrong,
+         sum(n) FILTER (WHERE ago < 28) AS a_attempts,
+         sum(hint_n) FILTER (WHERE ago < 28) AS a_hint_n,
+         sum(hints) FILTER (WHERE ago < 28) AS a_hints,
+         count(*) FILTER (WHERE ago < 28) AS a_sessions,
+         extract(epoch FROM max(t) FILTER (WHERE ago < 28) - min(t) FILTER (WHERE ago < 28)) / 86400.0 AS a_span_days,
+         sum(rt_sum) FILTER (WHERE ago < 28) / 1000.0 AS a_dwell_s,
+         count(*) FILTER (WHERE ago < 28 AND rt_n > 0) AS a_dwell_sessions,
+         count(*) FILTER (WHERE ago < 56) AS s_sessions,
+         extract(epoch FROM max(t) FILTER (WHERE ago < 56) - min(t) FILTER (WHERE ago < 56)) / 86400.0 AS s_span_days,
+         $1::date - (max(t) FILTER (WHERE ago < 56) AT TIME ZONE 'UTC')::date AS s_days_since_last
+  FROM s GROUP BY user_id
+),
+med AS (
+  SELECT user_id COLLATE "C" AS user_id,
+         percentile_cont(0.5) WITHIN GROUP (ORDER BY rt) FILTER (WHERE ago < 28) AS med_recent,
+         percentile_cont(0.5) WITHIN GROUP (ORDER BY rt) FILTER (WHERE ago BETWEEN 28 AND 55) AS med_prev
+  FROM a WHERE correct AND rt IS NOT NULL AND ago < 56
+  GROUP BY user_id COLLATE "C"
 ),
 users AS (
   SELECT user_id FROM per_user WHERE $6::boolean AND n_active > 0
@@ -77,7 +94,7 @@ SELECT u.user_id,
        COALESCE(p.n_recent, 0)::int AS n_recent, COALESCE(p.c_recent, 0)::int AS c_recent,
        COALESCE(p.n_prev, 0)::int AS n_prev, COALESCE(p.c_prev, 0)::int AS c_prev,
        hr.theta AS theta_recent, hr.se AS se_recent, hp.theta AS theta_prev,
-       p.med_recent::float8 AS med_recent, p.med_prev::float8 AS med_prev,
+       m.med_recent::float8 AS med_recent, m.med_prev::float8 AS med_prev,
        COALESCE(p.r_wrong, 0)::int AS r_wrong, COALESCE(r.r_n, 0)::int AS r_n, COALESCE(r.r_c, 0)::int AS r_c,
        COALESCE(p.a_attempts, 0)::int AS a_attempts, COALESCE(p.a_sessions, 0)::int AS a_sessions,
        CASE WHEN p.a_sessions >= 2 THEN (p.a_span_days / (p.a_sessions - 1))::float8 END AS a_mean_gap_days,
@@ -92,6 +109,7 @@ SELECT u.user_id,
        gl.target AS goal_target
 FROM users u
 LEFT JOIN per_user p ON p.user_id = u.user_id
+LEFT JOIN med m ON m.user_id = u.user_id
 LEFT JOIN recovery r ON r.user_id = u.user_id
 -- One index probe per user for each "latest" (LATERAL … LIMIT 1 on (user_id, measured_at)), not a
 -- DISTINCT ON sort of every history row: 5 s of a 52 s run at 100k learners.
