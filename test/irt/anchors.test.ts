@@ -118,6 +118,36 @@ describe('standard errors: the Gauss rule for the missing information against th
   })
 })
 
+describe('standard errors: large banks are summed band by band', () => {
+  it.each([
+    ['sim2pl-sparse', '2PL'],
+    ['sim3pl-prior', '3PL'],
+    ['sim1pl-rasch', 'Rasch'],
+  ] as const)('%s (%s): one band, bands of a few rows and a single row per band give the same SEs', async (ds, model) => {
+    const { seTuning } = await import('../../src/lib/irt/se.js')
+    const d = readResponsesCsv(fixture(ds, 'responses.csv')).data
+    const saved = { ...seTuning }
+    try {
+      seTuning.tileBytes = 1 << 30
+      const whole = await calibrate(d, { model, threads: 1 })
+      const worst = [] as number[]
+      for (const bytes of [20_000, 1]) {
+        seTuning.tileBytes = bytes
+        const banded = await calibrate(d, { model, threads: 1 })
+        let w = 0
+        for (let k = 0; k < whole.items.length; k++) {
+          for (const f of ['se_b', 'se_d'] as const) w = Math.max(w, Math.abs(banded.items[k][f]! / whole.items[k][f]! - 1))
+        }
+        worst.push(w)
+      }
+      expect(Math.max(...worst)).toBeLessThan(1e-10)
+      expect(Math.min(...whole.items.map((x) => x.se_b!))).toBeGreaterThan(0)
+    } finally {
+      Object.assign(seTuning, saved)
+    }
+  })
+})
+
 describe('item fit flags a misfitting item', () => {
   it('an item answered at random has infit and outfit well above 1 under Rasch; the others stay near 1', async () => {
     const { header, rows } = parseCsv(readFileSync(fixture('sim1pl-rasch', 'responses.csv'), 'utf8'))

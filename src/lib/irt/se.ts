@@ -13,7 +13,7 @@ export const MAX_SE_PARAMETERS = 3000
  * the person's item count); `exact` sums over every grid node (Louis' identity term by term).
  * Mutable for tests and benchmarks.
  */
-export const seTuning = { nodes: 0, exact: false }
+export const seTuning: { nodes: number; exact: boolean; tileBytes?: number } = { nodes: 0, exact: false }
 
 /** Parameter layout of the information matrix: estimated items first (perItem each), then the group parameters. */
 export function seLayout(model: IrtModel, status: Uint8Array, freeMean: boolean, freeVar: boolean): { perItem: number; pos: Int32Array; nEst: number; nGroup: number; P: number } {
@@ -48,6 +48,7 @@ export function missingInfoParams(s: { grid: Grid; model: IrtModel; a: Float64Ar
     P,
     ruleNodes: seTuning.nodes,
     exact: seTuning.exact,
+    tileBytes: seTuning.tileBytes,
   }
 }
 
