@@ -396,7 +396,7 @@ export async function calibrate(data: ResponseMatrix, opts: CalibrateOptions): P
     if (opts.se !== false) {
       const { attachStandardErrors } = await import('./se.js')
       const tSe = Date.now()
-      await attachStandardErrors(result, fin.counts, fin.nodeTotals, fin.missing, { theta: fin.theta, se: fin.se })
+      await attachStandardErrors(result, fin.counts, fin.nodeTotals, fin.missing, { theta: fin.theta, se: fin.se }, runner.solveColumns?.bind(runner))
       // The final E-step does the SEs' per-person work with the counts; count it with them.
       fit.seSeconds = (Date.now() - tSe) / 1000 + (fin.missing ? finSeconds : 0)
     }

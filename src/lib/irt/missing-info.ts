@@ -122,7 +122,8 @@ export class MissingInfo {
   private readonly M: Float64Array
   private readonly scratch: RuleScratch
 
-  constructor(params: MissingInfoParams, maxItems: number, out: Float64Array<ArrayBufferLike> = new Float64Array(params.P * params.P)) {
+  /** `responses`: how many responses the caller will feed (sizes the kept vectors of large banks up front). */
+  constructor(params: MissingInfoParams, maxItems: number, out: Float64Array<ArrayBufferLike> = new Float64Array(params.P * params.P), responses = 0) {
     const { Q, P, perItem, status, a, d } = params
     this.p = params
     this.out = out
@@ -133,6 +134,11 @@ export class MissingInfo {
     this.tiled = blockBytes > this.tileBytes
     this.blk = new Float64Array(this.tiled ? 0 : this.nEst * this.nEst * perItem * perItem)
     this.posOf = new Int32Array(Math.max(1, maxItems))
+    if (this.tiled && responses > 0) {
+      // Two rank vectors per response is the common case (3 rule nodes from 20 items); growth covers the rest.
+      this.keptVals = new Float64Array(2 * perItem * responses)
+      this.keptPos = new Int32Array(responses)
+    }
     let a1 = NaN
     let common = perItem === 1
     for (let j = 0; j < status.length && common; j++) {
@@ -279,8 +285,14 @@ export class MissingInfo {
     }
     const V = this.V
     const maxP = this.maxP
-    for (let l = 0; l < R; l++) this.keptVals.set(V.subarray(l * maxP, l * maxP + w), this.nVals + l * w)
-    this.keptPos.set(this.posOf.subarray(0, n), this.nPos)
+    const kv = this.keptVals
+    for (let l = 0; l < R; l++) {
+      const src = l * maxP
+      const dst = this.nVals + l * w
+      for (let x = 0; x < w; x++) kv[dst + x] = V[src + x]
+    }
+    const kp = this.keptPos
+    for (let r = 0; r < n; r++) kp[this.nPos + r] = this.posOf[r]
     const m = 4 * this.nKept
     this.keptMeta[m] = this.nVals
     this.keptMeta[m + 1] = this.nPos

@@ -4,6 +4,7 @@ import { fileURLToPath } from 'node:url'
 import { Worker } from 'node:worker_threads'
 import { estepRange, newWindows, type EstepInput } from './estep.js'
 import { MissingInfo, maxResponses } from './missing-info.js'
+import { inverseColumns } from './se.js'
 import type { EstepRunner } from './runner.js'
 
 /**
@@ -120,7 +121,7 @@ export async function parallelRunner(input: EstepInput, nItems: number, threads:
         win.hi.fill(Q - 1)
       }
       const eap = opts.scores ? { nodes, theta, se } : undefined
-      const mi = opts.missing ? new MissingInfo(opts.missing, maxResponses(rowPtr, bounds[0], bounds[1])) : undefined
+      const mi = opts.missing ? new MissingInfo(opts.missing, maxResponses(rowPtr, bounds[0], bounds[1]), undefined, rowPtr[bounds[1]] - rowPtr[bounds[0]]) : undefined
       let ll = estepRange(local, logT, logPrior, counts, totals, bounds[0], bounds[1], win, eap, mi)
       const res = await Promise.all(done)
       workers.forEach((s, k) => {
@@ -136,6 +137,21 @@ export async function parallelRunner(input: EstepInput, nItems: number, threads:
         for (const o of outs) for (let x = 0; x < P * P; x++) missing[x] += o[x]
       }
       return { logLik: ll, counts, nodeTotals: totals, theta: opts.scores ? theta.slice() : undefined, se: opts.scores ? se.slice() : undefined, missing }
+    },
+    async solveColumns(L: Float64Array, n: number, C: Float64Array) {
+      // Column j costs ~(n − j)²/2: split so every thread gets the same share of Σ (n − j)².
+      const T = workers.length + 1
+      const cut = (t: number) => Math.min(n, Math.round(n * (1 - Math.cbrt(1 - t / T))))
+      const done = workers.map((s, k) => {
+        const p = new Promise<{ ll?: number }>((res) => (s.pending = res))
+        s.w.postMessage({ cmd: 'lcols', L: L.buffer, C: C.buffer, n, j0: cut(k + 1), j1: cut(k + 2) })
+        return p
+      })
+      inverseColumns(L, n, C, 0, cut(1))
+      const res = await Promise.all(done)
+      workers.forEach((s, k) => {
+        if (s.error || res[k].ll === undefined) throw new Error(`standard-error worker failed: ${s.error?.message ?? 'no result'}`)
+      })
     },
     async close() {
       await Promise.all(workers.map((s) => s.w.terminate()))

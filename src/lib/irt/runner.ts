@@ -7,6 +7,8 @@ export interface EstepRunner {
   run(logT: Float64Array, logPrior: Float64Array, opts?: RunOptions): Promise<EstepOutput>
   close(): Promise<void>
   readonly threads: number
+  /** Columns of L⁻¹ for the standard errors, split over the threads (parallel runner only). */
+  solveColumns?(L: Float64Array, n: number, C: Float64Array): Promise<void>
 }
 
 export interface RunOptions {
@@ -33,7 +35,7 @@ export function serialRunner(input: EstepInput, nItems: number): EstepRunner {
         win.hi.fill(input.Q - 1)
       }
       const eap = opts.scores ? { nodes: opts.nodes!, theta: new Float64Array(nP), se: new Float64Array(nP) } : undefined
-      const mi = opts.missing ? new MissingInfo(opts.missing, maxResponses(input.rowPtr, 0, nP)) : undefined
+      const mi = opts.missing ? new MissingInfo(opts.missing, maxResponses(input.rowPtr, 0, nP), undefined, input.cells.length) : undefined
       const logLik = estepRange(input, logT, logPrior, counts, nodeTotals, 0, nP, win, eap, mi)
       return { logLik, counts, nodeTotals, theta: eap?.theta, se: eap?.se, missing: mi?.result() }
     },

@@ -69,6 +69,8 @@ export async function attachStandardErrors(
   /** −Σ_i Cov_post_i[s_i] (upper triangle) from the final E-step; computed here when absent. */
   missing?: Float64Array<ArrayBufferLike>,
   eap?: { theta?: Float64Array; se?: Float64Array },
+  /** Splits the inverse's column solves over the E-step's threads (large banks). */
+  columns?: ColumnSolver,
 ): Promise<void> {
   const st = res.state
   const { grid, data, status, a, d, c, model, prior } = st
@@ -136,7 +138,7 @@ export async function attachStandardErrors(
   // Only the upper triangle was accumulated; mirror it.
   for (let x = 0; x < P; x++) for (let y = x + 1; y < P; y++) info[y * P + x] = info[x * P + y]
 
-  const inv = spdInverse(info, P)
+  const inv = columns && P >= 300 ? await spdInverseParallel(info, P, columns) : spdInverse(info, P)
   if (!inv) {
     res.warnings.push('standard errors unavailable: the information matrix is not positive definite (weakly identified items or non-converged fit)')
     return
@@ -174,6 +176,27 @@ export async function attachStandardErrors(
  * positive definite.
  */
 export function spdInverse(A: Float64Array, n: number): ((x: number, y: number) => number) | null {
+  if (!choleskyInPlace(A, n)) return null
+  const C = new Float64Array(n * n)
+  inverseColumns(A, n, C, 0, n)
+  return inverseEntries(C, n)
+}
+
+/** The same with the columns of L⁻¹ split over the E-step's worker threads (they are independent). */
+export async function spdInverseParallel(A: Float64Array, n: number, cols: ColumnSolver): Promise<((x: number, y: number) => number) | null> {
+  const L = new Float64Array(new SharedArrayBuffer(n * n * 8))
+  L.set(A)
+  if (!choleskyInPlace(L, n)) return null
+  const C = new Float64Array(new SharedArrayBuffer(n * n * 8))
+  await cols(L, n, C)
+  return inverseEntries(C, n)
+}
+
+/** Fills columns [j0, j1) of L⁻¹ for a shared L into a shared C (see inverseColumns), on as many threads as it has. */
+export type ColumnSolver = (L: Float64Array, n: number, C: Float64Array) => Promise<void>
+
+/** Lower Cholesky factor in place (reads the upper triangle as its transpose); false if not positive definite. */
+export function choleskyInPlace(A: Float64Array, n: number): boolean {
   // Lower Cholesky factor in place, reading the upper triangle of A as its transpose.
   for (let i = 0; i < n; i++) {
     const ri = i * n
@@ -194,15 +217,21 @@ export function spdInverse(A: Float64Array, n: number): ((x: number, y: number) 
       for (; k < j; k++) s0 += A[ri + k] * A[rj + k]
       const s = A[rj + i] - (s0 + s1 + s2 + s3)
       if (i === j) {
-        if (!(s > 0) || !Number.isFinite(s)) return null
+        if (!(s > 0) || !Number.isFinite(s)) return false
         A[ri + i] = Math.sqrt(s)
       } else A[ri + j] = s / A[rj + j]
     }
   }
-  // Columns of L⁻¹ by forward substitution, each stored contiguously (C[j·n + i] = (L⁻¹)_ij, i ≥ j):
-  // every step is a dot product of a row of L with the column so far (two loads per product, no store).
-  const C = new Float64Array(n * n)
-  for (let j = 0; j < n; j++) {
+  return true
+}
+
+/**
+ * Columns j0 ≤ j < j1 of L⁻¹ (L lower, row-major in A) into C[j·n + i], i ≥ j, by forward
+ * substitution: each step a dot product of a row of L with the column so far (two loads per
+ * product, no store). Columns are independent, so threads can split them.
+ */
+export function inverseColumns(A: Float64Array, n: number, C: Float64Array, j0: number, j1: number): void {
+  for (let j = j0; j < j1; j++) {
     const cj = j * n
     C[cj + j] = 1 / A[j * n + j]
     for (let i = j + 1; i < n; i++) {
@@ -222,6 +251,10 @@ export function spdInverse(A: Float64Array, n: number): ((x: number, y: number) 
       C[cj + i] = -(s0 + s1 + s2 + s3) / A[ri + i]
     }
   }
+}
+
+/** (A⁻¹)_xy = Σ_{k ≥ max(x, y)} (L⁻¹)_kx (L⁻¹)_ky from the columns of L⁻¹. */
+function inverseEntries(C: Float64Array, n: number): (x: number, y: number) => number {
   return (x, y) => {
     let s = 0
     const cx = x * n
