@@ -241,7 +241,7 @@ if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.ur
   console.log('calibrate-irt stage vs the offline CLI on the same observations (2PL, defaults, SEs on)')
   for (const d of detail) {
     console.log(
-      `  stage ${f(d.stage.wall)} s, ${f(d.stage.rss, 0)} MB (read ${f(d.stage.read)} s, fit ${f(d.stage.fit)} s, writes ${f(d.stage.write)} s) | CLI ${f(d.cli.wall)} s, ${f(d.cli.rss, 0)} MB | ` +
+      `  stage ${f(d.stage.wall)} s, ${f(d.stage.rss, 0)} MB (read ${f(d.stage.read)} s, fit ${f(d.stage.fit)} s, writes ${f(d.stage.write)} s) | CLI ${f(d.cli.wall)} s, ${f(d.cli.rss, 0)} MB | ratio ${f(d.stage.wall / d.cli.wall, 2)} | ` +
         `max relative difference of a, b: ${d.maxRelDiff.toExponential(1)}`,
     )
   }

@@ -32,8 +32,13 @@ export const CalibrateParams = z.object({
 })
 export type CalibrateParams = z.infer<typeof CalibrateParams>
 
-/** Read streams on a real server by default (SEEDOPS_PARALLEL_CONNECTIONS): measured on 3 M observations, see readSplit. */
-export const READ_STREAMS = 2
+/**
+ * Read streams on a real server by default (SEEDOPS_PARALLEL_CONNECTIONS; 1 = the run's own
+ * connection). Reading 3 M observations (bench:calibrate-stage's data, 2 cores, busy machine, best
+ * of 3): 1 stream 9.5 s, 2 streams 9.0 s, 3 streams 8.0 s. The server's side dominates (the read
+ * model's expressions); parsing costs Node about 2 s of CPU whatever the count.
+ */
+export const READ_STREAMS = 3
 
 export interface CalibrateSummary {
   runId: string
