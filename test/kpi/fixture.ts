@@ -70,3 +70,37 @@ export async function loadKpiFixture(db: Pick<pg.Pool, 'query'>): Promise<void> 
        ('u_theta', 'alg', 0.8, 1), ('u_theta', 'geo', 0.2, 2)`,
   )
 }
+
+/**
+ * 240 learners with random sessions over 70 days (some outside every window, some without times
+ * or hints, legacy `correct` flags, string ids), weekly θ history with ties on measured_at, a few
+ * mirt_ability rows and goals: enough variety that a split that lost, doubled or mixed a user's
+ * rows would change some input. Generated on the server with a fixed seed.
+ */
+export async function loadRandomKpiData(q: Pick<pg.Pool, 'query'>): Promise<void> {
+  await q.query(`SELECT setseed(0.37)`)
+  await q.query(`INSERT INTO question (id, topic_id, meta) SELECT 500 + i, (ARRAY['alg','geo','fra'])[1 + i % 3], '{}' FROM generate_series(0, 29) i`)
+  await q.query(
+    `INSERT INTO exam_results (session_id, user_id, exam_id, status, result_json, created_at, updated_at)
+     SELECT 'r-' || u || '-' || s, 'learner-' || u, 1, 'completed',
+            jsonb_build_object('questions', (SELECT jsonb_agg(jsonb_strip_nulls(jsonb_build_object(
+                'question_id', CASE WHEN random() < 0.1 THEN to_jsonb((500 + floor(random() * 30))::text) ELSE to_jsonb(500 + floor(random() * 30)::int) END,
+                'is_correct', CASE WHEN random() < 0.9 THEN random() < 0.6 END,
+                'correct', random() < 0.5,
+                'time_spent_sec', CASE WHEN random() < 0.8 THEN round((5 + random() * 60)::numeric, 1) END,
+                'used_hints', CASE WHEN random() < 0.7 THEN floor(random() * 3)::int END)))
+              FROM generate_series(1, 1 + (u + s) % 9) k WHERE s > 0)),
+            at, CASE WHEN random() < 0.8 THEN at + interval '5 minutes' END
+     FROM generate_series(1, 240) u
+     CROSS JOIN LATERAL generate_series(1, u % 6) s
+     CROSS JOIN LATERAL (SELECT timestamptz '2026-01-05T00:00:00Z' + make_interval(days => floor(random() * 70)::int, secs => floor(random() * 86399)::int) + (s * 0) * interval '1 s' AS at) t`,
+  )
+  await q.query(
+    `INSERT INTO seedops_ability_history (user_id, theta, se, model, version, source, key, measured_at)
+     SELECT 'learner-' || u, random() * 2 - 1, CASE WHEN random() < 0.9 THEN 0.2 + random() * 0.3 END, '2PL', 't', 'test', 'w' || w || '-' || k,
+            timestamptz '2026-03-16T00:00:00Z' - make_interval(days => 5 * w + 1)
+     FROM generate_series(1, 240) u, generate_series(0, 8) w, generate_series(1, 1 + (u % 2)) k WHERE (u + w) % 5 <> 0`,
+  )
+  await q.query(`INSERT INTO mirt_ability (user_id, version, theta, se, fitted_at) SELECT 'learner-' || u, 'v1', random(), 0.3, '2026-02-01T00:00:00Z' FROM generate_series(1, 240, 7) u`)
+  await q.query(`INSERT INTO interest_goal (user_id, topic_id, target_level, priority) SELECT 'learner-' || u, t, round((random() * 2)::numeric, 3), (u % 3)::smallint FROM generate_series(1, 240, 2) u, unnest(ARRAY['alg','geo']) t`)
+}

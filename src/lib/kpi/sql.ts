@@ -46,99 +46,104 @@ s AS (
          count(rt) AS rt_n, sum(rt) AS rt_sum, count(hints_used) AS hint_n, sum(hints_used) AS hints
   FROM a GROUP BY sid, user_id, t, ago
 ),
-per_user AS (
-  SELECT user_id,
-         sum(n) FILTER (WHERE ago < $4) AS n_active,
-         sum(n) FILTER (WHERE ago < 14) AS n_recent,
-         sum(c) FILTER (WHERE ago < 14) AS c_recent,
-         sum(n) FILTER (WHERE ago BETWEEN 14 AND 27) AS n_prev,
-         sum(c) FILTER (WHERE ago BETWEEN 14 AND 27) AS c_prev,
-         sum(w) FILTER (WHERE ago BETWEEN 28 AND 55) AS r_wrong,
-         sum(n) FILTER (WHERE ago < 28) AS a_attempts,
-         sum(hint_n) FILTER (WHERE ago < 28) AS a_hint_n,
-         sum(hints) FILTER (WHERE ago < 28) AS a_hints,
-         count(*) FILTER (WHERE ago < 28) AS a_sessions,
-         extract(epoch FROM max(t) FILTER (WHERE ago < 28) - min(t) FILTER (WHERE ago < 28)) / 86400.0 AS a_span_days,
-         sum(rt_sum) FILTER (WHERE ago < 28) / 1000.0 AS a_dwell_s,
-         count(*) FILTER (WHERE ago < 28 AND rt_n > 0) AS a_dwell_sessions,
-         count(*) FILTER (WHERE ago < 56) AS s_sessions,
-         extract(epoch FROM max(t) FILTER (WHERE ago < 56) - min(t) FILTER (WHERE ago < 56)) / 86400.0 AS s_span_days,
-         $1::date - (max(t) FILTER (WHERE ago < 56) AT TIME ZONE 'UTC')::date AS s_days_since_last
-  FROM s GROUP BY user_id
-),
-med AS (
-  SELECT user_id COLLATE "C" AS user_id,
-         percentile_cont(0.5) WITHIN GROUP (ORDER BY rt) FILTER (WHERE ago < 28) AS med_recent,
-         percentile_cont(0.5) WITHIN GROUP (ORDER BY rt) FILTER (WHERE ago BETWEEN 28 AND 55) AS med_prev
-  FROM a WHERE correct AND rt IS NOT NULL AND ago < 56
-  GROUP BY user_id COLLATE "C"
-),
-users AS (
-  SELECT user_id FROM per_user WHERE $6::boolean AND n_active > 0
-  UNION
-  SELECT DISTINCT u FROM unnest($5::text[]) u WHERE NOT $6::boolean AND ($7::int = 1 OR (hashtext(u) & 2147483647) % $7::int = $8::int)
-),
 wrong_keys AS (
   SELECT DISTINCT a.user_id, a.item_id, COALESCE(qu.topic_id::text, a.topic, '') AS topic_id
   FROM a LEFT JOIN question qu ON qu.id = a.item_id
   WHERE a.ago BETWEEN 28 AND 55 AND NOT a.correct
 ),
-recovery AS (
-  SELECT a.user_id, count(*) AS r_n, count(*) FILTER (WHERE a.correct) AS r_c
+recovered AS (
+  SELECT a.user_id, a.correct
   FROM a JOIN wrong_keys k ON k.user_id = a.user_id AND k.item_id = a.item_id
   LEFT JOIN question qu ON qu.id = a.item_id
   WHERE a.ago < 28 AND k.topic_id = COALESCE(qu.topic_id::text, a.topic, '')
-  GROUP BY a.user_id
+),
+-- One aggregation per user over three kinds of rows (1 = session, 2 = a correct answer's time for
+-- the medians, 3 = an R_t answer): no join between derived sets, whose sizes the planner cannot
+-- estimate (it guesses 200 groups and may pick a nested loop over tens of thousands of rows).
+per_user AS (
+  SELECT (user_id COLLATE "C") COLLATE "default" AS user_id,
+         sum(n) FILTER (WHERE kind = 1 AND ago < $4) AS n_active,
+         sum(n) FILTER (WHERE kind = 1 AND ago < 14) AS n_recent,
+         sum(c) FILTER (WHERE kind = 1 AND ago < 14) AS c_recent,
+         sum(n) FILTER (WHERE kind = 1 AND ago BETWEEN 14 AND 27) AS n_prev,
+         sum(c) FILTER (WHERE kind = 1 AND ago BETWEEN 14 AND 27) AS c_prev,
+         percentile_cont(0.5) WITHIN GROUP (ORDER BY rt) FILTER (WHERE kind = 2 AND ago < 28) AS med_recent,
+         percentile_cont(0.5) WITHIN GROUP (ORDER BY rt) FILTER (WHERE kind = 2 AND ago BETWEEN 28 AND 55) AS med_prev,
+         sum(w) FILTER (WHERE kind = 1 AND ago BETWEEN 28 AND 55) AS r_wrong,
+         count(*) FILTER (WHERE kind = 3) AS r_n,
+         count(*) FILTER (WHERE kind = 3 AND c = 1) AS r_c,
+         sum(n) FILTER (WHERE kind = 1 AND ago < 28) AS a_attempts,
+         sum(hint_n) FILTER (WHERE kind = 1 AND ago < 28) AS a_hint_n,
+         sum(hints) FILTER (WHERE kind = 1 AND ago < 28) AS a_hints,
+         count(*) FILTER (WHERE kind = 1 AND ago < 28) AS a_sessions,
+         extract(epoch FROM max(t) FILTER (WHERE kind = 1 AND ago < 28) - min(t) FILTER (WHERE kind = 1 AND ago < 28)) / 86400.0 AS a_span_days,
+         sum(rt_sum) FILTER (WHERE kind = 1 AND ago < 28) / 1000.0 AS a_dwell_s,
+         count(*) FILTER (WHERE kind = 1 AND ago < 28 AND rt_n > 0) AS a_dwell_sessions,
+         count(*) FILTER (WHERE kind = 1 AND ago < 56) AS s_sessions,
+         extract(epoch FROM max(t) FILTER (WHERE kind = 1 AND ago < 56) - min(t) FILTER (WHERE kind = 1 AND ago < 56)) / 86400.0 AS s_span_days,
+         $1::date - (max(t) FILTER (WHERE kind = 1 AND ago < 56) AT TIME ZONE 'UTC')::date AS s_days_since_last
+  FROM (
+    SELECT 1 AS kind, user_id, ago, t, n, c, w, rt_n, rt_sum, hint_n, hints, NULL::int AS rt FROM s
+    UNION ALL
+    SELECT 2, user_id, ago, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, rt FROM a WHERE correct AND rt IS NOT NULL AND ago < 56
+    UNION ALL
+    SELECT 3, user_id, NULL, NULL, NULL, CASE WHEN correct THEN 1 ELSE 0 END, NULL, NULL, NULL, NULL, NULL, NULL FROM recovered
+  ) x
+  GROUP BY user_id COLLATE "C"
+),
+-- The active users straight from per_user (no join); an explicit list (detect-inactivity) joins it.
+users AS (
+  SELECT p.user_id AS key, p.* FROM per_user p WHERE $6::boolean AND p.n_active > 0
+  UNION ALL
+  SELECT l.u, p.* FROM (SELECT DISTINCT u FROM unnest($5::text[]) u WHERE NOT $6::boolean AND ($7::int = 1 OR (hashtext(u) & 2147483647) % $7::int = $8::int)) l
+  LEFT JOIN per_user p ON p.user_id = l.u
 )
-SELECT u.user_id,
-       COALESCE(p.n_recent, 0)::int AS n_recent, COALESCE(p.c_recent, 0)::int AS c_recent,
-       COALESCE(p.n_prev, 0)::int AS n_prev, COALESCE(p.c_prev, 0)::int AS c_prev,
+SELECT u.key AS user_id,
+       COALESCE(u.n_recent, 0)::int AS n_recent, COALESCE(u.c_recent, 0)::int AS c_recent,
+       COALESCE(u.n_prev, 0)::int AS n_prev, COALESCE(u.c_prev, 0)::int AS c_prev,
        hr.theta AS theta_recent, hr.se AS se_recent, hp.theta AS theta_prev,
-       m.med_recent::float8 AS med_recent, m.med_prev::float8 AS med_prev,
-       COALESCE(p.r_wrong, 0)::int AS r_wrong, COALESCE(r.r_n, 0)::int AS r_n, COALESCE(r.r_c, 0)::int AS r_c,
-       COALESCE(p.a_attempts, 0)::int AS a_attempts, COALESCE(p.a_sessions, 0)::int AS a_sessions,
-       CASE WHEN p.a_sessions >= 2 THEN (p.a_span_days / (p.a_sessions - 1))::float8 END AS a_mean_gap_days,
-       COALESCE(p.a_hint_n, 0)::int AS a_hint_n, COALESCE(p.a_hints, 0)::float8 AS a_hints,
-       CASE WHEN p.a_dwell_sessions > 0 THEN (p.a_dwell_s / p.a_dwell_sessions)::float8 END AS a_mean_dwell_s,
-       COALESCE(p.s_sessions, 0)::int AS s_sessions,
-       CASE WHEN p.s_sessions >= 2 THEN (p.s_span_days / (p.s_sessions - 1))::float8 END AS s_mean_gap_days,
-       p.s_days_since_last::int AS s_days_since_last,
+       u.med_recent::float8 AS med_recent, u.med_prev::float8 AS med_prev,
+       COALESCE(u.r_wrong, 0)::int AS r_wrong, COALESCE(u.r_n, 0)::int AS r_n, COALESCE(u.r_c, 0)::int AS r_c,
+       COALESCE(u.a_attempts, 0)::int AS a_attempts, COALESCE(u.a_sessions, 0)::int AS a_sessions,
+       CASE WHEN u.a_sessions >= 2 THEN (u.a_span_days / (u.a_sessions - 1))::float8 END AS a_mean_gap_days,
+       COALESCE(u.a_hint_n, 0)::int AS a_hint_n, COALESCE(u.a_hints, 0)::float8 AS a_hints,
+       CASE WHEN u.a_dwell_sessions > 0 THEN (u.a_dwell_s / u.a_dwell_sessions)::float8 END AS a_mean_dwell_s,
+       COALESCE(u.s_sessions, 0)::int AS s_sessions,
+       CASE WHEN u.s_sessions >= 2 THEN (u.s_span_days / (u.s_sessions - 1))::float8 END AS s_mean_gap_days,
+       u.s_days_since_last::int AS s_days_since_last,
        COALESCE(l.theta, lm.theta) AS theta_latest,
        CASE WHEN l.user_id IS NOT NULL THEN l.se ELSE lm.se END AS se_latest,
        COALESCE(l.src, lm.src) AS theta_source,
        gl.target AS goal_target
 FROM users u
-LEFT JOIN per_user p ON p.user_id = u.user_id
-LEFT JOIN med m ON m.user_id = u.user_id
-LEFT JOIN recovery r ON r.user_id = u.user_id
 -- One index probe per user for each "latest" (LATERAL … LIMIT 1 on (user_id, measured_at)), not a
 -- DISTINCT ON sort of every history row: 5 s of a 52 s run at 100k learners.
 LEFT JOIN LATERAL (
   SELECT h.theta, h.se FROM seedops_ability_history h
-  WHERE h.user_id = u.user_id AND h.measured_at >= $3::timestamptz - interval '14 days' AND h.measured_at < $3::timestamptz
+  WHERE h.user_id = u.key AND h.measured_at >= $3::timestamptz - interval '14 days' AND h.measured_at < $3::timestamptz
   ORDER BY h.measured_at DESC, h.id DESC LIMIT 1
 ) hr ON true
 LEFT JOIN LATERAL (
   SELECT h.theta FROM seedops_ability_history h
-  WHERE h.user_id = u.user_id AND h.measured_at >= $3::timestamptz - interval '28 days' AND h.measured_at < $3::timestamptz - interval '14 days'
+  WHERE h.user_id = u.key AND h.measured_at >= $3::timestamptz - interval '28 days' AND h.measured_at < $3::timestamptz - interval '14 days'
   ORDER BY h.measured_at DESC, h.id DESC LIMIT 1
 ) hp ON true
 LEFT JOIN LATERAL (
   SELECT h.user_id, h.theta, h.se, 'history'::text AS src FROM seedops_ability_history h
-  WHERE h.user_id = u.user_id AND h.measured_at < $3::timestamptz
+  WHERE h.user_id = u.key AND h.measured_at < $3::timestamptz
   ORDER BY h.measured_at DESC, h.id DESC LIMIT 1
 ) l ON true
 LEFT JOIN LATERAL (
   SELECT m.theta, m.se, 'mirt_ability'::text AS src FROM mirt_ability m
-  WHERE m.user_id = u.user_id AND m.fitted_at < $3::timestamptz
+  WHERE m.user_id = u.key AND m.fitted_at < $3::timestamptz
   ORDER BY m.fitted_at DESC, m.version DESC LIMIT 1
 ) lm ON true
 LEFT JOIN LATERAL (
   SELECT g.target_level::float8 AS target FROM interest_goal g
-  WHERE g.user_id = u.user_id AND g.target_level IS NOT NULL
+  WHERE g.user_id = u.key AND g.target_level IS NOT NULL
   ORDER BY g.priority ASC NULLS LAST, g.target_level DESC, g.topic_id LIMIT 1
 ) gl ON true
-ORDER BY u.user_id`
+ORDER BY u.key`
 
 /**
  * τ² for the Bayesian P: the population variance of weekly θ change, from the ability history up
