@@ -169,7 +169,7 @@ export async function run(opts: BenchOptions = {}): Promise<BenchRow[]> {
       cli.push({ wall: m.wallSeconds, rss: m.peakRssMB })
       const inputs = /inputs for .*/.exec(m.stderr)?.[0] ?? ''
       // The stage's own time from its log (the run, without process start and connecting).
-      const stage = /succeeded in ([\d.]+ s)/.exec(m.stderr)?.[1] ?? '?'
+      const stage = /succeeded in ([\d.]+ s)/.exec(m.stdout + m.stderr)?.[1] ?? '?'
       console.error(`  compute-kpis run ${i + 1}: ${m.wallSeconds.toFixed(2)} s, peak RSS ${m.peakRssMB?.toFixed(0) ?? '?'} MB (stage ${stage}; ${inputs})`)
     }
     const users = (await db.pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM weekly_kpi WHERE week_start = $1`, [weekStart])).rows[0]!.n
