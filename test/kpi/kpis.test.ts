@@ -199,6 +199,10 @@ describe.each(DB_KINDS)('compute-kpis on %s', (kind) => {
       } finally {
         await d.close()
       }
+      // A bad SEEDOPS_PARALLEL_CONNECTIONS is a usage error naming the variable, and writes nothing.
+      const bad = await runCli(['run', 'compute-kpis', '--date', AS_OF], { env: { ...t.env, SEEDOPS_PARALLEL_CONNECTIONS: 'two' } })
+      expect(bad.code).toBe(2)
+      expect(bad.stderr).toContain('SEEDOPS_PARALLEL_CONNECTIONS="two" is not an integer')
       const ok = await runCli(['run', 'compute-kpis', '--date', AS_OF, '--json'], { env: t.env })
       expect(ok.code).toBe(0)
       const doc = JSON.parse(ok.stdout)
