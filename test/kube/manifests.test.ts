@@ -209,7 +209,11 @@ describe('Dockerfile', () => {
     expect(rt.some((l) => /^COPY .*bin \.\/bin/.test(l))).toBe(true)
     expect(rt.some((l) => /npm (ci|install)(?!.*--omit=dev)/.test(l))).toBe(false)
     expect(stage('build').lines).toContain('RUN npm run build')
-    expect(JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')).scripts.build).toBe('tsc -p tsconfig.build.json')
+    expect(JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')).scripts.build).toBe('tsc -p tsconfig.build.json && node scripts/oclif-manifest.mjs')
+    // The command manifest the build writes ships with dist (without it every start imports every command).
+    expect(rt.some((l) => /^COPY --from=build .*\/app\/oclif\.manifest\.json \.\//.test(l))).toBe(true)
+    // Benchmarks are built apart (dist-bench/) and never reach the image.
+    expect(stage('build').lines.some((l) => /^COPY .*bench/.test(l))).toBe(false)
   })
 
   test('non-root, and `seedops` is the entrypoint in both runnable targets', () => {
