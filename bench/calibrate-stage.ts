@@ -23,13 +23,12 @@ import { addDays } from '../src/lib/config/index.js'
 import { OBSERVATION_WINDOW } from '../src/lib/irt-stage/sql.js'
 import { adminUrl, arg, benchDb } from './common.js'
 import { timeCommand } from './measure.js'
-import { rng } from './rng.js'
+import { rng } from './sim.js'
 import type { BenchOptions, BenchRow } from './types.js'
 
 const END = '2026-06-30'
 const FROM = '2026-06-01'
 const SESSIONS = 3
-
 
 /** 2PL sessions (learner, time, `per / 3` answers each), COPYed into exam_results in time order. */
 async function seed(c: pg.PoolClient, learners: number, J: number, per: number): Promise<void> {

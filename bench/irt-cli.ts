@@ -15,46 +15,29 @@ import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { readResponsesCsvStream } from '../src/lib/irt/csv.js'
 import { timeCommand } from './measure.js'
-import { rng } from './rng.js'
+import { simulate } from './sim.js'
 import type { BenchOptions, BenchRow } from './types.js'
-
 
 /** 2PL responses (bench/irt.ts's simulation), written as CSV user_id,item_id,is_correct in person order. */
 export function writeCsv(path: string, seed: number, nP: number, J: number, k: number): { bytes: number; rows: number } {
-  const r = rng(seed)
-  const a = new Float64Array(J)
-  const b = new Float64Array(J)
-  for (let j = 0; j < J; j++) {
-    a[j] = Math.exp(0.25 * r.normal())
-    b[j] = r.normal()
-  }
+  const sim = simulate(seed, nP, J, k, false)
   const itemId = Array.from({ length: J }, (_, j) => `i${String(j + 1).padStart(4, '0')}`)
-  const perm = Int32Array.from({ length: J }, (_, j) => j)
   const fd = openSync(path, 'w')
   let out = 'user_id,item_id,is_correct\n'
-  let rows = 0
-  for (let i = 0; i < nP; i++) {
-    const th = r.normal()
-    if (k < J) {
-      for (let t = 0; t < k; t++) {
-        const s = t + Math.floor(r.next() * (J - t))
-        const tmp = perm[t]
-        perm[t] = perm[s]
-        perm[s] = tmp
+  let u = ''
+  let last = -1
+  for (let o = 0; o < sim.person.length; o++) {
+    if (sim.person[o] !== last) {
+      last = sim.person[o]
+      u = `u${String(last + 1).padStart(6, '0')}`
+      if (out.length > 1 << 20) {
+        writeSync(fd, out)
+        out = ''
       }
     }
-    const u = `u${String(i + 1).padStart(6, '0')}`
-    for (let t = 0; t < k; t++) {
-      const j = k < J ? perm[t] : t
-      const p = 1 / (1 + Math.exp(-a[j] * (th - b[j])))
-      out += `${u},${itemId[j]},${r.next() < p ? 1 : 0}\n`
-      rows++
-    }
-    if (out.length > 1 << 20) {
-      writeSync(fd, out)
-      out = ''
-    }
+    out += `${u},${itemId[sim.item[o]]},${sim.resp[o]}\n`
   }
+  const rows = sim.person.length
   writeSync(fd, out)
   closeSync(fd)
   return { bytes: statSync(path).size, rows }

@@ -18,59 +18,10 @@ import { chooseThreads, parallelRunner } from '../src/lib/irt/parallel.js'
 import { serialRunner, type EstepRunner } from '../src/lib/irt/runner.js'
 import { score } from '../src/lib/irt/score.js'
 import { pathToFileURL } from 'node:url'
-import { rng } from './rng.js'
+import { simulate, type Sim } from './sim.js'
 import type { BenchOptions, BenchRow } from './types.js'
 
 
-interface Sim {
-  person: Int32Array
-  item: Int32Array
-  resp: Uint8Array
-  a: Float64Array
-  b: Float64Array
-  c: Float64Array
-  nP: number
-  J: number
-}
-
-function simulate(seed: number, nP: number, J: number, k: number, threePL: boolean): Sim {
-  const r = rng(seed)
-  const a = new Float64Array(J)
-  const b = new Float64Array(J)
-  const c = new Float64Array(J)
-  for (let j = 0; j < J; j++) {
-    a[j] = Math.exp(0.25 * r.normal())
-    b[j] = r.normal()
-    c[j] = threePL ? 0.05 + 0.2 * r.next() : 0
-  }
-  const m = nP * k
-  const person = new Int32Array(m)
-  const item = new Int32Array(m)
-  const resp = new Uint8Array(m)
-  const perm = Int32Array.from({ length: J }, (_, j) => j)
-  let o = 0
-  for (let i = 0; i < nP; i++) {
-    const th = r.normal()
-    if (k < J) {
-      // Partial Fisher–Yates: k distinct items.
-      for (let t = 0; t < k; t++) {
-        const s = t + Math.floor(r.next() * (J - t))
-        const tmp = perm[t]
-        perm[t] = perm[s]
-        perm[s] = tmp
-      }
-    }
-    for (let t = 0; t < k; t++) {
-      const j = k < J ? perm[t] : t
-      const p = c[j] + (1 - c[j]) / (1 + Math.exp(-a[j] * (th - b[j])))
-      person[o] = i
-      item[o] = j
-      resp[o] = r.next() < p ? 1 : 0
-      o++
-    }
-  }
-  return { person, item, resp, a, b, c, nP, J }
-}
 
 const ids = (prefix: string, n: number) => Array.from({ length: n }, (_, i) => `${prefix}${String(i + 1).padStart(6, '0')}`)
 
