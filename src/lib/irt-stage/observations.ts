@@ -4,6 +4,7 @@ import { to as copyTo } from 'pg-copy-streams'
 import { SeedopsError } from '../errors/index.js'
 import { parseBinary, type ResponseMatrixBuilder } from '../irt/data.js'
 import { OBSERVATION_WINDOW, OBSERVATIONS_COPY } from './sql.js'
+import { inSnapshotParts } from '../db/snapshot-parts.js'
 
 /** One observation as the R service's request body carries it (kept only for --engine r-plumber). */
 export interface RawObservation {
@@ -257,9 +258,9 @@ type Window = { from: string; to: string }
 export async function readObservations(tx: pg.ClientBase, window: Window, builder: ResponseMatrixBuilder, opts: ReadObservationsOptions = {}): Promise<ReadObservationsResult> {
   const s = opts.split
   if (s && s.streams > 1 && !opts.keepRows && s.db.kind === 'postgres') {
-    // The runner's responses fallback is a temp view: only this session sees it.
-    const temp = await tx.query<{ t: boolean }>(`SELECT to_regclass('pg_temp.seedops_attempt_base') IS NOT NULL AS t`)
-    if (!temp.rows[0]!.t) return { rows: await readSplit(tx, window, builder, { ...s, chunkBytes: opts.chunkBytes }), raw: null, streams: s.streams }
+    // null: the runner's responses fallback (a temp view only this session sees) is the source.
+    const rows = await readSplit(tx, window, builder, { ...s, chunkBytes: opts.chunkBytes })
+    if (rows !== null) return { rows, raw: null, streams: s.streams }
   }
   await tx.query(OBSERVATION_WINDOW, [window.from, window.to, 1, 0])
   const raw: RawObservation[] | null = opts.keepRows ? [] : null
@@ -269,7 +270,7 @@ export async function readObservations(tx: pg.ClientBase, window: Window, builde
 }
 
 /** Runs OBSERVATIONS_COPY on `c` (its window already set) and feeds every chunk to the parser. */
-async function copyInto(c: pg.ClientBase, parser: ObservationCopyParser, chunkBytes?: number, onFail?: () => void): Promise<void> {
+async function copyInto(c: Pick<pg.ClientBase, 'query'>, parser: ObservationCopyParser, chunkBytes?: number, onFail?: () => void): Promise<void> {
   const stream: unknown = c.query(copyTo(OBSERVATIONS_COPY))
   // The runner's guarded client answers a cancelled run with a rejected promise, not a stream.
   if (typeof (stream as Promise<unknown>).then === 'function') await stream
@@ -297,75 +298,26 @@ async function copyInto(c: pg.ClientBase, parser: ObservationCopyParser, chunkBy
   parser.end()
 }
 
-/** A stream that stopped because another failed (never the error reported). */
-const STOPPED = new Error('stopped: another read stream failed')
-const QUERY_CANCELED = '57014'
-
 /**
- * The split read: the transaction exports its snapshot (pg_export_snapshot), and `streams` new
- * connections each open a read-only REPEATABLE READ transaction on it, so together they read
- * exactly one state of the data, and COPY their hash share of the learners. Every share feeds the
+ * The split read (db/snapshot-parts.ts, shared with compute-kpis): the transaction exports its
+ * snapshot, and `streams` new connections each open a read-only REPEATABLE READ transaction on
+ * it, so together they read exactly one state of the data, and COPY their hash share of the
+ * learners. Every share feeds the
  * one builder: chunks are parsed whole on Node's one thread, so rows of different streams
  * interleave but never mix, and a learner's rows keep their order (the builder sorts persons and
  * items by id at the end, so the matrix is the single stream's). The connections are the stage's
  * own, not the pool's (the pool's few stay free for the runner), hold no lock and write nothing;
  * they are closed before this returns. A failure in one (or `signal`: SIGTERM) cancels the others'
  * statements on the server and fails the read; the stage's writes are still in its transaction.
+ * null: the split is not possible (the runner's session-local read source).
  */
-async function readSplit(tx: pg.ClientBase, window: Window, builder: ResponseMatrixBuilder, o: { db: Db; streams: number; signal: AbortSignal; chunkBytes?: number }): Promise<number> {
-  const { db, streams, signal } = o
-  const snapshot = (await tx.query<{ s: string }>('SELECT pg_export_snapshot() AS s')).rows[0]!.s
-  const clients: pg.Client[] = []
-  const pids: number[] = []
-  let cancelled = false
-  const cancelAll = () => {
-    if (cancelled) return
-    cancelled = true
-    // From a pooled session: the runner keeps one free for its own cancel, and the split uses none.
-    for (const pid of pids) db.pool.query('SELECT pg_cancel_backend($1)', [pid]).catch(() => {})
-  }
-  const onAbort = () => cancelAll()
-  signal.addEventListener('abort', onAbort)
-  const parsers: ObservationCopyParser[] = []
-  try {
-    const settled = await Promise.allSettled(
-      Array.from({ length: streams }, async (_, part) => {
-        try {
-          const c = new pg.Client({ ...(db.pool.options as pg.ClientConfig), application_name: `seedops calibrate-irt read ${part + 1}/${streams}` })
-          clients.push(c)
-          // An error on an idle connection (the server going away) surfaces on the next query instead.
-          c.on('error', () => {})
-          await c.connect()
-          pids.push((await c.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]!.pid)
-          // A cancel reaching an idle session is ignored by the server: check between statements.
-          const go = () => {
-            if (cancelled) throw STOPPED
-          }
-          go()
-          await c.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY')
-          // The snapshot id is the server's own output, never user input.
-          await c.query(`SET TRANSACTION SNAPSHOT '${snapshot.replace(/'/g, "''")}'`)
-          await c.query(OBSERVATION_WINDOW, [window.from, window.to, streams, part])
-          go()
-          const parser = new ObservationCopyParser(builder)
-          parsers.push(parser)
-          await copyInto(c, parser, o.chunkBytes, cancelAll)
-          await c.query('COMMIT')
-        } catch (e) {
-          // This stream failed: the others' statements are pointless now.
-          cancelAll()
-          throw e
-        }
-      }),
-    )
-    // The first real failure, not the cancellations it caused in the other streams.
-    const bad = settled.filter((r): r is PromiseRejectedResult => r.status === 'rejected').map((r) => r.reason)
-    if (signal.aborted) throw signal.reason
-    if (bad.length) throw bad.find((e) => e !== STOPPED && (e as { code?: string }).code !== QUERY_CANCELED) ?? bad[0]
-    return parsers.reduce((n, p) => n + p.rows, 0)
-  } finally {
-    signal.removeEventListener('abort', onAbort)
-    // Ending a session rolls back whatever it left open; none outlives the read.
-    await Promise.allSettled(clients.map((c) => c.end()))
-  }
+async function readSplit(tx: pg.ClientBase, window: Window, builder: ResponseMatrixBuilder, o: { db: Db; streams: number; signal: AbortSignal; chunkBytes?: number }): Promise<number | null> {
+  const rows = await inSnapshotParts(o.db, tx, { parts: o.streams, signal: o.signal, connections: 'own', name: 'seedops calibrate-irt read' }, async (c, part, ctl) => {
+    await c.query(OBSERVATION_WINDOW, [window.from, window.to, o.streams, part])
+    ctl.check()
+    const parser = new ObservationCopyParser(builder)
+    await copyInto(c, parser, o.chunkBytes, ctl.cancelAll)
+    return parser.rows
+  })
+  return rows && rows.reduce((n, r) => n + r, 0)
 }
