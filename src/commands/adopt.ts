@@ -1,9 +1,9 @@
 import { Flags } from '@oclif/core'
-import { BaseCommand } from '../lib/base-command.js'
+import { BaseCommand } from '../cli/base-command.js'
+import { dbFlags, kubeFlags } from '../cli/flags.js'
 import { adoptApply, adoptPlan, adoptPrune, adoptRollback, adoptSummary, renderAdopt, runLogReader, type AdoptResult } from '../lib/adopt/index.js'
-import { dbFlags } from '../lib/db/flags.js'
 import { usageError } from '../lib/errors/index.js'
-import { connect, kubeFlags } from '../lib/kube/flags.js'
+import { connect } from '../lib/kube/connect.js'
 
 export default class Adopt extends BaseCommand<typeof Adopt> {
   static override description = `Take over the predecessor's namespace. Without flags: the plan, one row per object — legacy CronJobs mapped to seedops stages (by name, label or python module path), secrets and config map keys copied to the names and keys seedops reads (values never shown), the r-irt-plumber Service pointed at seedops irt serve — and nothing changes.

@@ -1,7 +1,8 @@
 import { Flags } from '@oclif/core'
-import { BaseCommand } from '../lib/base-command.js'
+import { BaseCommand } from '../cli/base-command.js'
+import { kubeFlags } from '../cli/flags.js'
 import { deploy, type DeployResult } from '../lib/kube/deploy.js'
-import { connect, kubeFlags } from '../lib/kube/flags.js'
+import { connect } from '../lib/kube/connect.js'
 import { renderTable } from '../lib/output/index.js'
 
 export default class Deploy extends BaseCommand<typeof Deploy> {

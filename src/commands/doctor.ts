@@ -1,10 +1,9 @@
 import { Flags } from '@oclif/core'
-import { BaseCommand } from '../lib/base-command.js'
-import { dbFlags } from '../lib/db/flags.js'
+import { BaseCommand } from '../cli/base-command.js'
+import { dbFlags, kubeFlags } from '../cli/flags.js'
 import { executeDoctor } from '../lib/doctor/command.js'
 import { listChecks, renderReport } from '../lib/doctor/run.js'
 import type { DoctorReport } from '../lib/doctor/types.js'
-import { kubeFlags } from '../lib/kube/flags.js'
 import { renderTable } from '../lib/output/index.js'
 
 type Result = DoctorReport | { checks: ReturnType<typeof listChecks> }

@@ -1,8 +1,7 @@
 import { Flags } from '@oclif/core'
-import { BaseCommand } from '../lib/base-command.js'
-import { dbFlags } from '../lib/db/flags.js'
-import { lazyConnect } from '../lib/kube/flags.js'
-import { kubeFlags } from '../lib/kube/flags.js'
+import { BaseCommand } from '../cli/base-command.js'
+import { dbFlags, kubeFlags } from '../cli/flags.js'
+import { lazyConnect } from '../lib/kube/connect.js'
 import { collectStatus, renderStatus, type StatusResult } from '../lib/status/index.js'
 
 export default class Status extends BaseCommand<typeof Status> {

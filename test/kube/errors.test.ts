@@ -1,7 +1,7 @@
 import { readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
-import { connect, parseDuration } from '../../src/lib/kube/flags.js'
+import { connect, parseDuration } from '../../src/lib/kube/connect.js'
 import { translateKubeError, withConflictRetry } from '../../src/lib/kube/errors.js'
 import { getSchedules } from '../../src/lib/kube/schedule.js'
 import { startStandin, writeKubeconfig, type Standin } from '../support/kube-standin/index.js'

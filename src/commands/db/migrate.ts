@@ -1,6 +1,7 @@
 import { Flags } from '@oclif/core'
-import { BaseCommand } from '../../lib/base-command.js'
-import { dbFlags, withDb } from '../../lib/db/flags.js'
+import { BaseCommand } from '../../cli/base-command.js'
+import { dbFlags } from '../../cli/flags.js'
+import { withDb } from '../../lib/db/index.js'
 import { migrate, type MigrateResult } from '../../lib/db/migrate.js'
 
 export default class DbMigrate extends BaseCommand<typeof DbMigrate> {

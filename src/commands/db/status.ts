@@ -1,5 +1,6 @@
-import { BaseCommand } from '../../lib/base-command.js'
-import { dbFlags, withDb } from '../../lib/db/flags.js'
+import { BaseCommand } from '../../cli/base-command.js'
+import { dbFlags } from '../../cli/flags.js'
+import { withDb } from '../../lib/db/index.js'
 import { schemaStatus, type SchemaStatus } from '../../lib/db/migrate.js'
 import { renderTable } from '../../lib/output/index.js'
 

@@ -1,10 +1,9 @@
-import { BaseCommand } from '../../lib/base-command.js'
+import { BaseCommand } from '../../cli/base-command.js'
+import { dbFlags, seedFlags, stageFlags } from '../../cli/flags.js'
 import { resolveDate } from '../../lib/config/index.js'
-import { dbFlags, withDb } from '../../lib/db/flags.js'
-import { seedFlags } from '../../lib/demo/flags.js'
+import { withDb } from '../../lib/db/index.js'
 import { runDemo, type DemoResult } from '../../lib/demo/pipeline.js'
 import { renderTable } from '../../lib/output/index.js'
-import { stageFlags } from '../../lib/stages/command.js'
 
 export default class Demo extends BaseCommand<typeof Demo> {
   static override description =

@@ -1,11 +1,10 @@
-import { BaseCommand } from '../../lib/base-command.js'
+import { BaseCommand } from '../../cli/base-command.js'
+import { dbFlags, seedFlags, stageFlags } from '../../cli/flags.js'
 import { resolveDate } from '../../lib/config/index.js'
 import { withTransaction } from '../../lib/db/index.js'
-import { dbFlags, withDb } from '../../lib/db/flags.js'
+import { withDb } from '../../lib/db/index.js'
 import { assertMigrated } from '../../lib/db/migrate.js'
-import { seedFlags } from '../../lib/demo/flags.js'
 import { seedDemo, type SeedSummary } from '../../lib/demo/seed.js'
-import { stageFlags } from '../../lib/stages/command.js'
 
 export default class DemoSeed extends BaseCommand<typeof DemoSeed> {
   static override description =

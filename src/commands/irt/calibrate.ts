@@ -1,5 +1,5 @@
 import { Flags } from '@oclif/core'
-import { BaseCommand } from '../../lib/base-command.js'
+import { BaseCommand } from '../../cli/base-command.js'
 import { usageError } from '../../lib/errors/index.js'
 import { calibrateFile, type CalibrateFileResult } from '../../lib/irt/offline.js'
 import { MODELS, type IrtModel } from '../../lib/irt/model.js'

@@ -1,5 +1,5 @@
 import { Flags } from '@oclif/core'
-import { BaseCommand } from '../../lib/base-command.js'
+import { BaseCommand } from '../../cli/base-command.js'
 import { formatCsv } from '../../lib/irt/io.js'
 import { scoreFile, type ScoreFileResult } from '../../lib/irt/offline.js'
 import type { ScoreMethod } from '../../lib/irt/score.js'

@@ -1,5 +1,5 @@
 import { Flags } from '@oclif/core'
-import { BaseCommand } from '../../lib/base-command.js'
+import { BaseCommand } from '../../cli/base-command.js'
 import { resolveServiceConfig, runService, WORKERS_ENV } from '../../lib/irt-service/run.js'
 
 export default class IrtServe extends BaseCommand<typeof IrtServe> {

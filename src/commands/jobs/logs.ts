@@ -1,6 +1,7 @@
 import { Args, Flags } from '@oclif/core'
-import { BaseCommand } from '../../lib/base-command.js'
-import { connect, kubeFlags } from '../../lib/kube/flags.js'
+import { BaseCommand } from '../../cli/base-command.js'
+import { kubeFlags } from '../../cli/flags.js'
+import { connect } from '../../lib/kube/connect.js'
 import { jobLogs } from '../../lib/kube/logs.js'
 import { redact } from '../../lib/errors/index.js'
 

@@ -1,8 +1,8 @@
 import { Flags } from '@oclif/core'
-import { BaseCommand } from '../../lib/base-command.js'
-import { dbFlags } from '../../lib/db/flags.js'
+import { BaseCommand } from '../../cli/base-command.js'
+import { dbFlags, stageFlags } from '../../cli/flags.js'
 import aggregateFeatures from '../../lib/features/stage.js'
-import { executeStage, renderStageReport, stageFlags, type StageCommandResult } from '../../lib/stages/command.js'
+import { executeStage, renderStageReport, type StageCommandResult } from '../../lib/stages/command.js'
 
 export default class RunAggregateFeatures extends BaseCommand<typeof RunAggregateFeatures> {
   static override description =

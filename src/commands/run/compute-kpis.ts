@@ -1,9 +1,8 @@
 import { Flags } from '@oclif/core'
-import { BaseCommand } from '../../lib/base-command.js'
-import { dbFlags } from '../../lib/db/flags.js'
-import { kpiFlags } from '../../lib/kpi/flags.js'
+import { BaseCommand } from '../../cli/base-command.js'
+import { dbFlags, kpiFlags, stageFlags } from '../../cli/flags.js'
 import computeKpisStage from '../../lib/kpi/stage.js'
-import { executeStage, renderStageReport, stageFlags, type StageCommandResult } from '../../lib/stages/command.js'
+import { executeStage, renderStageReport, type StageCommandResult } from '../../lib/stages/command.js'
 
 export default class RunComputeKpis extends BaseCommand<typeof RunComputeKpis> {
   static override description =

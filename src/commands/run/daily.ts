@@ -1,7 +1,8 @@
-import { BaseCommand } from '../../lib/base-command.js'
-import { dbFlags, withDb } from '../../lib/db/flags.js'
+import { BaseCommand } from '../../cli/base-command.js'
+import { dbFlags, stageFlags } from '../../cli/flags.js'
+import { withDb } from '../../lib/db/index.js'
 import { runDaily, type DailyReport } from '../../lib/stages/chain.js'
-import { asOfDays, renderStageReport, stageFlags } from '../../lib/stages/command.js'
+import { asOfDays, renderStageReport } from '../../lib/stages/command.js'
 
 export default class RunDaily extends BaseCommand<typeof RunDaily> {
   static override description =

@@ -1,8 +1,8 @@
 import { Flags } from '@oclif/core'
-import { BaseCommand } from '../../lib/base-command.js'
-import { dbFlags } from '../../lib/db/flags.js'
+import { BaseCommand } from '../../cli/base-command.js'
+import { dbFlags, stageFlags } from '../../cli/flags.js'
 import generateReport, { type ReportSummary } from '../../lib/reports/stage.js'
-import { executeStage, isRange, renderStageReport, stageFlags, type StageCommandResult } from '../../lib/stages/command.js'
+import { executeStage, isRange, renderStageReport, type StageCommandResult } from '../../lib/stages/command.js'
 
 export default class RunGenerateReport extends BaseCommand<typeof RunGenerateReport> {
   static override description =

@@ -1,8 +1,8 @@
 import { Flags } from '@oclif/core'
-import { BaseCommand } from '../../lib/base-command.js'
-import { dbFlags } from '../../lib/db/flags.js'
+import { BaseCommand } from '../../cli/base-command.js'
+import { dbFlags, stageFlags } from '../../cli/flags.js'
 import updateThetaStage from '../../lib/irt-stage/update-theta.js'
-import { executeStage, renderStageReport, stageFlags, type StageCommandResult } from '../../lib/stages/command.js'
+import { executeStage, renderStageReport, type StageCommandResult } from '../../lib/stages/command.js'
 
 export default class RunUpdateTheta extends BaseCommand<typeof RunUpdateTheta> {
   static override description = "Update one learner's θ after a session (online EAP from the previous estimate); writes mirt_ability and the ability history."

@@ -1,6 +1,7 @@
 import { Args } from '@oclif/core'
-import { BaseCommand } from '../../lib/base-command.js'
-import { connect, kubeFlags } from '../../lib/kube/flags.js'
+import { BaseCommand } from '../../cli/base-command.js'
+import { kubeFlags } from '../../cli/flags.js'
+import { connect } from '../../lib/kube/connect.js'
 import { getSchedules, type ScheduleInfo } from '../../lib/kube/schedule.js'
 import { renderTable } from '../../lib/output/index.js'
 

@@ -1,6 +1,7 @@
 import { Args, Flags } from '@oclif/core'
-import { BaseCommand } from '../../lib/base-command.js'
-import { connect, kubeFlags } from '../../lib/kube/flags.js'
+import { BaseCommand } from '../../cli/base-command.js'
+import { kubeFlags } from '../../cli/flags.js'
+import { connect } from '../../lib/kube/connect.js'
 import { patchCronJob, type ScheduleChange } from '../../lib/kube/schedule.js'
 import { renderChange } from './suspend.js'
 

@@ -1,6 +1,6 @@
-import { BaseCommand } from '../../lib/base-command.js'
-import { dbFlags } from '../../lib/db/flags.js'
-import { executeVerify, renderVerify, verifyFlags } from '../../lib/verify/command.js'
+import { BaseCommand } from '../../cli/base-command.js'
+import { dbFlags, verifyFlags } from '../../cli/flags.js'
+import { executeVerify, renderVerify } from '../../lib/verify/command.js'
 import { featuresGroup } from '../../lib/verify/features.js'
 import type { VerifyReport } from '../../lib/verify/run.js'
 

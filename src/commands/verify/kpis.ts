@@ -1,8 +1,8 @@
 import { Flags } from '@oclif/core'
-import { BaseCommand } from '../../lib/base-command.js'
+import { BaseCommand } from '../../cli/base-command.js'
+import { dbFlags, verifyFlags } from '../../cli/flags.js'
 import { resolveInt } from '../../lib/config/index.js'
-import { dbFlags } from '../../lib/db/flags.js'
-import { executeVerify, renderVerify, verifyFlags } from '../../lib/verify/command.js'
+import { executeVerify, renderVerify } from '../../lib/verify/command.js'
 import { kpisGroup, maxNullOptions } from '../../lib/verify/kpis.js'
 import type { VerifyReport } from '../../lib/verify/run.js'
 

@@ -128,3 +128,13 @@ export async function withTransaction<T>(pool: pg.Pool, fn: (c: pg.PoolClient) =
     c.release()
   }
 }
+
+/** Opens the database for a command and always closes it (pools keep the process alive). */
+export async function withDb<T>(flags: { 'database-url'?: string }, fn: (db: Db) => Promise<T>): Promise<T> {
+  const db = await openDb({ databaseUrl: flags['database-url'] })
+  try {
+    return await fn(db)
+  } finally {
+    await db.close()
+  }
+}

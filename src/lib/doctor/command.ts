@@ -1,7 +1,7 @@
 import { SeedopsError, usageError } from '../errors/index.js'
 import { expectedFor } from '../kube/expected.js'
 import type { KubeClients } from '../kube/client.js'
-import { lazyConnect, type KubeFlagValues } from '../kube/flags.js'
+import { lazyConnect, type KubeFlagValues } from '../kube/connect.js'
 import type { Logger } from '../output/index.js'
 import { applyFix, describeFix, safeFixes } from './fix.js'
 import { createContext, runChecks, selectChecks } from './run.js'

@@ -1,5 +1,5 @@
 // The public surface of seedops' Kubernetes side, for commands and for doctor/status.
-export { connect, kubeFlags, DEFAULT_NAMESPACE, parseDuration, type KubeFlagValues } from './flags.js'
+export { connect, DEFAULT_NAMESPACE, parseDuration, type KubeFlagValues } from './connect.js'
 export { makeClients, kubeRequest, type KubeClients } from './client.js'
 export { translateKubeError, kubeCall, withConflictRetry, isNotFound, type KubeOp } from './errors.js'
 export { loadManifests, buildKustomization, podContainers, type KubeObject, type LoadOptions } from './manifests.js'

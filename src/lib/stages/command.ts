@@ -1,20 +1,10 @@
-import { Flags } from '@oclif/core'
 import { resolveDate } from '../config/index.js'
-import { withDb } from '../db/flags.js'
+import { withDb } from '../db/index.js'
 import { usageError } from '../errors/index.js'
 import type { Logger } from '../output/index.js'
 import { renderTable } from '../output/index.js'
 import { dayRange, runRange, runWithPrerequisites, type RangeReport } from './chain.js'
 import type { Stage, StageRunReport } from './types.js'
-
-/** Flags every `seedops run <stage>` command has. */
-export const stageFlags = {
-  date: Flags.string({ description: 'As-of date, YYYY-MM-DD in UTC (default: today UTC).', helpGroup: 'STAGE' }),
-  'dry-run': Flags.boolean({ description: 'Compute and report, write nothing (the transaction is rolled back).', helpGroup: 'STAGE' }),
-  from: Flags.string({ description: 'Recovery: run for each as-of day from this date (YYYY-MM-DD) to --to, in order, one run each.', helpGroup: 'RECOVERY', exclusive: ['date'] }),
-  to: Flags.string({ description: 'Last as-of day of a --from range (default: today UTC).', helpGroup: 'RECOVERY', dependsOn: ['from'] }),
-  'keep-going': Flags.boolean({ description: 'With --from: go on after a failed day (default: stop there).', helpGroup: 'RECOVERY', dependsOn: ['from'] }),
-}
 
 /** A single run (with the runs that had to come first, e.g. a finalised KPI week), or a --from/--to range. */
 export type StageCommandResult<S = unknown> = (StageRunReport<S> & { before?: StageRunReport[] }) | RangeReport<S>

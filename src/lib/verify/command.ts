@@ -1,18 +1,10 @@
 import { writeFileSync } from 'node:fs'
-import { Flags } from '@oclif/core'
 import { resolveDate } from '../config/index.js'
-import { withDb } from '../db/flags.js'
+import { withDb } from '../db/index.js'
 import { assertMigrated } from '../db/migrate.js'
 import { color, renderTable } from '../output/index.js'
 import { runChecks, toJUnit, type VerifyReport } from './run.js'
 import type { CheckGroup } from './types.js'
-
-export const verifyFlags = {
-  date: Flags.string({ description: 'As-of date YYYY-MM-DD (UTC) for window checks (default: the as-of of the last successful run of the stage, else today).' }),
-  junit: Flags.string({ description: 'Also write a JUnit XML report to this file (for CI).' }),
-  'max-age-hours': Flags.integer({ description: 'Freshness: the last successful run must be younger than this.', default: 26 }),
-  days: Flags.integer({ description: 'Window length in days for coverage and range checks.', default: 7 }),
-}
 
 /** As-of for window checks: --date, else the last successful run of `stage`, else today. */
 async function defaultAsOf(q: { query: (s: string, p: unknown[]) => Promise<{ rows: { as_of: string }[] }> }, stage: string | undefined, flag: string | undefined): Promise<string> {

@@ -1,20 +1,11 @@
 import { existsSync } from 'node:fs'
 import { homedir } from 'node:os'
 import { join } from 'node:path'
-import { Flags } from '@oclif/core'
 import { KubeConfig } from '@kubernetes/client-node'
 import { SeedopsError, usageError } from '../errors/index.js'
 import { makeClients, type KubeClients } from './client.js'
 
 export const DEFAULT_NAMESPACE = 'seedtest'
-
-/** kubectl's connection flags, shared by every cluster command (secrets, schedule, jobs, deploy, doctor, status). */
-export const kubeFlags = {
-  kubeconfig: Flags.string({ description: 'Path to the kubeconfig file (default: $KUBECONFIG, ~/.kube/config, or the in-cluster service account).', env: 'KUBECONFIG', helpGroup: 'KUBERNETES' }),
-  context: Flags.string({ description: 'The kubeconfig context to use (default: its current-context).', env: 'SEEDOPS_KUBE_CONTEXT', helpGroup: 'KUBERNETES' }),
-  namespace: Flags.string({ char: 'n', description: `Namespace (default: the in-cluster namespace when run in a pod, else ${DEFAULT_NAMESPACE}).`, env: 'SEEDOPS_NAMESPACE', helpGroup: 'KUBERNETES' }),
-  'request-timeout': Flags.string({ description: 'Time to wait for one API request: 30s, 1m, 500ms; 0 for no limit.', default: '30s', helpGroup: 'KUBERNETES' }),
-}
 
 export interface KubeFlagValues {
   kubeconfig?: string

@@ -1,6 +1,6 @@
 import { Command, Flags, Interfaces } from '@oclif/core'
-import { createLogger, type Logger, errColor } from './output/index.js'
-import { EXIT, SeedopsError, translateError, redact } from './errors/index.js'
+import { createLogger, type Logger, errColor } from '../lib/output/index.js'
+import { EXIT, SeedopsError, translateError, redact } from '../lib/errors/index.js'
 
 export type BaseFlags<T extends typeof Command> = Interfaces.InferredFlags<(typeof BaseCommand)['baseFlags'] & T['flags']>
 

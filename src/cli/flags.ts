@@ -1,0 +1,56 @@
+/**
+ * Every oclif flag definition of seedops, in one place: the only module besides commands and the
+ * base command that imports @oclif/core. Commands spread these into their `flags` and map the
+ * parsed values to the typed option objects that src/lib takes.
+ */
+import { Flags } from '@oclif/core'
+import { DEFAULT_NAMESPACE } from '../lib/kube/connect.js'
+
+/** The database every database command talks to. */
+export const dbFlags = {
+  'database-url': Flags.string({
+    description: 'PostgreSQL URL (default: env DATABASE_URL, else the embedded database in SEEDOPS_HOME). Prefer the env var: flag values show in `ps`.',
+    helpGroup: 'DATABASE',
+  }),
+}
+
+/** Flags every `seedops run <stage>` command has. */
+export const stageFlags = {
+  date: Flags.string({ description: 'As-of date, YYYY-MM-DD in UTC (default: today UTC).', helpGroup: 'STAGE' }),
+  'dry-run': Flags.boolean({ description: 'Compute and report, write nothing (the transaction is rolled back).', helpGroup: 'STAGE' }),
+  from: Flags.string({ description: 'Recovery: run for each as-of day from this date (YYYY-MM-DD) to --to, in order, one run each.', helpGroup: 'RECOVERY', exclusive: ['date'] }),
+  to: Flags.string({ description: 'Last as-of day of a --from range (default: today UTC).', helpGroup: 'RECOVERY', dependsOn: ['from'] }),
+  'keep-going': Flags.boolean({ description: 'With --from: go on after a failed day (default: stop there).', helpGroup: 'RECOVERY', dependsOn: ['from'] }),
+}
+
+/** KPI knobs shared by compute-kpis and detect-inactivity (P and S use the same ones). */
+export const kpiFlags = {
+  target: Flags.string({ description: 'Default goal θ for P when a user has no interest_goal [env METRICS_DEFAULT_TARGET, default 0.0]. Negative: --target=-0.5.' }),
+  bayesian: Flags.boolean({ description: 'Posterior-predictive P (σ² = se² + τ²·h), stores kpis.P_ci and kpis.sigma [env METRICS_USE_BAYESIAN].', allowNo: true }),
+  'goal-weeks': Flags.string({ description: 'h, weeks to the goal date for the Bayesian P [env METRICS_GOAL_WEEKS, default 1].' }),
+  'churn-horizon-days': Flags.integer({ description: 'H in the churn risk S [env METRICS_CHURN_HORIZON_DAYS, default 14].' }),
+}
+
+/** The demo data generator (demo, demo seed). */
+export const seedFlags = {
+  learners: Flags.integer({ description: 'Learners to generate.', default: 300 }),
+  items: Flags.integer({ description: 'Questions in the bank.', default: 160 }),
+  days: Flags.integer({ description: 'Days of activity, ending at --date.', default: 60 }),
+  seed: Flags.integer({ description: 'Random seed (same seed, same data).', default: 42 }),
+}
+
+/** kubectl's connection flags, shared by every cluster command (secrets, schedule, jobs, deploy, doctor, status). */
+export const kubeFlags = {
+  kubeconfig: Flags.string({ description: 'Path to the kubeconfig file (default: $KUBECONFIG, ~/.kube/config, or the in-cluster service account).', env: 'KUBECONFIG', helpGroup: 'KUBERNETES' }),
+  context: Flags.string({ description: 'The kubeconfig context to use (default: its current-context).', env: 'SEEDOPS_KUBE_CONTEXT', helpGroup: 'KUBERNETES' }),
+  namespace: Flags.string({ char: 'n', description: `Namespace (default: the in-cluster namespace when run in a pod, else ${DEFAULT_NAMESPACE}).`, env: 'SEEDOPS_NAMESPACE', helpGroup: 'KUBERNETES' }),
+  'request-timeout': Flags.string({ description: 'Time to wait for one API request: 30s, 1m, 500ms; 0 for no limit.', default: '30s', helpGroup: 'KUBERNETES' }),
+}
+
+/** The `seedops verify <group>` flags. */
+export const verifyFlags = {
+  date: Flags.string({ description: 'As-of date YYYY-MM-DD (UTC) for window checks (default: the as-of of the last successful run of the stage, else today).' }),
+  junit: Flags.string({ description: 'Also write a JUnit XML report to this file (for CI).' }),
+  'max-age-hours': Flags.integer({ description: 'Freshness: the last successful run must be younger than this.', default: 26 }),
+  days: Flags.integer({ description: 'Window length in days for coverage and range checks.', default: 7 }),
+}
