@@ -61,8 +61,8 @@ function lockedError(stageId: string, holder: string): SeedopsError {
 }
 
 /**
- * Runs one stage: advisory lock (session-level on the run's one connection, so a killed process
- * can never leave it held), one transaction for every write (rolled back for --dry-run or on any error, so the
+ * Runs one stage: advisory lock (session-level on the run's one connection, taken before the
+ * transaction and released after it, so a killed process can never leave it held), one transaction for every write (rolled back for --dry-run or on any error, so the
  * previous results stay intact), and a row in the run log with params, counts, status, error.
  */
 export async function runStage<P, S>(db: Db, stage: Stage<P, S>, params: P, opts: RunOptions): Promise<StageRunReport<S>> {
@@ -151,7 +151,10 @@ export async function runStage<P, S>(db: Db, stage: Stage<P, S>, params: P, opts
   }
   try {
     backendPid = (await tx.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]?.pid
-    // Session-level lock: held for the whole run, released by the server if the process dies.
+    // pg_try_advisory_lock is session-level, not transaction-scoped: taken before BEGIN on this one
+    // connection, it outlives COMMIT/ROLLBACK (the run-log updates after the transaction still run
+    // under it) and is released by pg_advisory_unlock in `finally`, or by the server when the
+    // session ends (a killed process). Polled, not blocking, so lockWaitMs bounds the wait.
     for (;;) {
       const lock = await tx.query<{ ok: boolean }>(`SELECT pg_try_advisory_lock(hashtext($1)) AS ok`, [key])
       if (lock.rows[0]?.ok) break
