@@ -2,7 +2,10 @@
 # Starts a throwaway PostgreSQL 15 cluster on 127.0.0.1 for the test suite and prints its URL.
 # initdb refuses to run as root, so the cluster belongs to the `postgres` user.
 # Usage: eval "$(scripts/test-postgres.sh [DIR] [PORT])"   → exports TEST_DATABASE_URL
+# `eval "$(…)"` ignores the script's exit status, so on any failure the script prints `false` on stdout:
+# the eval then fails too (stopping `&& npm test`, or a `set -e` script such as .ci/run).
 set -euo pipefail
+trap 'rc=$?; if [ "$rc" -ne 0 ]; then echo false; fi' EXIT
 DIR=${1:-/tmp/seedops-ci-pg}
 PORT=${2:-55432}
 P=/usr/lib/postgresql/15/bin

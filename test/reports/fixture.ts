@@ -9,7 +9,7 @@ export const WEEK = '2026-11-16'
 export const EVIL = '<script>alert(1)</script>'
 export const EVIL_TOPIC = '<img src=x onerror=alert(2)>'
 
-export const ALICE_KPIS = { I_t: 0.12, E_t: 0.25, R_t: 0.5, A_t: 0.64, P: 0.73, S: 0.82, P_ci: [0.6, 0.85], sigma: 0.4, P_target: 0.5, I_mode: 'theta', n_recent: 11 }
+const ALICE_KPIS = { I_t: 0.12, E_t: 0.25, R_t: 0.5, A_t: 0.64, P: 0.73, S: 0.82, P_ci: [0.6, 0.85], sigma: 0.4, P_target: 0.5, I_mode: 'theta', n_recent: 11 }
 
 const q = (id: number, ok: boolean, extra: Record<string, unknown> = {}) => ({ question_id: id, is_correct: ok, time_spent_sec: 30, used_hints: false, ...extra })
 

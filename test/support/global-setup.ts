@@ -24,6 +24,10 @@ export default async function setup(project: TestProject) {
   project.provide('testRoot', root)
 
   const admin = process.env.TEST_DATABASE_URL
+  // Under CI a missing server must fail the run, not quietly shrink it to the embedded half.
+  if (!admin && process.env.CI) {
+    throw new Error('CI is set but TEST_DATABASE_URL is not: the real-PostgreSQL half of the suite would not run. Start one with scripts/test-postgres.sh (see .ci/run).')
+  }
   // Names carry this run's id so concurrent suites (several developers, one server) never touch each other's databases.
   const runId = `${process.pid}_${Date.now() % 1_000_000}`
   project.provide('runId', runId)
@@ -42,6 +46,7 @@ export default async function setup(project: TestProject) {
     await tpool.end()
   }
   project.provide('pgTemplate', pgTemplate)
+  process.stderr.write(`seedops tests: databases covered: ${await coverage(admin)}\n`)
 
   return async () => {
     if (admin && pgTemplate) {
@@ -53,6 +58,19 @@ export default async function setup(project: TestProject) {
     }
     rmSync(root, { recursive: true, force: true })
   }
+}
+
+/** One line for the run's header: which databases this run covers (the URL without its password). */
+async function coverage(admin: string | undefined): Promise<string> {
+  const embedded = 'embedded PGlite'
+  if (!admin) return `${embedded} only (set TEST_DATABASE_URL to cover a real PostgreSQL as well)`
+  const c = new pg.Client({ connectionString: admin })
+  await c.connect()
+  const v = (await c.query<{ v: string }>(`SELECT current_setting('server_version') AS v`)).rows[0]!.v
+  await c.end()
+  const u = new URL(admin)
+  if (u.password) u.password = '***'
+  return `${embedded} and PostgreSQL ${v} at ${u.host}`
 }
 
 declare module 'vitest' {
