@@ -69,8 +69,9 @@ async function mapLimit<T>(items: T[], limit: number, fn: (x: T) => Promise<void
   await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker))
 }
 
-/** Errors that mean the store refuses everything, not one report: the run stops taking users. */
-const STORE_WIDE = new Set(['S3_NO_BUCKET', 'S3_ACCESS_DENIED', 'S3_BAD_CREDENTIALS', 'S3_WRONG_REGION', 'S3_UNREACHABLE', 'STORE_NOT_WRITABLE'])
+/** Errors that mean the store refuses everything, not one report: the run stops taking users (a timed-out
+ *  store would cost every remaining object S3_MAX_ATTEMPTS × S3_REQUEST_TIMEOUT_MS). */
+const STORE_WIDE = new Set(['S3_NO_BUCKET', 'S3_ACCESS_DENIED', 'S3_BAD_CREDENTIALS', 'S3_WRONG_REGION', 'S3_UNREACHABLE', 'S3_TIMEOUT', 'STORE_NOT_WRITABLE'])
 
 export interface ReportStageDeps {
   /** An S3 client to use instead of one from the AWS env chain (tests hand in one bound to their server). */

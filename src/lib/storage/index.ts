@@ -4,12 +4,12 @@ import type { S3Client } from '@aws-sdk/client-s3'
 import { envFirst, seedopsHome } from '../config/index.js'
 import { usageError } from '../errors/index.js'
 import { LocalStore } from './local.js'
-import { createS3Client, S3Store, type S3Config } from './s3.js'
+import { createS3Client, resolveS3Limits, S3Store, type S3Config } from './s3.js'
 import type { ObjectStore } from './types.js'
 
 export type { ObjectStore, PutResult } from './types.js'
 export { LocalStore } from './local.js'
-export { S3Store, createS3Client, type S3Config } from './s3.js'
+export { S3Store, createS3Client, resolveS3Limits, S3_LIMIT_DEFAULTS, type S3Config, type S3Limits } from './s3.js'
 export { translateS3Error } from './s3-errors.js'
 export { reportKey, keySegment } from './keys.js'
 
@@ -52,6 +52,8 @@ export function resolveStoreConfig(flags: StoreFlags, env: NodeJS.ProcessEnv = p
       throw usageError(`S3 endpoint ${JSON.stringify(endpoint)} is not a URL`, ['Set AWS_ENDPOINT_URL to e.g. https://minio.example.internal:9000'])
     }
   }
+  // Attempts and timeouts are read again where the client is made; checked here so a bad value is a usage error before anything runs.
+  resolveS3Limits(env)
   const fps = envFirst(['S3_FORCE_PATH_STYLE'], env)?.value
   return { kind, bucket, region, endpoint, forcePathStyle: fps ? /^(1|true|yes|on)$/i.test(fps) : Boolean(endpoint) }
 }
@@ -59,7 +61,8 @@ export function resolveStoreConfig(flags: StoreFlags, env: NodeJS.ProcessEnv = p
 /** Opens the store; an S3 client may be handed in (tests pass one bound to their own server). */
 export function openStore(cfg: StoreConfig, opts: { s3Client?: S3Client; env?: NodeJS.ProcessEnv } = {}): ObjectStore {
   if (cfg.kind === 'local') return new LocalStore(cfg.dir)
-  return new S3Store(opts.s3Client ?? createS3Client(cfg, opts.env), cfg)
+  const env = opts.env ?? process.env
+  return new S3Store(opts.s3Client ?? createS3Client(cfg, env), cfg, resolveS3Limits(env))
 }
 
 /** Display form of a store config (no secrets: only bucket, region, endpoint or folder). */

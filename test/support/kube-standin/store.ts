@@ -44,6 +44,8 @@ const key = (rt: ResourceType, ns: string | undefined, name: string) => `${rt.gr
 
 /** Objects by resource, namespace and name, with one resourceVersion counter and an event history for watches. */
 export class Store {
+  /** Where creationTimestamp comes from: the stand-in's clock (real time until a test moves it). */
+  now: () => Date = () => new Date()
   private rv = 1000
   private objects = new Map<string, any>()
   readonly history: StoreEvent[] = []
@@ -97,7 +99,7 @@ export class Store {
       throw new StatusError(409, 'AlreadyExists', `${qualifiedName(rt)} "${o.metadata.name}" already exists`, { name: o.metadata.name, group: rt.group || undefined, kind: rt.resource })
     }
     o.metadata.uid = randomUUID()
-    o.metadata.creationTimestamp = nowIso()
+    o.metadata.creationTimestamp = this.now().toISOString().replace(/\.\d{3}Z$/, 'Z')
     if (rt.resource !== 'pods' && rt.resource !== 'events' && o.spec !== undefined) o.metadata.generation = 1
     opts.prepare?.(o)
     if (opts.dryRun) return o
