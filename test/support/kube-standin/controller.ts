@@ -1,6 +1,8 @@
+import { Clock } from './clock.js'
+import { recordEvent } from './events.js'
 import { clone } from './patch.js'
 import { findResource } from './resources.js'
-import { nowIso, randomSuffix, type Store } from './store.js'
+import type { Store } from './store.js'
 import type { LogStore } from './logs.js'
 
 /**
@@ -29,7 +31,6 @@ export type ScriptFn = (job: any, pod: { index?: number; attempt: number }) => S
 
 const POD = findResource('', 'v1', 'pods')!
 const JOB = findResource('batch', 'v1', 'jobs')!
-const EVENT = findResource('', 'v1', 'events')!
 
 export class JobController {
   script: ScriptFn = (job) => ({ outcome: { kind: 'succeed' }, logs: [`${job.metadata.name}: done`] })
@@ -38,9 +39,11 @@ export class JobController {
   private unsub: () => void
   private stopped = false
 
+  /** Timestamps (startTime, completionTime, pod states) come from the stand-in's clock; pod timing is real. */
   constructor(
     private store: Store,
     private logs: LogStore,
+    private clock: Clock = new Clock(),
   ) {
     this.unsub = store.subscribe((e) => {
       if (e.rt !== JOB || e.type === 'DELETED') return
@@ -67,21 +70,8 @@ export class JobController {
     this.timers.add(t)
   }
 
-  event(ns: string, involved: any, type: 'Normal' | 'Warning', reason: string, message: string, component = 'job-controller') {
-    const now = nowIso()
-    this.store.create(EVENT, {
-      metadata: { name: `${involved.metadata.name}.${randomSuffix(8)}`, namespace: ns },
-      involvedObject: { kind: involved.kind, namespace: ns, name: involved.metadata.name, uid: involved.metadata.uid, apiVersion: involved.apiVersion, resourceVersion: involved.metadata.resourceVersion },
-      reason,
-      message,
-      source: { component },
-      firstTimestamp: now,
-      lastTimestamp: now,
-      count: 1,
-      type,
-      reportingComponent: component,
-      reportingInstance: '',
-    })
+  event(_ns: string, involved: any, type: 'Normal' | 'Warning', reason: string, message: string, component = 'job-controller') {
+    recordEvent(this.store, this.clock, involved, type, reason, message, component)
   }
 
   private updateJob(ns: string, name: string, fn: (job: any) => void) {
@@ -95,7 +85,7 @@ export class JobController {
     const job = this.store.get(JOB, ns, name)
     if (!job) return
     this.updateJob(ns, name, (j) => {
-      j.status = { ...(j.status ?? {}), startTime: nowIso(), active: 0, ready: 0, terminating: 0, uncountedTerminatedPods: {} }
+      j.status = { ...(j.status ?? {}), startTime: this.clock.nowIso(), active: 0, ready: 0, terminating: 0, uncountedTerminatedPods: {} }
     })
     if (job.spec.completionMode === 'Indexed') {
       const n = job.spec.completions
@@ -139,10 +129,10 @@ export class JobController {
       spec: { ...tpl.spec, nodeName: 'standin-node', serviceAccountName: tpl.spec.serviceAccountName ?? 'default' },
       status: {
         phase: 'Pending',
-        conditions: [{ type: 'PodScheduled', status: 'True', lastTransitionTime: nowIso() }],
+        conditions: [{ type: 'PodScheduled', status: 'True', lastTransitionTime: this.clock.nowIso() }],
         hostIP: '10.0.0.10',
         qosClass: 'Burstable',
-        startTime: nowIso(),
+        startTime: this.clock.nowIso(),
         containerStatuses: regular.map((n) => waiting(n)),
         ...(native.length || plainInit.length ? { initContainerStatuses: [...plainInit, ...native].map((n) => waiting(n, 'PodInitializing')) } : {}),
       },
@@ -168,12 +158,9 @@ export class JobController {
     const outcome = script.outcome
     if (outcome.kind === 'image-pull') {
       const image = imageOf(regular[0])
-      const why =
-        outcome.reason === 'unauthorized'
-          ? `failed to pull and unpack image "${image}": failed to resolve reference "${image}": pull access denied, repository does not exist or may require authorization: server message: insufficient_scope: authorization failed`
-          : `failed to pull and unpack image "${image}": failed to resolve reference "${image}": ${image}: not found`
+      const { why, errImagePull } = pullFailure(image, outcome.reason)
       this.later(start, () => {
-        setPod((p) => setContainer(p, regular[0], { waiting: { reason: 'ErrImagePull', message: `rpc error: code = ${outcome.reason === 'unauthorized' ? 'Unknown' : 'NotFound'} desc = ${why}` } }))
+        setPod((p) => setContainer(p, regular[0], { waiting: { reason: 'ErrImagePull', message: errImagePull } }))
         this.event(ns, pod, 'Normal', 'Pulling', `Pulling image "${image}"`, 'kubelet')
         this.event(ns, pod, 'Warning', 'Failed', `Failed to pull image "${image}": ${why}`, 'kubelet')
         this.later(start, () => {
@@ -184,7 +171,7 @@ export class JobController {
       return
     }
     this.later(start, () => {
-      const startedAt = nowIso()
+      const startedAt = this.clock.nowIso()
       const ok = setPod((p) => {
         p.status.phase = 'Running'
         p.status.podIP = '10.244.0.' + (2 + Math.floor(Math.random() * 200))
@@ -224,7 +211,7 @@ export class JobController {
     onIndexDone?: () => void,
   ) {
     if (outcome.kind === 'hang') return
-    const finishedAt = nowIso()
+    const finishedAt = this.clock.nowIso()
     const term = (exitCode: number, reason: string) => ({ terminated: { exitCode, reason, startedAt: finishedAt, finishedAt } })
     if (outcome.kind === 'sidecar-never-exits') {
       setPod((p) => setContainer(p, regular[0], term(0, 'Completed'), { ready: false, started: false }))
@@ -251,7 +238,7 @@ export class JobController {
       } else j.status.failed = (j.status.failed ?? 0) + 1
     })
     if (!job) return
-    const now = nowIso()
+    const now = this.clock.nowIso()
     const completions = job.spec.completions ?? 1
     if ((job.status.succeeded ?? 0) >= completions) {
       this.updateJob(ns, jobName, (j) => {
@@ -278,6 +265,15 @@ export class JobController {
     if (phase === 'Failed') this.later(20, () => this.runPod(ns, jobName, index, attempt + 1, onIndexDone))
     else onIndexDone?.()
   }
+}
+
+/** What containerd and the kubelet say when an image cannot be pulled (the scripted `image-pull` outcome, for Jobs and Deployments alike). */
+export function pullFailure(image: string, reason: 'not-found' | 'unauthorized' = 'not-found'): { why: string; errImagePull: string } {
+  const why =
+    reason === 'unauthorized'
+      ? `failed to pull and unpack image "${image}": failed to resolve reference "${image}": pull access denied, repository does not exist or may require authorization: server message: insufficient_scope: authorization failed`
+      : `failed to pull and unpack image "${image}": failed to resolve reference "${image}": ${image}: not found`
+  return { why, errImagePull: `rpc error: code = ${reason === 'unauthorized' ? 'Unknown' : 'NotFound'} desc = ${why}` }
 }
 
 function expand(s: string | undefined): number[] {

@@ -5,17 +5,29 @@ import { join } from 'node:path'
 import { promisify } from 'node:util'
 import { stringify } from 'yaml'
 import { applyDefaults } from './admission.js'
+import { Clock } from './clock.js'
 import { JobController } from './controller.js'
+import { CronJobController } from './cronjob-controller.js'
+import { DeploymentController } from './deployment-controller.js'
 import { findResource } from './resources.js'
 import { ApiServer } from './server.js'
 
 export { ApiServer } from './server.js'
 export type { Outcome, Script, ScriptFn } from './controller.js'
+export { Clock } from './clock.js'
+export { SCHEDULED_ANNOTATION } from './cronjob-controller.js'
+export type { PodBehaviour, PodScript } from './deployment-controller.js'
 export { findResource } from './resources.js'
 
 export interface Standin {
   api: ApiServer
   controller: JobController
+  /** The stand-in's time: real until a test calls `setNow`/`advance`, then only the test moves it. */
+  clock: Clock
+  /** The CronJob controller; runs only when started (`startStandin({ controllers: ['cronjobs'] })` or `.start()`). */
+  cronJobs: CronJobController
+  /** The Deployment/ReplicaSet controller and its pods' kubelet; runs only when started. */
+  deployments: DeploymentController
   url: string
   dir: string
   /** A kubeconfig for the cluster admin (system:masters). */
@@ -55,16 +67,20 @@ export function writeKubeconfig(path: string, url: string, token: string, opts: 
 }
 
 /** Starts a stand-in with the namespace `seedtest` present. */
-export async function startStandin(opts: { namespaces?: string[] } = {}): Promise<Standin> {
+export async function startStandin(opts: { namespaces?: string[]; controllers?: ('cronjobs' | 'deployments')[] } = {}): Promise<Standin> {
   const api = new ApiServer()
   const tls = await standinTls()
   const url = await api.listen(tls)
-  const controller = new JobController(api.store, api.logs)
+  const clock = new Clock()
+  api.store.now = () => clock.now()
+  const controller = new JobController(api.store, api.logs, clock)
+  const cronJobs = new CronJobController(api.store, clock)
+  const deployments = new DeploymentController(api.store, clock)
   const dir = mkdtempSync(join(tmpdir(), 'seedops-standin-'))
   const kubeconfig = writeKubeconfig(join(dir, 'kubeconfig'), url, 'admin-token', { ca: tls.cert })
   const seed = (obj: any) => {
     const [g, v] = obj.apiVersion.includes('/') ? obj.apiVersion.split('/') : ['', obj.apiVersion]
-    const rt = [...new Set(['namespaces', 'secrets', 'configmaps', 'serviceaccounts', 'services', 'pods', 'events', 'deployments', 'cronjobs', 'jobs', 'roles', 'rolebindings', 'clusterroles', 'clusterrolebindings', 'networkpolicies'])]
+    const rt = [...new Set(['namespaces', 'secrets', 'configmaps', 'serviceaccounts', 'services', 'pods', 'events', 'deployments', 'replicasets', 'cronjobs', 'jobs', 'roles', 'rolebindings', 'clusterroles', 'clusterrolebindings', 'networkpolicies'])]
       .map((r) => findResource(g, v, r))
       .find((r) => r?.kind === obj.kind)
     if (!rt) throw new Error(`stand-in does not serve ${obj.apiVersion} ${obj.kind}`)
@@ -72,9 +88,14 @@ export async function startStandin(opts: { namespaces?: string[] } = {}): Promis
     return api.store.create(rt, obj, { prepare: (o) => applyDefaults(rt, o, o.metadata.uid) })
   }
   for (const ns of opts.namespaces ?? ['default', 'seedtest']) seed({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns, labels: { 'kubernetes.io/metadata.name': ns } }, spec: { finalizers: ['kubernetes'] }, status: { phase: 'Active' } })
+  if (opts.controllers?.includes('cronjobs')) cronJobs.start()
+  if (opts.controllers?.includes('deployments')) deployments.start()
   return {
     api,
     controller,
+    clock,
+    cronJobs,
+    deployments,
     url,
     dir,
     kubeconfig,
@@ -82,6 +103,9 @@ export async function startStandin(opts: { namespaces?: string[] } = {}): Promis
     seed,
     async stop() {
       controller.stop()
+      cronJobs.stop()
+      deployments.stop()
+      clock.stop()
       await api.close()
     },
   }
