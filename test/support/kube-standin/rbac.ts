@@ -79,3 +79,81 @@ export function forbiddenMessage(user: UserInfo, a: Attributes, qualified: strin
   const where = a.namespace ? ` in the namespace "${a.namespace}"` : ' at the cluster scope'
   return `${subject} is forbidden: User "${user.name}" cannot ${a.verb} resource "${res}" in API group "${a.group}"${where}`
 }
+
+/** `%q` of a Go []string: `["a" "b"]`. */
+function goQuoted(xs: string[]): string {
+  return `[${xs.map((x) => JSON.stringify(x)).join(' ')}]`
+}
+
+/** `CompactString` (pkg/apis/rbac/v1/helpers.go). */
+function compactString(r: PolicyRule): string {
+  const parts: string[] = []
+  if (r.apiGroups?.length) parts.push(`APIGroups:${goQuoted(r.apiGroups)}`)
+  if (r.resources?.length) parts.push(`Resources:${goQuoted(r.resources)}`)
+  if (r.nonResourceURLs?.length) parts.push(`NonResourceURLs:${goQuoted(r.nonResourceURLs)}`)
+  if (r.resourceNames?.length) parts.push(`ResourceNames:${goQuoted(r.resourceNames)}`)
+  if (r.verbs?.length) parts.push(`Verbs:${goQuoted(r.verbs)}`)
+  return `{${parts.join(', ')}}`
+}
+
+/**
+ * `ConfirmNoEscalation` (pkg/registry/rbac/validation/rule.go): every rule being granted, broken down
+ * to one group, resource, verb and name, must be allowed to the requesting user in `namespace`;
+ * the missing ones are compacted (verbs of one group/resource merged) and listed sorted.
+ */
+export function missingRights(src: RbacSource, user: UserInfo, rules: PolicyRule[], namespace?: string): string | undefined {
+  if (user.groups.includes('system:masters')) return undefined
+  const missing: PolicyRule[] = []
+  for (const r of rules) {
+    if (r.nonResourceURLs?.length) {
+      // Non-resource URLs are only granted cluster-wide, which no stand-in user holds but system:masters.
+      for (const u of r.nonResourceURLs) for (const v of r.verbs) missing.push({ nonResourceURLs: [u], verbs: [v] })
+      continue
+    }
+    for (const g of r.apiGroups ?? []) {
+      for (const res of r.resources ?? []) {
+        const [resource, subresource] = res.split('/')
+        for (const v of r.verbs) {
+          const names = r.resourceNames?.length ? r.resourceNames : [undefined]
+          for (const name of names) {
+            if (!authorize(src, user, { verb: v, group: g, resource, subresource, namespace, name })) missing.push({ apiGroups: [g], resources: [res], verbs: [v], ...(name ? { resourceNames: [name] } : {}) })
+          }
+        }
+      }
+    }
+  }
+  if (!missing.length) return undefined
+  // CompactRules: simple rules (one group, one resource, no names) differing only by verb are merged.
+  const compact: PolicyRule[] = []
+  for (const m of missing) {
+    const same = !m.resourceNames && !m.nonResourceURLs && compact.find((c) => !c.resourceNames && !c.nonResourceURLs && c.apiGroups?.[0] === m.apiGroups?.[0] && c.resources?.[0] === m.resources?.[0])
+    if (same) {
+      if (!same.verbs.includes(m.verbs[0])) same.verbs.push(m.verbs[0])
+    } else compact.push({ ...m, verbs: [...m.verbs] })
+  }
+  const lines = [...new Set(compact.map(compactString))].sort()
+  return `user ${JSON.stringify(user.name)} (groups=${goQuoted(user.groups)}) is attempting to grant RBAC permissions not currently held:\n${lines.join('\n')}`
+}
+
+/**
+ * The RBAC registry's escalation check for a Role/ClusterRole/RoleBinding/ClusterRoleBinding write:
+ * allowed with `escalate` (roles) or `bind` on the referenced role (bindings), or when the user
+ * already holds every permission granted. Returns the denial message, or nothing.
+ */
+export function escalationDenied(src: RbacSource, user: UserInfo, kind: string, obj: any, namespace?: string): string | undefined {
+  const group = 'rbac.authorization.k8s.io'
+  if (kind === 'Role' || kind === 'ClusterRole') {
+    const resource = kind === 'Role' ? 'roles' : 'clusterroles'
+    if (authorize(src, user, { verb: 'escalate', group, resource, namespace, name: obj.metadata?.name })) return undefined
+    return missingRights(src, user, obj.rules ?? [], namespace)
+  }
+  if (kind === 'RoleBinding' || kind === 'ClusterRoleBinding') {
+    const ref = obj.roleRef ?? {}
+    const resource = ref.kind === 'ClusterRole' ? 'clusterroles' : 'roles'
+    if (authorize(src, user, { verb: 'bind', group, resource, namespace, name: ref.name })) return undefined
+    const role = ref.kind === 'ClusterRole' ? src.get('clusterroles', undefined, ref.name) : src.get('roles', namespace, ref.name)
+    if (!role) return `${resource}.${group} ${JSON.stringify(ref.name)} not found`
+    return missingRights(src, user, role.rules ?? [], namespace)
+  }
+  return undefined
+}

@@ -5,10 +5,12 @@ import { parse as parseYaml } from 'yaml'
 import { applyDefaults, validate } from './admission.js'
 import { LogStore } from './logs.js'
 import { applyPatch, clone, jsonPatch, mergePatch, PatchError, strategicMergePatch } from './patch.js'
-import { authorize, forbiddenMessage, type Attributes, type UserInfo } from './rbac.js'
+import { recordApply, recordUpdate } from './fields.js'
+import { authorize, escalationDenied, forbiddenMessage, type Attributes, type UserInfo } from './rbac.js'
 import { discoveryGroups, discoveryResourceList, findByKind, findResource, groupVersion, qualifiedName, RESOURCES, type ResourceType } from './resources.js'
 import { labelSelectorFromObject, matchFields, matchLabels, parseFieldSelector, parseLabelSelector, SelectorError } from './selectors.js'
-import { nowIso, sameObject, StatusError, Store } from './store.js'
+import { dropFields, modelOf, parseWithDuplicates, unknownFields, type UnknownField } from './schema.js'
+import { StatusError, Store } from './store.js'
 
 export interface RequestRecord {
   method: string
@@ -38,6 +40,22 @@ interface Route {
   name?: string
   subresource?: string
   discovery?: unknown
+}
+
+/** Who writes, as what field manager, and how strictly the body is decoded (the `fieldValidation` query parameter). */
+interface WriteCtx {
+  user: UserInfo
+  manager: string
+  validation: 'Strict' | 'Warn' | 'Ignore'
+  /** Warnings for the response's `Warning` headers. */
+  warnings: string[]
+  /** Set for server-side apply: ownership is recorded by the apply itself. */
+  applied?: boolean
+}
+
+/** The manager of a write without `fieldManager`: the user agent up to its first `/` (`managerOrUserAgent` in the apiserver). */
+function managerOf(q: URLSearchParams, userAgent: string | undefined): string {
+  return q.get('fieldManager') || (userAgent ?? '').split('/')[0].slice(0, 128)
 }
 
 function readBody(req: IncomingMessage): Promise<string> {
@@ -191,6 +209,13 @@ export class ApiServer {
         throw new StatusError(404, 'NotFound', `namespaces "${r.namespace}" not found`, { name: r.namespace, kind: 'namespaces' })
       }
       const dryRun = q.getAll('dryRun').includes('All')
+      const validation = (q.get('fieldValidation') ?? 'Warn') as WriteCtx['validation']
+      if (!['Strict', 'Warn', 'Ignore'].includes(validation)) throw badRequest(`fieldValidation ${JSON.stringify(validation)} is invalid: valid values are Ignore, Warn, or Strict`)
+      const ctx: WriteCtx = { user, manager: managerOf(q, req.headers['user-agent']), validation, warnings: [] }
+      const send = (code: number, body: unknown) => {
+        if (ctx.warnings.length) res.setHeader('Warning', ctx.warnings.map((w) => `299 - ${JSON.stringify(w)}`))
+        this.sendJson(res, code, body)
+      }
       switch (verb) {
         case 'get':
           if (r.subresource === 'log') return this.podLog(res, r.namespace!, r.name!, q)
@@ -200,16 +225,18 @@ export class ApiServer {
         case 'watch':
           return this.watch(req, res, rt, r.namespace, q)
         case 'create': {
-          const body = this.parseBody(await readBody(req), req.headers['content-type'])
-          return this.sendJson(res, 201, this.create(rt, r.namespace, body, dryRun))
+          const body = this.decodeObject(rt, await readBody(req), req.headers['content-type'], ctx)
+          return send(201, this.create(rt, r.namespace, body, dryRun, ctx))
         }
         case 'update': {
-          const body = this.parseBody(await readBody(req), req.headers['content-type'])
+          const body = this.decodeObject(rt, await readBody(req), req.headers['content-type'], ctx)
           if (body.metadata?.name !== r.name) throw badRequest(`the name of the object (${body.metadata?.name}) does not match the name on the URL (${r.name})`)
-          return this.sendJson(res, 200, this.update(rt, r.namespace, body, dryRun, r.subresource))
+          return send(200, this.update(rt, r.namespace, body, dryRun, ctx, r.subresource))
         }
-        case 'patch':
-          return await this.patch(req, res, rt, r, q, dryRun, user)
+        case 'patch': {
+          const [code, body] = await this.patch(req, rt, r, q, dryRun, ctx)
+          return send(code, body)
+        }
         case 'delete':
           return this.sendJson(res, 200, this.store.delete(rt, r.namespace, r.name!, { dryRun, orphan: q.get('propagationPolicy') === 'Orphan' }))
         default:
@@ -282,6 +309,49 @@ export class ApiServer {
     }
   }
 
+  /**
+   * Decodes a create/update body as the apiserver's strict decoder does: unknown fields (against the
+   * kind's OpenAPI schema) and duplicate fields are a 400 under Strict, a Warning header under Warn
+   * (the server's default), and silently dropped under Ignore.
+   */
+  private decodeObject(rt: ResourceType, text: string, contentType: string | undefined, ctx: WriteCtx): any {
+    const { value, duplicates } = this.parseStrict(text, contentType)
+    if (!value || typeof value !== 'object' || Array.isArray(value)) return this.parseBody(text, contentType)
+    const unknown = this.unknownOf(rt, value)
+    const errs = [...duplicates.map((d) => `duplicate field ${JSON.stringify(d.path)}`), ...unknown.map((u) => `unknown field ${JSON.stringify(u.path)}`)]
+    this.strictOutcome(errs, ctx, (msg) => badRequest(`${rt.kind} in version ${JSON.stringify(rt.version)} cannot be handled as a ${rt.kind}: ${msg}`))
+    dropFields(value, unknown)
+    return value
+  }
+
+  private parseStrict(text: string, contentType?: string) {
+    if (contentType?.includes('protobuf')) this.parseBody(text, contentType)
+    try {
+      return parseWithDuplicates(text)
+    } catch (e) {
+      throw badRequest(`error decoding request body: ${(e as Error).message}`)
+    }
+  }
+
+  private unknownOf(rt: ResourceType, value: any): UnknownField[] {
+    const model = modelOf(groupVersion(rt), rt.kind)
+    return model ? unknownFields(model, value) : []
+  }
+
+  /** Strict → the error; Warn → one Warning per problem; Ignore → nothing. */
+  private strictOutcome(errs: string[], ctx: WriteCtx, error: (msg: string) => StatusError): void {
+    if (!errs.length) return
+    if (ctx.validation === 'Strict') throw error(`strict decoding error: ${errs.join(', ')}`)
+    if (ctx.validation === 'Warn') ctx.warnings.push(...errs)
+  }
+
+  /** The apiserver's RBAC registry refuses a Role or binding granting more than the writer holds. */
+  private checkEscalation(rt: ResourceType, o: any, ctx: WriteCtx): void {
+    if (rt.group !== 'rbac.authorization.k8s.io') return
+    const denied = escalationDenied(this.rbacSource(), ctx.user, rt.kind, o, rt.namespaced ? o.metadata.namespace : undefined)
+    if (denied) throw new StatusError(403, 'Forbidden', `${qualifiedName(rt)} ${JSON.stringify(o.metadata.name)} is forbidden: ${denied}`, { name: o.metadata.name, group: rt.group, kind: rt.resource })
+  }
+
   private selectors(q: URLSearchParams) {
     return { labels: parseLabelSelector(q.get('labelSelector')), fields: parseFieldSelector(q.get('fieldSelector')) }
   }
@@ -328,7 +398,7 @@ export class ApiServer {
     res.on('close', done)
   }
 
-  private create(rt: ResourceType, ns: string | undefined, body: any, dryRun: boolean) {
+  private create(rt: ResourceType, ns: string | undefined, body: any, dryRun: boolean, ctx: WriteCtx) {
     if (!body || typeof body !== 'object') throw badRequest('empty body')
     if (body.kind && body.kind !== rt.kind) throw badRequest(`the API version in the data (${body.apiVersion}) does not match the expected API version (${groupVersion(rt)})`)
     body.metadata ??= {}
@@ -348,6 +418,8 @@ export class ApiServer {
         applyDefaults(rt, o, o.metadata.uid)
         if (rt.kind === 'Job' || rt.kind === 'CronJob') o.status ??= {}
         validate(rt, o)
+        this.checkEscalation(rt, o, ctx)
+        if (!ctx.applied) recordUpdate(undefined, o, ctx.manager, groupVersion(rt))
       },
     })
   }
@@ -360,7 +432,7 @@ export class ApiServer {
     }
   }
 
-  private update(rt: ResourceType, ns: string | undefined, body: any, dryRun: boolean, subresource?: string, expectRv?: string) {
+  private update(rt: ResourceType, ns: string | undefined, body: any, dryRun: boolean, ctx: WriteCtx, subresource?: string, expectRv?: string) {
     this.maybeConflict(rt, body.metadata.name)
     if (rt.namespaced) body.metadata.namespace = ns
     const cur = this.store.mustGet(rt, ns, body.metadata.name)
@@ -369,44 +441,22 @@ export class ApiServer {
     else if (cur.status !== undefined) next = { ...body, status: cur.status } // status is the controller's
     if (rt.kind === 'Secret' || rt.kind === 'Namespace' || rt.kind === 'Service' || rt.kind === 'Job') applyDefaults(rt, next, cur.metadata.uid)
     validate(rt, next)
+    this.checkEscalation(rt, { ...next, metadata: { ...next.metadata, namespace: ns } }, ctx)
+    if (subresource === 'status' || ctx.applied) next.metadata.managedFields = ctx.applied ? next.metadata.managedFields : cur.metadata.managedFields
+    else recordUpdate(cur, next, ctx.manager, groupVersion(rt))
     return this.store.update(rt, next, { expectRv: expectRv ?? body.metadata.resourceVersion, dryRun })
   }
 
-  private async patch(req: IncomingMessage, res: ServerResponse, rt: ResourceType, r: Route, q: URLSearchParams, dryRun: boolean, user: UserInfo) {
+  private async patch(req: IncomingMessage, rt: ResourceType, r: Route, q: URLSearchParams, dryRun: boolean, ctx: WriteCtx): Promise<[number, unknown]> {
     const ct = (req.headers['content-type'] ?? '').split(';')[0].trim()
     const text = await readBody(req)
-    const manager = q.get('fieldManager') ?? ''
-    if (ct === 'application/apply-patch+yaml') {
-      if (!manager) throw new StatusError(422, 'Invalid', 'PatchOptions.meta.k8s.io "" is invalid: fieldManager: Required value: is required for apply patch')
-      const applied = this.parseBody(text, 'yaml')
-      if (applied?.metadata?.name && applied.metadata.name !== r.name) throw badRequest(`the name of the object (${applied.metadata.name}) does not match the name on the URL (${r.name})`)
-      const found = findByKind(applied?.apiVersion ?? '', applied?.kind ?? '')
-      if (found !== rt) throw badRequest(`the API version in the data (${applied?.apiVersion}) does not match the expected API version (${groupVersion(rt)})`)
-      const cur = this.store.get(rt, r.namespace, r.name!)
-      const managed = (o: any) => {
-        const entries = (o.metadata.managedFields ?? []).filter((m: any) => !(m.manager === manager && m.operation === 'Apply'))
-        entries.push({ manager, operation: 'Apply', apiVersion: groupVersion(rt), time: nowIso(), fieldsType: 'FieldsV1', fieldsV1: {} })
-        o.metadata.managedFields = entries
-      }
-      if (!cur) {
-        // Apply on a missing object creates it, which also needs the create verb.
-        const attrs: Attributes = { verb: 'create', group: rt.group, resource: rt.resource, namespace: rt.namespaced ? r.namespace : undefined }
-        if (!authorize(this.rbacSource(), user, attrs)) throw new StatusError(403, 'Forbidden', forbiddenMessage(user, attrs, qualifiedName(rt)), { group: rt.group || undefined, kind: rt.resource })
-        const body = clone(applied)
-        managed(body)
-        const created = this.create(rt, r.namespace, body, dryRun)
-        return this.sendJson(res, 201, created)
-      }
-      let next = applyPatch(cur, applied)
-      next.metadata.resourceVersion = cur.metadata.resourceVersion
-      if (!sameObject(cur, next) || !(cur.metadata.managedFields ?? []).some((m: any) => m.manager === manager)) managed(next)
-      else next.metadata.managedFields = cur.metadata.managedFields
-      return this.sendJson(res, 200, this.update(rt, r.namespace, next, dryRun, r.subresource, cur.metadata.resourceVersion))
-    }
+    if (ct === 'application/apply-patch+yaml') return this.serverSideApply(rt, r, text, q, dryRun, ctx)
     const cur = this.store.mustGet(rt, r.namespace, r.name!)
     let patch: any
+    let duplicates: string[] = []
     try {
       patch = JSON.parse(text)
+      if (ct !== 'application/json-patch+json') duplicates = parseWithDuplicates(text).duplicates.map((d) => `duplicate field ${JSON.stringify(d.path)}`)
     } catch (e) {
       throw badRequest(`error decoding patch: ${(e as Error).message}`)
     }
@@ -415,15 +465,72 @@ export class ApiServer {
     else if (ct === 'application/strategic-merge-patch+json') next = strategicMergePatch(cur, patch)
     else if (ct === 'application/json-patch+json') next = jsonPatch(cur, patch)
     else throw new StatusError(415, 'UnsupportedMediaType', `the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml, application/strategic-merge-patch+json`)
+    // The patched object is decoded strictly (jsonPatcher/smpPatcher in handlers/patch.go): a plain BadRequest, no kind prefix.
+    const unknown = this.unknownOf(rt, next)
+    this.strictOutcome([...duplicates, ...unknown.map((u) => `unknown field ${JSON.stringify(u.path)}`)], ctx, (msg) => badRequest(msg))
+    dropFields(next, unknown)
     // A resourceVersion in the patch is a precondition.
     const expectRv = patch?.metadata?.resourceVersion ?? cur.metadata.resourceVersion
     next.metadata.resourceVersion = cur.metadata.resourceVersion
-    if (manager && !sameObject(cur, next)) {
-      const entries = (next.metadata.managedFields ?? []).filter((m: any) => !(m.manager === manager && m.operation === 'Update'))
-      entries.push({ manager, operation: 'Update', apiVersion: groupVersion(rt), time: nowIso(), fieldsType: 'FieldsV1', fieldsV1: {} })
-      next.metadata.managedFields = entries
+    return [200, this.update(rt, r.namespace, next, dryRun, ctx, r.subresource, expectRv)]
+  }
+
+  /**
+   * Server-side apply: the applied configuration must type-check against the schema (always, as
+   * structured-merge-diff does), may not change a field another manager owns (409) unless
+   * `force=true`, and is then merged; duplicate keys fail only afterwards, under Strict.
+   */
+  private serverSideApply(rt: ResourceType, r: Route, text: string, q: URLSearchParams, dryRun: boolean, ctx: WriteCtx): [number, unknown] {
+    if (!q.get('fieldManager')) throw new StatusError(422, 'Invalid', 'PatchOptions.meta.k8s.io "" is invalid: fieldManager: Required value: is required for apply patch')
+    let parsed
+    try {
+      parsed = parseWithDuplicates(text)
+    } catch (e) {
+      throw badRequest(`error decoding YAML: ${(e as Error).message}`)
     }
-    return this.sendJson(res, 200, this.update(rt, r.namespace, next, dryRun, r.subresource, expectRv))
+    const applied = parsed.value
+    if (applied?.metadata?.name && applied.metadata.name !== r.name) throw badRequest(`the name of the object (${applied.metadata.name}) does not match the name on the URL (${r.name})`)
+    const found = findByKind(applied?.apiVersion ?? '', applied?.kind ?? '')
+    if (found !== rt) throw badRequest(`the API version in the data (${applied?.apiVersion}) does not match the expected API version (${groupVersion(rt)})`)
+    if (applied.metadata?.managedFields !== undefined) throw badRequest('metadata.managedFields must be nil')
+    // structured-merge-diff stops at the first undeclared field of each object.
+    const seen = new Set<string>()
+    const unknown = this.unknownOf(rt, applied).filter((u) => {
+      const parent = u.ssaPath.slice(0, u.ssaPath.lastIndexOf('.'))
+      if (seen.has(parent)) return false
+      seen.add(parent)
+      return true
+    })
+    if (unknown.length) {
+      const where = `${rt.namespaced ? r.namespace : ''}/${r.name}; ${groupVersion(rt).includes('/') ? groupVersion(rt) : `/${groupVersion(rt)}`}, Kind=${rt.kind}`
+      const errs = unknown.map((u) => `${u.ssaPath}: field not declared in schema`)
+      // Not a Status error in the apiserver, so it answers 500 with reason "" (ErrorToAPIStatus).
+      throw new StatusError(500, '', `failed to create typed patch object (${where}): ${errs.length === 1 ? errs[0] : ['errors:', ...errs.map((e) => `  ${e}`)].join('\n')}`)
+    }
+    const force = q.get('force') === 'true'
+    const cur = this.store.get(rt, r.namespace, r.name!)
+    const gv = groupVersion(rt)
+    const applyCtx: WriteCtx = { ...ctx, manager: q.get('fieldManager')!, applied: true }
+    const duplicatesAfter = () => {
+      const d = parsed.duplicates
+      if (!d.length || ctx.validation === 'Ignore') return
+      const msg = `error converting YAML to JSON: yaml: unmarshal errors:\n${d.map((x) => `  line ${x.line}: key ${JSON.stringify(x.key)} already set in map`).join('\n')}`
+      if (ctx.validation === 'Strict') throw badRequest(`error strict decoding YAML: ${msg}`)
+      ctx.warnings.push(msg)
+    }
+    if (!cur) {
+      // Apply on a missing object creates it, which also needs the create verb.
+      const attrs: Attributes = { verb: 'create', group: rt.group, resource: rt.resource, namespace: rt.namespaced ? r.namespace : undefined }
+      if (!authorize(this.rbacSource(), ctx.user, attrs)) throw new StatusError(403, 'Forbidden', forbiddenMessage(ctx.user, attrs, qualifiedName(rt)), { group: rt.group || undefined, kind: rt.resource })
+      const body = recordApply(undefined, clone(applied), applied, applyCtx.manager, gv, force)
+      duplicatesAfter()
+      return [201, this.create(rt, r.namespace, body, dryRun, applyCtx)]
+    }
+    const merged = applyPatch(cur, applied)
+    const next = recordApply(cur, merged, applied, applyCtx.manager, gv, force)
+    duplicatesAfter()
+    next.metadata.resourceVersion = cur.metadata.resourceVersion
+    return [200, this.update(rt, r.namespace, next, dryRun, applyCtx, r.subresource, cur.metadata.resourceVersion)]
   }
 
   private podLog(res: ServerResponse, ns: string, name: string, q: URLSearchParams) {
@@ -457,7 +564,7 @@ export class ApiServer {
     if (tail >= 0) first = first.slice(Math.max(0, first.length - tail))
     res.writeHead(200, { 'Content-Type': 'text/plain', 'Transfer-Encoding': 'chunked' })
     let sent = 0
-    let dropAfter = follow ? this.faults.dropLogStreamAfterLines : undefined
+    const dropAfter = follow ? this.faults.dropLogStreamAfterLines : undefined
     if (dropAfter !== undefined) this.faults.dropLogStreamAfterLines = undefined
     const write = (e: { ts: string; line: string }): boolean => {
       res.write(fmt(e))

@@ -170,10 +170,11 @@ export class Store {
   }
 }
 
+/** Without what a no-op write may change: the resourceVersion and the managers' timestamps (the apiserver skips such writes). */
 function strip(o: any) {
   const c = clone(o)
   delete c.metadata.resourceVersion
-  delete c.metadata.managedFields
+  for (const m of c.metadata.managedFields ?? []) delete m.time
   return c
 }
 
