@@ -17,11 +17,13 @@ One line per finding (failures first) with its cause and the command that fixes 
     '<%= config.bin %> doctor --only db --require-db',
     'DATABASE_URL=… R_IRT_INTERNAL_TOKEN=… <%= config.bin %> doctor --fix --yes',
     '<%= config.bin %> doctor --list-checks',
+    '<%= config.bin %> doctor --require-cluster --junit doctor.xml',
   ]
   static override flags = {
     ...kubeFlags,
     ...dbFlags,
     only: Flags.string({ description: 'Run only these checks (ids or categories: cluster, database/db, storage, irt; comma-separated or repeated).', multiple: true }),
+    junit: Flags.string({ description: 'Also write a JUnit XML report to this file (for CI): a testsuite per category, a testcase per finding.' }),
     'list-checks': Flags.boolean({ description: 'List the checks (id, category, description) and exit.' }),
     fix: Flags.boolean({ description: 'Apply the safe fixes after a confirmation, then check again.' }),
     yes: Flags.boolean({ char: 'y', description: 'With --fix: do not ask (CI).' }),
@@ -48,7 +50,7 @@ One line per finding (failures first) with its cause and the command that fixes 
   }
 
   protected override render(r: Result): void {
-    if ('checks' in r) {
+    if (!('summary' in r)) {
       process.stdout.write(renderTable(['ID', 'CATEGORY', 'DESCRIPTION'], r.checks.map((c) => [c.id, c.category + (c.slow ? ' (slow)' : ''), c.description])) + '\n')
       return
     }

@@ -23,7 +23,7 @@ const CRONJOBS = () => findResource('batch', 'v1', 'cronjobs')!
 /** Findings as `doctor --json` prints them. */
 type F = CheckFinding
 interface Report {
-  findings: F[]
+  checks: F[]
   summary: { fail: number; warn: number; failedChecks: string[]; warnedChecks: string[] }
 }
 
@@ -57,8 +57,8 @@ function leaks(text: string): string[] {
 /** The line doctor prints for a finding, and its first fix line, as they appear in the human report. */
 function printed(text: string, f: F): string {
   const lines = text.split('\n')
-  const i = lines.findIndex((l) => l.includes(f.message) && l.includes(f.check))
-  expect(i, `doctor's text has no line for ${f.check}: ${f.message}`).toBeGreaterThanOrEqual(0)
+  const i = lines.findIndex((l) => l.includes(f.message) && l.includes(f.id))
+  expect(i, `doctor's text has no line for ${f.id}: ${f.message}`).toBeGreaterThanOrEqual(0)
   const fixLine = lines.slice(i + 1).find((l) => /^\s+fix: /.test(l))
   return `${lines[i].replace(/\s+/g, ' ')}\n    ${fixLine?.trim() ?? '(no fix line)'}`
 }
@@ -100,21 +100,21 @@ describe('adopting the predecessor namespace end to end (operator identity)', { 
     const quoted: string[] = []
     for (const p of planted) {
       const want = expectation(p)
-      const f = report.findings.find((x) => x.check === want.check && x.subject === want.subject && want.message.test(x.message))
-      expect(f, `${p.problem} ${p.object}: no ${want.check} finding for ${want.subject} matching ${want.message}; got ${JSON.stringify(report.findings.filter((x) => x.check === want.check).map((x) => [x.status, x.subject, x.message]))}`).toBeDefined()
+      const f = report.checks.find((x) => x.id === want.check && x.subject === want.subject && want.message.test(x.message))
+      expect(f, `${p.problem} ${p.object}: no ${want.check} finding for ${want.subject} matching ${want.message}; got ${JSON.stringify(report.checks.filter((x) => x.id === want.check).map((x) => [x.status, x.subject, x.message]))}`).toBeDefined()
       expect(f!.status).toBe(want.status)
       expect(f!.fix?.[0]).toMatch(want.fix)
       quoted.push(`[${p.problem}] ${p.object}\n  ${printed(text, f!)}`)
     }
     // Not deployed: one finding naming what the predecessor runs, not five "is missing".
-    const present = report.findings.filter((f) => f.check === 'cronjobs.present')
+    const present = report.checks.filter((f) => f.id === 'cronjobs.present')
     expect(present.filter((f) => / is missing/.test(f.message))).toEqual([])
     expect(present.find((f) => f.subject === NS)?.message).toBe(
       "seedops is not deployed in seedtest; the predecessor's CronJobs run aggregate-features (aggregate-features-daily, aggregate-features-daily-r), compute-kpis (compute-daily-kpis), calibrate-irt (calibrate-irt-weekly, mirt-calibrate), generate-report (generate-weekly-report), detect-inactivity (detect-inactivity): seedops adopt -n seedtest shows the plan",
     )
     // The missing module is reported once, by jobs.module-path; jobs.failed does not repeat it.
-    expect(report.findings.filter((f) => f.check === 'jobs.failed' && f.status !== 'ok')).toEqual([])
-    expect(report.findings.find((f) => f.check === 'jobs.failed')!.message).toContain('detect-inactivity-29374800 (module path mismatch, see jobs.module-path)')
+    expect(report.checks.filter((f) => f.id === 'jobs.failed' && f.status !== 'ok')).toEqual([])
+    expect(report.checks.find((f) => f.id === 'jobs.failed')!.message).toContain('detect-inactivity-29374800 (module path mismatch, see jobs.module-path)')
     console.log(`doctor before adopt, one line per planted problem:\n${quoted.join('\n')}`)
   })
 
@@ -153,37 +153,37 @@ describe('adopting the predecessor namespace end to end (operator identity)', { 
     for (const p of planted) {
       const name = p.object.split('/')[1]
       const podOrJob = /pod (\S+):/.exec(p.detail)?.[1]
-      expect(report.findings.filter((f) => f.status === 'fail' && [name, podOrJob].some((n) => n && (f.subject?.includes(n) || f.message.includes(n)))), `${p.problem} ${p.object} still fails`).toEqual([])
+      expect(report.checks.filter((f) => f.status === 'fail' && [name, podOrJob].some((n) => n && (f.subject?.includes(n) || f.message.includes(n)))), `${p.problem} ${p.object} still fails`).toEqual([])
     }
-    const present = (n: string) => report.findings.find((f) => f.check === 'cronjobs.present' && f.subject === n)
+    const present = (n: string) => report.checks.find((f) => f.id === 'cronjobs.present' && f.subject === n)
     for (const [n, stage, sched] of [['aggregate-features-daily', 'aggregate-features', '25 2 * * *'], ['calibrate-irt-weekly', 'calibrate-irt', '0 3 * * *'], ['mirt-calibrate', 'calibrate-irt', '0 3 * * *'], ['compute-daily-kpis', 'compute-kpis', '10 2 * * *'], ['generate-weekly-report', 'generate-report', '0 4 * * 1']]) {
       expect(present(n)).toMatchObject({ status: 'ok', message: `legacy CronJob ${n} (stage ${stage}, "${sched}", suspended) is suspended by seedops adopt on ${on}; delete it with seedops adopt --prune-legacy -n seedtest once each stage has run` })
     }
     expect(present('aggregate-features-daily-r')).toMatchObject({ status: 'ok', message: `legacy CronJob aggregate-features-daily-r (stage aggregate-features, "30 2 * * *", suspended) is suspended before seedops adopt on ${on}, which recorded it; delete it with seedops adopt --prune-legacy -n seedtest once each stage has run` })
     // The old failures are history: not counted, and said so.
-    expect(report.findings.find((f) => f.check === 'jobs.failed')).toMatchObject({ status: 'ok' })
-    expect(report.findings.find((f) => f.check === 'pods.oomkilled')!.message).toMatch(/^no OOMKilled containers in the latest jobs \(not counted: mirt-calibrate-29374740-q9m4t \(legacy CronJob mirt-calibrate, suspended by seedops adopt on \d{4}-\d\d-\d\d\)\)$/)
-    expect(report.findings.find((f) => f.check === 'jobs.module-path')).toMatchObject({ status: 'ok', message: 'no job failed for a missing command or module' })
+    expect(report.checks.find((f) => f.id === 'jobs.failed')).toMatchObject({ status: 'ok' })
+    expect(report.checks.find((f) => f.id === 'pods.oomkilled')!.message).toMatch(/^no OOMKilled containers in the latest jobs \(not counted: mirt-calibrate-29374740-q9m4t \(legacy CronJob mirt-calibrate, suspended by seedops adopt on \d{4}-\d\d-\d\d\)\)$/)
+    expect(report.checks.find((f) => f.id === 'jobs.module-path')).toMatchObject({ status: 'ok', message: 'no job failed for a missing command or module' })
     // What is still true: pods of the suspended CronJobs that still hold a node (adopt never deletes), and the old Plumber's
     // NetworkPolicy, now in front of a Deployment no Service sends to. Warnings, each with its fix.
-    const warns = report.findings.filter((f) => f.status === 'warn')
-    expect(warns.map((f) => `${f.check} ${f.subject}`).sort()).toEqual([
+    const warns = report.checks.filter((f) => f.status === 'warn')
+    expect(warns.map((f) => `${f.id} ${f.subject}`).sort()).toEqual([
       'deployments.irt r-irt-plumber',
       'jobs.sidecar aggregate-features-daily-29374705',
       'jobs.sidecar mirt-calibrate-29374740',
       'pods.image-pull generate-weekly-report-29374560-v5r9d',
     ])
-    for (const w of warns.filter((f) => f.check !== 'deployments.irt')) {
+    for (const w of warns.filter((f) => f.id !== 'deployments.irt')) {
       expect(w.message).toMatch(/legacy CronJob \S+, suspended by seedops adopt on .*a leftover, nothing will run it again$/)
       expect(w.fix![0]).toMatch(/^kubectl -n seedtest delete job \S+$/)
       expect(w.fix![1]).toContain('seedops adopt --prune-legacy -n seedtest')
     }
-    expect(warns.find((f) => f.check === 'deployments.irt')!.message).toContain('no Service sends to r-irt-plumber any more')
+    expect(warns.find((f) => f.id === 'deployments.irt')!.message).toContain('no Service sends to r-irt-plumber any more')
 
     // The doctor identity may not read the adoption record: the suspended CronJobs are then warnings, still no failure.
     const ro = await doctor('doctor-token')
     expect(ro.report.summary.failedChecks).toEqual([])
-    expect(ro.report.findings.find((f) => f.check === 'cronjobs.present' && f.subject === 'mirt-calibrate')).toMatchObject({ status: 'warn', message: expect.stringContaining("is suspended; resuming it would run the stage beside seedops' calibrate-irt") })
+    expect(ro.report.checks.find((f) => f.id === 'cronjobs.present' && f.subject === 'mirt-calibrate')).toMatchObject({ status: 'warn', message: expect.stringContaining("is suspended; resuming it would run the stage beside seedops' calibrate-irt") })
   })
 
   test('4. jobs trigger --wait succeeds for each stage, as the operator; doctor still finds no failure', async () => {
@@ -195,8 +195,8 @@ describe('adopting the predecessor namespace end to end (operator identity)', { 
     // The replaced detect-inactivity's latest job is now seedops' own run: nothing failed, nothing missing.
     const after = await doctor()
     expect(after.report.summary.failedChecks).toEqual([])
-    expect(after.report.findings.find((f) => f.check === 'jobs.failed')!.message).toMatch(/^no failed job among the latest \d+$/)
-    expect(after.report.findings.find((f) => f.check === 'jobs.module-path')).toMatchObject({ status: 'ok', message: 'no job failed for a missing command or module' })
+    expect(after.report.checks.find((f) => f.id === 'jobs.failed')!.message).toMatch(/^no failed job among the latest \d+$/)
+    expect(after.report.checks.find((f) => f.id === 'jobs.module-path')).toMatchObject({ status: 'ok', message: 'no job failed for a missing command or module' })
     // Nothing the operator did was forbidden (doctor's GET of the namespace itself is expected to be: a namespaced Role).
     expect(s.api.requests.filter((r) => r.user === `system:serviceaccount:${NS}:seedops-operator` && r.status === 403 && r.path !== `/api/v1/namespaces/${NS}`)).toEqual([])
   })

@@ -120,7 +120,7 @@ describe.each(DB_KINDS)('adopting the predecessor database on %s', (kind) => {
     const report = JSON.parse(v.stdout).result as { failed: number; checks: { id: string; group: string; status: string; message: string; numbers: Record<string, unknown> }[] }
     // The first calibration is compared with the predecessor's parameters (0004 backfilled them into
     // the history): the drift check lists what moved, as a warning, never a failure (another writer's scale).
-    expect(report.checks.filter((c) => c.status !== 'pass').map((c) => [c.id, c.status, c.numbers.previous_version]), v.stdout).toEqual([['irt.drift', 'warn', 'v2025-12-28']])
+    expect(report.checks.filter((c) => c.status !== 'ok').map((c) => [c.id, c.status, c.numbers.previous_version]), v.stdout).toEqual([['irt.drift', 'warn', 'v2025-12-28']])
     expect(v.code).toBe(0)
     const converged = report.checks.find((c) => c.id === 'irt.converged')!
     expect(converged.numbers).toMatchObject({ run_id: 'calibrate-irt:2026-02-01:2PL', other_writer_rows: 3 })

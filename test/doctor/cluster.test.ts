@@ -32,11 +32,11 @@ async function doctorJson(ns: string, flags: Partial<DoctorFlags> = {}, env: Rec
   const report = await executeDoctor({ kubeconfig: s.kubeconfig, namespace: ns, only: ['cluster'], 'request-timeout': '10s', ...flags }, { logger: { info: (m) => logs.push(m), warn: (m) => logs.push(m), debug() {}, progress() {} }, interactive: false, confirm: async () => false }, { ...env })
   const text = JSON.stringify(report) + renderReport(report) + logs.join('\n')
   expect(secretLeaks(text)).toEqual([])
-  return { report, findings: report.findings as Finding[], logs, code: report.summary.fail > 0 ? 1 : 0 }
+  return { report, findings: report.checks.filter((c) => c.status !== 'skip') as Finding[], logs, code: report.summary.fail > 0 ? 1 : 0 }
 }
 
 const CLUSTER_IDS = ['cluster.reachable', 'cronjobs.present', 'cronjobs.spec', 'cronjobs.fired', 'config.refs', 'deployments.irt', 'pods.image-pull', 'pods.stuck', 'pods.oomkilled', 'jobs.no-pods', 'jobs.module-path', 'jobs.sidecar', 'jobs.failed']
-const of = (fs: Finding[], check: string) => fs.filter((f) => f.check === check)
+const of = (fs: Finding[], check: string) => fs.filter((f) => f.id === check)
 
 beforeAll(async () => {
   s = await startStandin()
@@ -52,7 +52,7 @@ describe('seedops doctor (cluster)', { timeout: 120_000 }, () => {
     await runJob(s, ns, 'aggregate-features', finished('Complete'))
     const { findings, report } = await doctorJson(ns)
     expect(findings.map((f) => f.status)).toEqual(findings.map(() => 'ok'))
-    expect(findings.map((f) => f.check)).toEqual(CLUSTER_IDS)
+    expect(findings.map((f) => f.id)).toEqual(CLUSTER_IDS)
     expect(of(findings, 'cronjobs.present')[0].message).toContain('5 CronJobs present, one per stage')
     expect(report.summary).toMatchObject({ fail: 0, warn: 0, ok: 13 })
     expect(of(findings, 'deployments.irt')[0].message).toBe('Deployment seedops-irt: 1/1 ready, no restarts, secrets present, ports reachable')
@@ -98,8 +98,8 @@ describe('seedops doctor (cluster)', { timeout: 120_000 }, () => {
 
     const { findings, code } = await doctorJson(ns)
     expect(code).toBe(1)
-    // Failures first, then warnings, then ok.
-    const rank = { fail: 0, warn: 1, ok: 2 }
+    // Failures first, then warnings, then ok (skipped last).
+    const rank = { fail: 0, warn: 1, ok: 2, skip: 3 }
     expect(findings.map((f) => rank[f.status])).toEqual([...findings.map((f) => rank[f.status])].sort())
 
     const dupF = of(findings, 'cronjobs.present')
@@ -168,7 +168,7 @@ describe('seedops doctor (cluster)', { timeout: 120_000 }, () => {
     expect(secretLeaks(json.stdout + json.stderr)).toEqual([])
     const doc = JSON.parse(json.stdout)
     expect(doc.status).toBe(1)
-    expect(doc.result.findings.map((f: Finding) => `${f.check}:${f.status}:${f.subject}`)).toEqual(findings.map((f) => `${f.check}:${f.status}:${f.subject}`))
+    expect(doc.result.checks.filter((f: Finding) => f.status !== 'skip').map((f: Finding) => `${f.id}:${f.status}:${f.subject}`)).toEqual(findings.map((f) => `${f.id}:${f.status}:${f.subject}`))
     const human = await doctor(['-n', ns, '--only', 'cluster'])
     expect(human.code).toBe(1)
     const lines = human.stdout.trim().split('\n')
@@ -191,7 +191,7 @@ describe('seedops doctor (cluster)', { timeout: 120_000 }, () => {
 
     const before = await doctorJson(ns)
     expect(before.code).toBe(1)
-    expect(before.findings.filter((f) => f.status !== 'ok').map((f) => `${f.check} ${f.subject}`).sort()).toEqual([
+    expect(before.findings.filter((f) => f.status !== 'ok').map((f) => `${f.id} ${f.subject}`).sort()).toEqual([
       'config.refs r-irt-credentials',
       'config.refs seedtest-db-credentials',
       'cronjobs.present aggregate-features-v2',
@@ -241,15 +241,15 @@ describe('seedops doctor (cluster)', { timeout: 120_000 }, () => {
 
     const gone = await doctorJson('no-such-ns', { only: ['cluster.reachable,cronjobs.present'] })
     expect(gone.code).toBe(1)
-    expect(gone.findings[0]).toMatchObject({ check: 'cluster.reachable', status: 'fail', message: expect.stringContaining('namespace no-such-ns does not exist') })
-    expect(gone.report.skipped).toEqual([{ check: 'cronjobs.present', reason: 'cluster.reachable failed' }])
+    expect(gone.findings[0]).toMatchObject({ id: 'cluster.reachable', status: 'fail', message: expect.stringContaining('namespace no-such-ns does not exist') })
+    expect(gone.report.checks.filter((c) => c.status === 'skip').map((c) => ({ check: c.id, reason: c.message }))).toEqual([{ check: 'cronjobs.present', reason: 'cluster.reachable failed' }])
 
     // A kubeconfig pointing at a port nobody listens on.
     const dead = s.kubeconfigFor('admin-token', 'dead')
     writeFileSync(dead, readFileSync(dead, 'utf8').replace(/server: https:\/\/127\.0\.0\.1:\d+/, 'server: https://127.0.0.1:1'))
     const down = await doctorJson('healthy', { kubeconfig: dead, only: ['cluster'] })
-    expect(down.findings[0]).toMatchObject({ check: 'cluster.reachable', status: 'fail', message: 'cannot reach the cluster at https://127.0.0.1:1 (ECONNREFUSED) (KUBE_UNREACHABLE)' })
+    expect(down.findings[0]).toMatchObject({ id: 'cluster.reachable', status: 'fail', message: 'cannot reach the cluster at https://127.0.0.1:1 (ECONNREFUSED) (KUBE_UNREACHABLE)' })
     expect(down.findings[0].fix![0]).toContain('kubectl config current-context')
-    expect(down.report.skipped.map((x) => x.check)).toEqual(CLUSTER_IDS.slice(1))
+    expect(down.report.checks.filter((x) => x.status === 'skip').map((x) => x.id)).toEqual(CLUSTER_IDS.slice(1))
   })
 })

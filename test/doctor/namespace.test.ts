@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import { executeDoctor, type DoctorFlags } from '../../src/lib/doctor/command.js'
-import { pullCause } from '../../src/lib/doctor/cluster-checks.js'
+import { pullCause } from '../../src/lib/doctor/checks/images.js'
 import { renderReport } from '../../src/lib/doctor/run.js'
 import { findResource, startStandin, type Standin } from '../support/kube-standin/index.js'
 import { manifestsFor, newNamespace, secretLeaks, seedAll, seedSecrets } from './helpers.js'
@@ -21,9 +21,9 @@ async function doctor(ns: string, flags: Partial<DoctorFlags> = {}) {
   const report = await executeDoctor({ kubeconfig: s.kubeconfig, namespace: ns, only: ['cluster'], 'request-timeout': '10s', ...flags }, { logger: { info() {}, warn() {}, debug() {}, progress() {} }, interactive: false, confirm: async () => false }, {})
   const text = renderReport(report)
   expect(secretLeaks(text + JSON.stringify(report))).toEqual([])
-  return { findings: report.findings as F[], text, report }
+  return { findings: report.checks.filter((c) => c.status !== 'skip') as F[], text, report }
 }
-const of = (fs: F[], check: string) => fs.filter((f) => f.check === check)
+const of = (fs: F[], check: string) => fs.filter((f) => f.id === check)
 const iso = (msAgo: number) => new Date(Date.now() - msAgo).toISOString().replace(/\.\d{3}Z$/, 'Z')
 const H = 3_600_000
 

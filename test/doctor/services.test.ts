@@ -20,7 +20,10 @@ const noCluster = () => {
 async function check(only: string[], env: Record<string, string>, opts: { requireDb?: boolean } = {}) {
   const session = createContext({ namespace: 'seedtest', expected, connect: noCluster, env, requireDb: opts.requireDb, now: NOW })
   try {
-    return await runChecks(session.ctx, selectChecks(only))
+    const r = await runChecks(session.ctx, selectChecks(only))
+    // The report lists skipped checks as results with status skip and the reason as message.
+    const skipped = r.checks.filter((c) => c.status === 'skip').map((c) => ({ check: c.id, reason: c.message }))
+    return { ...r, findings: r.checks.filter((c) => c.status !== 'skip'), skipped }
   } finally {
     await session.close()
   }
@@ -43,9 +46,9 @@ describe.each(DB_KINDS)('doctor database checks (%s)', { timeout: 120_000 }, (ki
     await db.close()
 
     const r = await check(['database'], t.env)
-    const by = (subject: string) => r.findings.find((f) => f.check === 'db.freshness' && f.subject === subject)!
-    expect(r.findings.find((f) => f.check === 'db.reachable')).toMatchObject({ status: 'ok', message: expect.stringMatching(/answers \(PostgreSQL \d+/) })
-    expect(r.findings.find((f) => f.check === 'db.schema')).toMatchObject({ status: 'ok', message: `schema at ${knownMigrations().at(-1)} (current)` })
+    const by = (subject: string) => r.findings.find((f) => f.id === 'db.freshness' && f.subject === subject)!
+    expect(r.findings.find((f) => f.id === 'db.reachable')).toMatchObject({ status: 'ok', message: expect.stringMatching(/answers \(PostgreSQL \d+/) })
+    expect(r.findings.find((f) => f.id === 'db.schema')).toMatchObject({ status: 'ok', message: `schema at ${knownMigrations().at(-1)} (current)` })
     expect(by('compute-kpis')).toMatchObject({
       status: 'fail',
       message: 'stage compute-kpis is stale: last success 31h ago (as of 2026-11-20), daily limit 26 h — last run failed: cannot reach the database',
@@ -55,13 +58,13 @@ describe.each(DB_KINDS)('doctor database checks (%s)', { timeout: 120_000 }, (ki
     expect(by('generate-report')).toMatchObject({ status: 'ok', message: 'stage generate-report: last success 6d ago (as of 2026-11-15)' })
     expect(by('detect-inactivity')).toMatchObject({ status: 'warn', message: 'stage detect-inactivity has no successful run recorded — last run failed: relation "session" does not exist' })
     expect(r.summary).toMatchObject({ fail: 1, warn: 1, failedChecks: ['db.freshness'] })
-    expect(r.findings[0].check).toBe('db.freshness')
+    expect(r.findings[0].id).toBe('db.freshness')
   })
 
   test('schema behind: db.schema fails naming the pending migration, freshness is skipped', async () => {
     const t = await freshDatabase(kind, { migrated: false })
     const r = await check(['db'], t.env)
-    expect(r.findings[0]).toMatchObject({ check: 'db.schema', status: 'fail', message: `schema is behind: version none, ${knownMigrations().length} pending (${knownMigrations().join(', ')})`, fix: ['seedops db migrate'] })
+    expect(r.findings[0]).toMatchObject({ id: 'db.schema', status: 'fail', message: `schema is behind: version none, ${knownMigrations().length} pending (${knownMigrations().join(', ')})`, fix: ['seedops db migrate'] })
     expect(r.skipped).toEqual([{ check: 'db.freshness', reason: 'db.schema failed' }])
   })
 })
@@ -73,19 +76,19 @@ describe('doctor database not configured', () => {
     process.chdir(mkdtempSync(join(tmpdir(), 'doctor-nodb-')))
     try {
       const r = await check(['database'], {})
-      expect(r.findings).toEqual([expect.objectContaining({ check: 'db.reachable', status: 'warn', message: 'no database configured: database checks skipped' })])
+      expect(r.findings).toEqual([expect.objectContaining({ id: 'db.reachable', status: 'warn', message: 'no database configured: database checks skipped' })])
       expect(r.skipped).toEqual([
         { check: 'db.schema', reason: 'no database configured' },
         { check: 'db.freshness', reason: 'no database configured' },
       ])
       const req = await check(['database'], {}, { requireDb: true })
-      expect(req.findings[0]).toMatchObject({ check: 'db.reachable', status: 'fail', message: 'no database configured: database checks skipped' })
+      expect(req.findings[0]).toMatchObject({ id: 'db.reachable', status: 'fail', message: 'no database configured: database checks skipped' })
       expect(req.summary.fail).toBe(1)
     } finally {
       process.chdir(cwd)
     }
     const bad = await check(['db.reachable'], { DATABASE_URL: 'postgres://seed:Sup3rSecretPw@127.0.0.1:1/none' })
-    expect(bad.findings[0]).toMatchObject({ check: 'db.reachable', status: 'fail' })
+    expect(bad.findings[0]).toMatchObject({ id: 'db.reachable', status: 'fail' })
     expect(bad.findings[0].message).toContain('postgres://seed:[REDACTED]@127.0.0.1:1/none')
     expect(JSON.stringify(bad) + renderReport(bad)).not.toContain('Sup3rSecretPw')
   })
@@ -114,13 +117,13 @@ describe('doctor object store and IRT service', { timeout: 60_000 }, () => {
 
   test('S3: a writable bucket is ok and the probe object is gone; a missing bucket fails naming it', async () => {
     const ok = await check(['storage'], { ...s3.env, S3_BUCKET: 'seedtest-reports' })
-    expect(ok.findings).toEqual([expect.objectContaining({ check: 'storage.s3', status: 'ok', message: `s3://seedtest-reports (region us-east-1, endpoint ${s3.endpoint}) writable (probe object put and deleted)` })])
+    expect(ok.findings).toEqual([expect.objectContaining({ id: 'storage.s3', status: 'ok', message: `s3://seedtest-reports (region us-east-1, endpoint ${s3.endpoint}) writable (probe object put and deleted)` })])
     const { ListObjectsV2Command } = await import('@aws-sdk/client-s3')
     const left = await s3.client.send(new ListObjectsV2Command({ Bucket: 'seedtest-reports' }))
     expect(left.Contents ?? []).toEqual([])
 
     const missing = await check(['storage'], { ...s3.env, S3_BUCKET: 'no-such-bucket' })
-    expect(missing.findings[0]).toMatchObject({ check: 'storage.s3', status: 'fail', message: expect.stringContaining('bucket no-such-bucket does not exist') })
+    expect(missing.findings[0]).toMatchObject({ id: 'storage.s3', status: 'fail', message: expect.stringContaining('bucket no-such-bucket does not exist') })
     expect(missing.findings[0].fix![0]).toContain('aws s3 mb s3://no-such-bucket')
     expect(JSON.stringify(missing)).not.toContain(s3.env.AWS_SECRET_ACCESS_KEY + '"')
 
@@ -131,7 +134,7 @@ describe('doctor object store and IRT service', { timeout: 60_000 }, () => {
 
   test('IRT service: healthy with the token; a wrong token, a dead port and a hang each fail with the cause; the token is never printed', async () => {
     const ok = await check(['irt'], { R_IRT_BASE_URL: irtUrl, R_IRT_INTERNAL_TOKEN: TOKEN })
-    expect(ok.findings[0]).toMatchObject({ check: 'irt.health', status: 'ok', message: expect.stringMatching(new RegExp(`^${irtUrl} healthy \\(HTTP 200, \\d+ ms\\)$`)) })
+    expect(ok.findings[0]).toMatchObject({ id: 'irt.health', status: 'ok', message: expect.stringMatching(new RegExp(`^${irtUrl} healthy \\(HTTP 200, \\d+ ms\\)$`)) })
     const wrong = await check(['irt'], { R_IRT_BASE_URL: irtUrl, R_IRT_INTERNAL_TOKEN: 'wrong-token-abc' })
     expect(wrong.findings[0]).toMatchObject({ status: 'fail', message: `${irtUrl} rejected the token (HTTP 401)` })
     expect(wrong.findings[0].fix).toContain('Sync the cluster secret: seedops secrets ensure --only irt --update -n seedtest')

@@ -145,14 +145,14 @@ describe.each(DB_KINDS)('calibrate-irt and update-theta on %s', (kind) => {
   it('verify irt/theta pass on the calibrated database and catch an out-of-range item', async () => {
     const ctx = { q: db.pool, asOf: END, now: new Date(), options: {} }
     const ok = await runChecks([irtGroup, thetaGroup], ctx)
-    expect(ok.failed).toBe(0)
+    expect(ok.summary.fail).toBe(0)
     expect(ok.checks.find((c) => c.id === 'theta.coverage')!.numbers.coverage_pct).toBe(100)
     const item = (await db.pool.query(`SELECT item_id, params FROM mirt_item_params ORDER BY item_id LIMIT 1`)).rows[0]
     await db.pool.query(`UPDATE mirt_item_params SET params = jsonb_set(params, '{a}', '-1') WHERE item_id = $1`, [item.item_id])
     const bad = await runChecks([irtGroup], ctx)
     const ranges = bad.checks.find((c) => c.id === 'irt.ranges')!
     expect(ranges).toMatchObject({ status: 'fail', numbers: { out_of_range: 1 } })
-    expect(ranges.examples![0]!.item_id).toBe(item.item_id)
+    expect(ranges.rows![0]!.item_id).toBe(item.item_id)
     await db.pool.query(`UPDATE mirt_item_params SET params = $2 WHERE item_id = $1`, [item.item_id, item.params])
   })
 

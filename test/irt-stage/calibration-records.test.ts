@@ -37,7 +37,7 @@ describe.each(DB_KINDS)('calibration records on %s', (kind) => {
     expect(first.summary!.fit.converged).toBe(true)
     const before = await snapshot()
     expect(before.items.length).toBeGreaterThan(30)
-    expect((await converged()).status).toBe('pass')
+    expect((await converged()).status).toBe('ok')
 
     // Two EM cycles cannot reach the 1e-4 tolerance.
     await expect(run(db, END, { maxCycles: 2 })).rejects.toMatchObject({ code: 'IRT_NOT_CONVERGED', exitCode: 1 })
@@ -76,7 +76,7 @@ describe.each(DB_KINDS)('calibration records on %s', (kind) => {
     // A converged run for the day replaces its own row; verify passes again.
     expect((await run(db, END)).summary!.fit.converged).toBe(true)
     expect((await fitMeta()).find((r) => r.run_id === `calibrate-irt:${END}:2PL`)!.metrics).toMatchObject({ converged: true, params_written: true })
-    expect((await converged()).status).toBe('pass')
+    expect((await converged()).status).toBe('ok')
   })
 
   it('a bank written back and calibrated again keeps its free items free; anchors are read from the mark, never written over', async () => {

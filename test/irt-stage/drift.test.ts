@@ -93,7 +93,7 @@ describe.each(DB_KINDS)('calibration history, drift and rollback on %s', (kind) 
     expect(afterV1).toHaveLength(N_ITEMS)
     // One calibration: nothing to compare with, and the check says so without failing.
     const only = (await verify(db.pool)).checks.find((c) => c.id === 'irt.drift')!
-    expect(only).toMatchObject({ status: 'pass', numbers: { current_version: V1, previous_version: null } })
+    expect(only).toMatchObject({ status: 'ok', numbers: { current_version: V1, previous_version: null } })
     expect(only.message).toContain('no previous version')
 
     expect((await calibrate(db, D2)).summary!.fit.converged).toBe(true)
@@ -118,14 +118,14 @@ describe.each(DB_KINDS)('calibration history, drift and rollback on %s', (kind) 
     const drift = v.checks.find((c) => c.id === 'irt.drift')!
     expect(drift.status).toBe('warn')
     expect(drift.numbers).toMatchObject({ current_version: V2, previous_version: V1, compared: 30, flagged: 3, fail_above: 3 })
-    expect(drift.examples!.map((e) => e.item_id)).toEqual(SHIFTED)
-    expect(Object.keys(drift.examples![0]!)).toEqual(expect.arrayContaining(['a_prev', 'se_a_prev', 'a_cur', 'se_a_cur', 'b_prev', 'se_b_prev', 'b_cur', 'se_b_cur', 'z_b', 'z_a']))
-    expect(v.failed).toBe(0)
+    expect(drift.rows!.map((e) => e.item_id)).toEqual(SHIFTED)
+    expect(Object.keys(drift.rows![0]!)).toEqual(expect.arrayContaining(['a_prev', 'se_a_prev', 'a_cur', 'se_a_cur', 'b_prev', 'se_b_prev', 'b_cur', 'se_b_cur', 'z_b', 'z_a']))
+    expect(v.summary.fail).toBe(0)
     // Above a count it fails and names the way back; looser thresholds pass.
     const strict = (await verify(db.pool, { driftFailCount: 2 })).checks.find((c) => c.id === 'irt.drift')!
     expect(strict.status).toBe('fail')
     expect(strict.message).toContain(`seedops irt rollback --to ${V1}`)
-    expect((await verify(db.pool, { driftB: 1.5, driftA: 1.5 })).checks.find((c) => c.id === 'irt.drift')!.status).toBe('pass')
+    expect((await verify(db.pool, { driftB: 1.5, driftA: 1.5 })).checks.find((c) => c.id === 'irt.drift')!.status).toBe('ok')
 
     // History: both versions, newest first, the current one marked, with their fit.
     const versions = await listVersions(db.pool)
@@ -147,7 +147,7 @@ describe.each(DB_KINDS)('calibration history, drift and rollback on %s', (kind) 
     expect(log).toMatchObject({ stage: 'irt-rollback', status: 'succeeded', params: { to: V1 }, rows: { mirt_item_params: 30, removed: 0 } })
     // verify irt passes: V1 is current and has no predecessor.
     const after = await verify(db.pool)
-    expect(after.checks.filter((c) => c.status !== 'pass')).toEqual([])
+    expect(after.checks.filter((c) => c.status !== 'ok')).toEqual([])
     expect(after.checks.find((c) => c.id === 'irt.drift')!.numbers).toMatchObject({ current_version: V1, previous_version: null })
     // converged names the newest fit, and the parameters in use as V1's (not the newest calibration's).
     expect(after.checks.find((c) => c.id === 'irt.converged')!.numbers).toMatchObject({ run_id: `calibrate-irt:${D2}:2PL`, parameters_from: `calibrate-irt:${D1}:2PL` })
@@ -209,7 +209,7 @@ describe.each(DB_KINDS)('calibration history, drift and rollback on %s', (kind) 
       expect(fail.code).toBe(1)
       expect(JSON.parse(fail.stdout).result.checks.find((c: { id: string }) => c.id === 'irt.drift').status).toBe('fail')
       const loose = await runCli(['verify', 'irt', '--drift-b', '1.5', '--drift-a', '1.5', '--json'], { env: t.env })
-      expect(JSON.parse(loose.stdout).result.checks.find((c: { id: string }) => c.id === 'irt.drift').status).toBe('pass')
+      expect(JSON.parse(loose.stdout).result.checks.find((c: { id: string }) => c.id === 'irt.drift').status).toBe('ok')
       expect((await runCli(['verify', 'irt', '--drift-b', 'x'], { env: t.env })).code).toBe(2)
       expect((await runCli(['verify', 'irt', '--drift-z', '-1'], { env: t.env })).code).toBe(2)
 
@@ -222,7 +222,7 @@ describe.each(DB_KINDS)('calibration history, drift and rollback on %s', (kind) 
       expect(rb.stdout).toContain(`undo: seedops irt rollback --to ${V2}`)
       const ok = await runCli(['verify', 'irt', '--date', D2, '--json'], { env: t.env })
       expect(ok.code, ok.stdout).toBe(0)
-      expect(JSON.parse(ok.stdout).result).toMatchObject({ failed: 0, warned: 0 })
+      expect(JSON.parse(ok.stdout).result).toMatchObject({ summary: { fail: 0, warn: 0 } })
       const undo = await runCli(['irt', 'rollback', '--to', V2, '--json'], { env: t.env })
       expect(JSON.parse(undo.stdout).result.summary).toMatchObject({ to: V2, from: V1 })
     } finally {
@@ -277,7 +277,7 @@ describe.each(DB_KINDS)('drift against the standard errors on %s', (kind) => {
       await db.pool.query(`INSERT INTO mirt_item_params (item_id, model, params, version, fitted_at) VALUES (9, '2PL', '{"a":1,"b":0}', 'v2026-04-09', '2026-04-09T03:00:00Z')`)
       expect(await driftReport(db.pool)).toMatchObject({ current: 'v2026-04-09', currentInHistory: false, previous: null, flagged: [] })
       const other = (await runChecks([irtGroup], { q: db.pool, asOf: '2026-04-09', now: new Date(), options: {} })).checks.find((c) => c.id === 'irt.drift')!
-      expect(other).toMatchObject({ status: 'pass', message: expect.stringContaining('v2026-04-09, which no calibration by seedops recorded') })
+      expect(other).toMatchObject({ status: 'ok', message: expect.stringContaining('v2026-04-09, which no calibration by seedops recorded') })
     } finally {
       await db.close()
     }

@@ -64,7 +64,7 @@ describe(`seedops run generate-report / verify reports (CLI, ${kind})`, () => {
     const v = await runCli(['verify', 'reports', '--date', DATE, '--json'], { env })
     expect(v.code, v.stdout + v.stderr).toBe(0)
     const checks = JSON.parse(v.stdout).result.checks as { id: string; status: string; numbers: Record<string, unknown> }[]
-    expect(checks.map((c) => [c.id, c.status]).sort()).toEqual([['reports.coverage', 'pass'], ['reports.freshness', 'pass'], ['reports.objects', 'pass'], ['reports.urls', 'pass']])
+    expect(checks.map((c) => [c.id, c.status]).sort()).toEqual([['reports.coverage', 'ok'], ['reports.freshness', 'ok'], ['reports.objects', 'ok'], ['reports.urls', 'ok']])
     expect(checks.find((c) => c.id === 'reports.objects')!.numbers).toMatchObject({ checked: users.length, missing: 0 })
   })
 

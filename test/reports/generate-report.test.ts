@@ -179,10 +179,10 @@ for (const kind of DB_KINDS) {
 
       const v = await runChecks([reportsGroup({ s3Client: s3.client, env: {} })], { q: db.pool, asOf: DATE, now: new Date(), options: {} })
       expect(v.checks.map((c) => [c.id, c.status])).toEqual([
-        ['reports.freshness', 'pass'],
-        ['reports.coverage', 'pass'],
-        ['reports.urls', 'pass'],
-        ['reports.objects', 'pass'],
+        ['reports.freshness', 'ok'],
+        ['reports.coverage', 'ok'],
+        ['reports.urls', 'ok'],
+        ['reports.objects', 'ok'],
       ])
     })
 
@@ -208,7 +208,7 @@ for (const kind of DB_KINDS) {
       const v = await runChecks([reportsGroup({ env: {} })], { q: db.pool, asOf: DATE, now: new Date(), options: {} })
       const cov = v.checks.find((c) => c.id === 'reports.coverage')!
       expect(cov.status).toBe('fail')
-      expect(cov.examples).toEqual([{ user_id: 'bob', format: 'html' }])
+      expect(cov.rows).toEqual([{ user_id: 'bob', format: 'html' }])
     })
 
     test('shards split the users exactly: union = all, no overlap; dry run writes nothing', async () => {

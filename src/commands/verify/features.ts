@@ -12,7 +12,7 @@ export default class VerifyFeatures extends BaseCommand<typeof VerifyFeatures> {
   async run(): Promise<VerifyReport> {
     const { flags } = await this.parse(VerifyFeatures)
     const r = await executeVerify([featuresGroup], flags, { stage: 'aggregate-features' })
-    this.failed = r.failed > 0
+    this.failed = r.summary.fail > 0
     return r
   }
 

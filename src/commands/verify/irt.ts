@@ -25,7 +25,7 @@ export default class VerifyIrt extends BaseCommand<typeof VerifyIrt> {
   async run(): Promise<VerifyReport> {
     const { flags } = await this.parse(VerifyIrt)
     const r = await executeVerify([irtGroup], flags, { stage: 'calibrate-irt', extraOptions: driftOptionsFromFlags(flags) })
-    this.failed = r.failed > 0
+    this.failed = r.summary.fail > 0
     return r
   }
 

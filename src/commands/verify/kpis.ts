@@ -29,7 +29,7 @@ export default class VerifyKpis extends BaseCommand<typeof VerifyKpis> {
       stage: 'compute-kpis',
       extraOptions: { minCoveragePct: flags['min-coverage'], lookbackDays: lookback, ...maxNullOptions(flags['max-null']) },
     })
-    this.failed = r.failed > 0
+    this.failed = r.summary.fail > 0
     return r
   }
 

@@ -12,14 +12,13 @@ export default class VerifyReports extends BaseCommand<typeof VerifyReports> {
   static override flags = {
     ...dbFlags,
     ...verifyFlags,
-    'max-age-hours': Flags.integer({ description: 'Freshness: the last successful generate-report must be younger than this (weekly stage).', default: 192 }),
     format: Flags.string({ description: 'Formats every user must have: html, pdf or both (default: those of the week\'s last run, else html).', options: ['html', 'pdf', 'both'] }),
   }
 
   async run(): Promise<VerifyReport> {
     const { flags } = await this.parse(VerifyReports)
     const r = await executeVerify([reportsGroup({ formats: flags.format })], flags, { stage: 'generate-report' })
-    this.failed = r.failed > 0
+    this.failed = r.summary.fail > 0
     return r
   }
 

@@ -12,7 +12,7 @@ export default class VerifyTheta extends BaseCommand<typeof VerifyTheta> {
   async run(): Promise<VerifyReport> {
     const { flags } = await this.parse(VerifyTheta)
     const r = await executeVerify([thetaGroup], flags, { stage: 'calibrate-irt' })
-    this.failed = r.failed > 0
+    this.failed = r.summary.fail > 0
     return r
   }
 

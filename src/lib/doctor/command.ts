@@ -1,10 +1,11 @@
+import { writeFileSync } from 'node:fs'
 import { SeedopsError, usageError } from '../errors/index.js'
 import { expectedFor } from '../kube/expected.js'
 import type { KubeClients } from '../kube/client.js'
 import { lazyConnect, type KubeFlagValues } from '../kube/connect.js'
 import type { Logger } from '../output/index.js'
 import { applyFix, describeFix, safeFixes } from './fix.js'
-import { createContext, runChecks, selectChecks } from './run.js'
+import { createContext, doctorJUnit, runChecks, selectChecks } from './run.js'
 import type { DoctorReport } from './types.js'
 
 export interface DoctorFlags extends KubeFlagValues {
@@ -17,6 +18,8 @@ export interface DoctorFlags extends KubeFlagValues {
   image?: string
   'report-image'?: string
   manifests?: string
+  /** Also write the (final) report as JUnit XML here. */
+  junit?: string
 }
 
 export interface DoctorIo {
@@ -25,8 +28,15 @@ export interface DoctorIo {
   confirm: (message: string) => Promise<boolean>
 }
 
-/** The whole `seedops doctor` flow: run the checks; with --fix, confirm, apply the safe fixes and run again. */
+/** The whole `seedops doctor` flow (see diagnose), and the JUnit file of the final report with --junit. */
 export async function executeDoctor(flags: DoctorFlags, io: DoctorIo, env: NodeJS.ProcessEnv = process.env): Promise<DoctorReport> {
+  const r = await diagnose(flags, io, env)
+  if (flags.junit) writeFileSync(flags.junit, doctorJUnit(r))
+  return r
+}
+
+/** The whole `seedops doctor` flow: run the checks; with --fix, confirm, apply the safe fixes and run again. */
+async function diagnose(flags: DoctorFlags, io: DoctorIo, env: NodeJS.ProcessEnv = process.env): Promise<DoctorReport> {
   if (flags.fix && !flags.yes && !io.interactive) {
     throw usageError('--fix changes the cluster and asks first, but there is no terminal to ask on', ['Re-run with --fix --yes to apply the safe fixes without asking (CI)', 'Or run seedops doctor without --fix and apply the fixes it prints'])
   }

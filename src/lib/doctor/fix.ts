@@ -14,8 +14,8 @@ import type { DoctorReport, FixOutcome, SafeFix } from './types.js'
 export function safeFixes(r: DoctorReport): SafeFix[] {
   const out: SafeFix[] = []
   const seen = new Set<string>()
-  for (const f of r.findings) {
-    if (f.status === 'ok' || !f.safeFix) continue
+  for (const f of r.checks) {
+    if ((f.status !== 'fail' && f.status !== 'warn') || !f.safeFix) continue
     const key = JSON.stringify(f.safeFix)
     if (seen.has(key)) continue
     seen.add(key)

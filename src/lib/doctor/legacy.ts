@@ -1,7 +1,7 @@
 import type { V1Job } from '@kubernetes/client-node'
 import { isSeedopsContainer } from '../kube/manifests.js'
 import type { AdoptionRecord } from '../adopt/record.js'
-import { isSeedopsCronJob } from './cluster-checks.js'
+import { isSeedopsCronJob } from './cluster-helpers.js'
 import { ownerCronJob } from './snapshot.js'
 import type { ClusterSnapshot } from './types.js'
 

@@ -7,8 +7,9 @@ import { redactUrl } from '../db/index.js'
 import { migrationStatus } from '../db/migrate.js'
 import { redact, registerSecret, translateError } from '../errors/index.js'
 import { createS3Client, describeStoreConfig, resolveStoreConfig, translateS3Error } from '../storage/index.js'
-import { EVENT_DRIVEN_STAGES } from '../kube/expected.js'
-import type { DoctorCheck, Finding } from './types.js'
+import type { V1CronJob } from '@kubernetes/client-node'
+import { ageHours, lastFailures, lastSuccesses, stageCadences } from '../stages/run-log.js'
+import type { DoctorCheck, DoctorContext, Finding } from './types.js'
 
 /** Where the database is when one is configured: --database-url / DATABASE_URL, or an embedded data folder that already exists. */
 export function dbTarget(flagUrl: string | undefined, env: NodeJS.ProcessEnv): { url?: string; home?: string; display: string } | undefined {
@@ -21,9 +22,11 @@ export function dbTarget(flagUrl: string | undefined, env: NodeJS.ProcessEnv): {
 
 export const dbReachable: DoctorCheck = {
   id: 'db.reachable',
-  category: 'database',
+  group: 'database',
   description: 'The database answers (DATABASE_URL or --database-url)',
   slow: true,
+  // No database configured (a warning): the database checks after it have nothing to look at.
+  blocksDependents: (out) => (out.some((f) => f.status === 'fail') ? 'db.reachable failed' : out.some((f) => f.status !== 'ok') ? 'no database configured' : undefined),
   async run(ctx) {
     let db
     try {
@@ -47,7 +50,7 @@ export const dbReachable: DoctorCheck = {
 
 export const dbSchema: DoctorCheck = {
   id: 'db.schema',
-  category: 'database',
+  group: 'database',
   description: "seedops' schema version is current (seedops db migrate applied)",
   slow: true,
   dependsOn: 'db.reachable',
@@ -60,18 +63,6 @@ export const dbSchema: DoctorCheck = {
   },
 }
 
-/** Daily schedules may be 26 h old (a run plus slack); weekly ones 8 days. */
-export function cadenceOf(schedule: string): { label: 'daily' | 'weekly' | 'other'; maxAgeHours: number } {
-  const s = schedule.trim()
-  if (s === '@weekly') return { label: 'weekly', maxAgeHours: 8 * 24 }
-  if (s === '@daily' || s === '@midnight') return { label: 'daily', maxAgeHours: 26 }
-  if (s === '@hourly') return { label: 'other', maxAgeHours: 3 }
-  const f = s.split(/\s+/)
-  if (f.length === 5 && f[2] === '*' && f[3] === '*' && f[4] !== '*') return { label: 'weekly', maxAgeHours: 8 * 24 }
-  if (f.length === 5 && f[2] === '*' && f[3] === '*') return { label: 'daily', maxAgeHours: 26 }
-  return { label: 'other', maxAgeHours: 32 * 24 }
-}
-
 export function age(ms: number): string {
   const m = Math.round(ms / 60_000)
   if (m < 60) return `${m}m`
@@ -81,42 +72,46 @@ export function age(ms: number): string {
   return `${d}d${h % 24 ? `${h % 24}h` : ''}`
 }
 
+/**
+ * The deployed CronJobs when this run already read the cluster (the cluster checks ran), else
+ * undefined: cadences then come from k8s/, and `--only db` never waits on a cluster.
+ */
+async function deployedCronJobs(ctx: DoctorContext): Promise<V1CronJob[] | undefined> {
+  return (await ctx.clusterIfRead().catch(() => undefined))?.cronjobs
+}
+
 export const dbFreshness: DoctorCheck = {
   id: 'db.freshness',
-  category: 'database',
-  description: "Each scheduled stage's last successful run is fresh (daily ≤ 26 h, weekly ≤ 8 days)",
+  group: 'database',
+  description: "Each scheduled stage's last successful run is fresh: younger than the interval of its CronJob schedule plus a grace (daily 26 h, weekly 192 h)",
   slow: true,
   dependsOn: 'db.schema',
   async run(ctx) {
     const db = await ctx.db()
     if (!db) return []
-    const r = await db.pool.query<{ stage: string; finished_at: Date; as_of: string | null }>(
-      `SELECT DISTINCT ON (stage) stage, finished_at, as_of FROM seedops_stage_runs
-        WHERE status = 'succeeded' AND NOT dry_run AND finished_at IS NOT NULL ORDER BY stage, finished_at DESC`,
-    )
-    const f = await db.pool.query<{ stage: string; started_at: Date; error: string | null }>(
-      `SELECT DISTINCT ON (stage) stage, started_at, error FROM seedops_stage_runs WHERE status IN ('failed','abandoned') AND NOT dry_run ORDER BY stage, started_at DESC`,
-    )
-    const last = new Map(r.rows.map((x) => [x.stage, x]))
-    const failed = new Map(f.rows.map((x) => [x.stage, x]))
+    const last = await lastSuccesses(db.pool)
+    const failed = await lastFailures(db.pool)
+    const cadences = stageCadences(ctx.expected, await deployedCronJobs(ctx), ctx.now)
     const out: Finding[] = []
     const ns = ctx.namespace
     for (const e of ctx.expected) {
-      if ((EVENT_DRIVEN_STAGES as readonly string[]).includes(e.stage)) continue
-      const cad = cadenceOf(e.schedule)
+      const cad = cadences.get(e.stage)
+      if (!cad) continue
       const l = last.get(e.stage)
       const fl = failed.get(e.stage)
-      const lastFail = fl && (!l || new Date(fl.started_at) > new Date(l.finished_at)) ? ` — last run failed: ${redact(String(fl.error ?? '').split('\n')[0])}` : ''
+      const lastFail = fl && (!l?.finishedAt || fl.startedAt > l.finishedAt) ? ` — last run failed: ${redact(String(fl.error ?? '').split('\n')[0])}` : ''
       const fix = [`seedops jobs trigger ${e.name} -n ${ns} --wait`, `or locally: seedops run ${e.stage}`]
-      if (!l) {
-        out.push({ status: 'warn', subject: e.stage, message: `stage ${e.stage} has no successful run recorded${lastFail}`, fix })
+      const limit = cad.maxAgeHours
+      const numbers = { max_age_hours: limit, interval_hours: cad.intervalHours, schedule: cad.schedule, limit_from: cad.source, last_success_age_hours: ageHours(l, ctx.now), last_as_of: l?.asOf ?? null }
+      if (!l?.finishedAt) {
+        out.push({ status: 'warn', subject: e.stage, message: `stage ${e.stage} has no successful run recorded${lastFail}`, fix, numbers })
         continue
       }
-      const ms = ctx.now.getTime() - new Date(l.finished_at).getTime()
-      if (ms > cad.maxAgeHours * 3_600_000) {
-        out.push({ status: 'fail', subject: e.stage, message: `stage ${e.stage} is stale: last success ${age(ms)} ago (as of ${l.as_of ?? '?'}), ${cad.label} limit ${cad.maxAgeHours} h${lastFail}`, fix })
+      const ms = ctx.now.getTime() - l.finishedAt.getTime()
+      if (ms > limit * 3_600_000) {
+        out.push({ status: 'fail', subject: e.stage, message: `stage ${e.stage} is stale: last success ${age(ms)} ago (as of ${l.asOf ?? '?'}), ${cad.label} limit ${limit} h${lastFail}`, fix, numbers })
       } else {
-        out.push({ status: 'ok', subject: e.stage, message: `stage ${e.stage}: last success ${age(ms)} ago (as of ${l.as_of ?? '?'})${lastFail}` })
+        out.push({ status: 'ok', subject: e.stage, message: `stage ${e.stage}: last success ${age(ms)} ago (as of ${l.asOf ?? '?'})${lastFail}`, numbers })
       }
     }
     return out
@@ -125,7 +120,7 @@ export const dbFreshness: DoctorCheck = {
 
 export const storageS3: DoctorCheck = {
   id: 'storage.s3',
-  category: 'storage',
+  group: 'storage',
   description: 'The object store (S3_BUCKET) is reachable and writable: put and delete a probe object',
   slow: true,
   async run(ctx) {
@@ -158,7 +153,7 @@ export const storageS3: DoctorCheck = {
 
 export const irtHealth: DoctorCheck = {
   id: 'irt.health',
-  category: 'irt',
+  group: 'irt',
   description: 'The R IRT service (R_IRT_BASE_URL) answers GET /healthz with the bearer token',
   slow: true,
   async run(ctx) {

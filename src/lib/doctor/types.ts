@@ -3,13 +3,15 @@ import type { KubeClients } from '../kube/client.js'
 import type { ExpectedCronJob } from '../kube/expected.js'
 import type { Db } from '../db/index.js'
 import type { AdoptionRecord } from '../adopt/record.js'
+import { CheckSkipped, type Check, type CheckReport, type CheckResult, type CheckStatus, type Outcome } from '../checks/index.js'
 
 /**
- * `seedops doctor`: a registry of named checks (brew/flutter doctor, popeye, `sf doctor`). A
- * check returns one or more findings; each finding is ok/warn/fail with the cause and the exact
- * commands that fix it, and, when the fix is safe to apply unattended, a `SafeFix` for `--fix`.
+ * `seedops doctor`: a registry of named checks (brew/flutter doctor, popeye, `sf doctor`) on the
+ * common check model (lib/checks). A check returns one or more results; each is ok/warn/fail
+ * with the cause and the exact commands that fix it, and, when the fix is safe to apply
+ * unattended, a `SafeFix` for `--fix`.
  */
-export type DoctorStatus = 'ok' | 'warn' | 'fail'
+export type DoctorStatus = Exclude<CheckStatus, 'skip'>
 
 export type Category = 'cluster' | 'database' | 'storage' | 'irt'
 
@@ -19,23 +21,11 @@ export type SafeFix =
   | { kind: 'delete-cronjob'; name: string; duplicateOf: string }
   | { kind: 'set-image'; cronjob: string; container: string; image: string; source: 'deployed' | 'flag' }
 
-export interface Finding {
-  status: DoctorStatus
-  /** What the finding is about (a CronJob, a pod, a stage, a secret), when not the whole check. */
-  subject?: string
-  /** The cause, one line. */
-  message: string
-  /** Supporting lines (log lines, candidate images), already safe to print. */
-  details?: string[]
-  /** Commands (or steps) that fix it, most direct first. */
-  fix?: string[]
-  safeFix?: SafeFix
-}
+/** What a doctor check returns: a verdict with its subject, details and fix (the common outcome). */
+export type Finding = Outcome<SafeFix> & { status: DoctorStatus }
 
-export interface CheckFinding extends Finding {
-  check: string
-  category: Category
-}
+/** One line of the report: the check's id and category (group), the verdict, or a skip with its reason. */
+export type CheckFinding = CheckResult<SafeFix>
 
 export interface ClusterSnapshot {
   k: KubeClients
@@ -61,6 +51,8 @@ export interface DoctorContext {
   expected: ExpectedCronJob[]
   /** Connects (once) and reads the namespace's workloads; throws the translated error when unreachable. */
   cluster(): Promise<ClusterSnapshot>
+  /** The snapshot when cluster() was already called in this run (its result or error), else undefined. */
+  clusterIfRead(): Promise<ClusterSnapshot | undefined>
   /** The database (once), or undefined when none is configured. Throws when it cannot be opened. */
   db(): Promise<Db | undefined>
   /** What `db()` would open, for messages ("postgres://…", "embedded (…)"), or undefined. */
@@ -73,31 +65,11 @@ export interface DoctorContext {
   now: Date
 }
 
-/** Thrown by a check that cannot run here (no cluster configured): listed as skipped, with the reason. */
-export class CheckSkipped extends Error {
-  constructor(
-    readonly reason: string,
-    /** What the checks depending on this one are told. */
-    readonly dependentsReason = reason,
-  ) {
-    super(reason)
-  }
-}
+export { CheckSkipped }
 
-export interface DoctorCheck {
-  id: string
-  category: Category
-  description: string
-  /** Network round trips outside the cluster, or many reads: run after the fast checks. */
-  slow?: boolean
-  /** Skipped (not failed) when this check of the same run failed. */
-  dependsOn?: string
+export interface DoctorCheck extends Check<DoctorContext, SafeFix> {
+  group: Category
   run(ctx: DoctorContext): Promise<Finding[]>
-}
-
-export interface SkippedCheck {
-  check: string
-  reason: string
 }
 
 export interface FixOutcome {
@@ -108,11 +80,9 @@ export interface FixOutcome {
   missing?: { verb: string; resource: string; name?: string; canI: string }[]
 }
 
-export interface DoctorReport {
+/** `doctor --json`: the common check report (results ordered failures first, skips last) for the namespace. */
+export interface DoctorReport extends CheckReport<SafeFix> {
   namespace: string
-  findings: CheckFinding[]
-  skipped: SkippedCheck[]
-  summary: { fail: number; warn: number; ok: number; skipped: number; checks: number; failedChecks: string[]; warnedChecks: string[] }
-  /** With --fix: what was applied (the findings are then those of the run after the fixes). */
+  /** With --fix: what was applied (the results are then those of the run after the fixes). */
   fixes?: FixOutcome[]
 }

@@ -3,6 +3,7 @@ import type { Db } from '../db/index.js'
 import { SeedopsError, translateError, usageError } from '../errors/index.js'
 import computeKpisStage from '../kpi/stage.js'
 import type { KpiParams } from '../kpi/stage.js'
+import { lastSuccess } from './run-log.js'
 import { runStage, type RunOptions } from './runner.js'
 import { getStage, loadStages } from './all.js'
 import type { Stage, StageRunReport } from './types.js'
@@ -15,20 +16,15 @@ import type { Stage, StageRunReport } from './types.js'
  * generate-report's default week (the last complete one) is finalised before it is reported.
  */
 
-const FINAL_SQL = `
-SELECT EXISTS (
-  SELECT 1 FROM seedops_stage_runs
-  WHERE stage = 'compute-kpis' AND status = 'succeeded' AND NOT dry_run AND as_of = $1::date
-    AND params->>'final' = 'true' AND params->'users' IS NULL
-) AS final`
-
 /** Any attempt in the week, or KPI rows for it: a week with neither needs no finalising. */
 const WEEK_ACTIVE_SQL = `
 SELECT EXISTS (SELECT 1 FROM seedops_attempt_base WHERE completed_at >= $1::timestamptz AND completed_at < $2::timestamptz)
     OR EXISTS (SELECT 1 FROM weekly_kpi WHERE week_start = $3::date) AS active`
 
 export async function kpiWeekIsFinal(db: Db, weekStart: string): Promise<boolean> {
-  return Boolean((await db.pool.query<{ final: boolean }>(FINAL_SQL, [addDays(weekStart, 6)])).rows[0]?.final)
+  const sunday = addDays(weekStart, 6)
+  // A whole-population run (no users filter) as of the week's Sunday, marked final.
+  return (await lastSuccess(db.pool, 'compute-kpis', { asOfFrom: sunday, asOfTo: sunday, params: { final: 'true', users: null } })) !== undefined
 }
 
 async function weekIsActive(db: Db, weekStart: string): Promise<boolean> {
@@ -175,11 +171,13 @@ export async function runDaily(db: Db, o: { days: string[]; keepGoing: boolean; 
   const failures: DayFailure[] = []
   const notRun: { asOf: string; stage: string }[] = []
   const plan = o.days.flatMap((asOf) => [...DAILY_CHAIN, ...(isoWeekStart(asOf) === asOf ? ['generate-report'] : [])].map((id) => ({ asOf, id })))
+  // Every stage's options from the environment before anything runs: a bad value is a usage error
+  // (exit 2) naming it, not a failure in the middle of the chain.
   for (const [i, step] of plan.entries()) {
     const stage = getStage(step.id)!
     try {
       const params = stage.parseParams({}, o.env)
-      const { before, report } = await runWithPrerequisites(db, stage, params, { ...o, asOf: step.asOf })
+      const { before, report } = await runWithPrerequisites(db, stage, params.get(step.id), { ...o, asOf: step.asOf })
       runs.push(...before, report)
       if (report.status === 'failed') failures.push({ asOf: step.asOf, stage: step.id, code: 'STAGE_FAILED', message: `run #${report.runId} failed` })
     } catch (e) {

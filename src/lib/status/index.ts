@@ -2,9 +2,10 @@ import { kubeCall } from '../kube/errors.js'
 import type { KubeClients } from '../kube/client.js'
 import { expectedFor } from '../kube/expected.js'
 import { openDb } from '../db/index.js'
+import { hasRunLog, lastRuns, lastSuccesses } from '../stages/run-log.js'
 import { redact, SeedopsError, translateError } from '../errors/index.js'
 import { age, dbTarget } from '../doctor/service-checks.js'
-import { IRT_DEPLOYMENTS } from '../doctor/workload-checks.js'
+import { IRT_DEPLOYMENTS } from '../doctor/checks/irt-deployment.js'
 import { color, renderTable } from '../output/index.js'
 
 /**
@@ -129,37 +130,30 @@ export async function databaseStatus(flagUrl: string | undefined, env: NodeJS.Pr
   let db
   try {
     db = await openDb({ databaseUrl: target.url, home: target.home, max: 2 })
-    const reg = await db.pool.query<{ t: string | null }>(`SELECT to_regclass('public.seedops_stage_runs') AS t`)
-    if (!reg.rows[0]?.t) return { available: false, reason: `${db.target} has no seedops_stage_runs table (run: seedops db migrate)`, code: 'SCHEMA_OUTDATED', where: db.target, rows: [] }
-    const last = await db.pool.query(
-      `SELECT DISTINCT ON (stage) stage, status, as_of::text AS as_of, started_at, finished_at, rows, error, dry_run
-         FROM seedops_stage_runs ORDER BY stage, started_at DESC, id DESC`,
-    )
-    const ok = await db.pool.query(
-      `SELECT DISTINCT ON (stage) stage, as_of::text AS as_of, finished_at FROM seedops_stage_runs
-        WHERE status = 'succeeded' AND NOT dry_run AND finished_at IS NOT NULL ORDER BY stage, finished_at DESC`,
-    )
-    const names = [...new Set([...stages, ...last.rows.map((r) => r.stage as string)])]
+    if (!(await hasRunLog(db.pool))) return { available: false, reason: `${db.target} has no seedops_stage_runs table (run: seedops db migrate)`, code: 'SCHEMA_OUTDATED', where: db.target, rows: [] }
+    const last = await lastRuns(db.pool)
+    const ok = await lastSuccesses(db.pool)
+    const names = [...new Set([...stages, ...last.keys()])]
     const rows: StageRow[] = names.map((stage) => {
-      const l = last.rows.find((r) => r.stage === stage)
-      const s = ok.rows.find((r) => r.stage === stage)
+      const l = last.get(stage)
+      const s = ok.get(stage)
       return {
         stage,
         ...(l
           ? {
               lastRun: {
                 status: l.status,
-                asOf: l.as_of,
-                startedAt: new Date(l.started_at).toISOString(),
-                finishedAt: l.finished_at ? new Date(l.finished_at).toISOString() : null,
-                durationSeconds: l.finished_at ? Math.round((new Date(l.finished_at).getTime() - new Date(l.started_at).getTime()) / 100) / 10 : null,
+                asOf: l.asOf,
+                startedAt: l.startedAt.toISOString(),
+                finishedAt: l.finishedAt ? l.finishedAt.toISOString() : null,
+                durationSeconds: l.finishedAt ? Math.round((l.finishedAt.getTime() - l.startedAt.getTime()) / 100) / 10 : null,
                 rows: l.rows,
                 error: l.error ? redact(String(l.error).split('\n')[0]) : null,
-                dryRun: l.dry_run,
+                dryRun: l.dryRun,
               },
             }
           : {}),
-        ...(s ? { lastSuccess: { asOf: s.as_of, finishedAt: new Date(s.finished_at).toISOString(), ageSeconds: Math.round((now.getTime() - new Date(s.finished_at).getTime()) / 1000) } } : {}),
+        ...(s?.finishedAt ? { lastSuccess: { asOf: s.asOf, finishedAt: s.finishedAt.toISOString(), ageSeconds: Math.round((now.getTime() - s.finishedAt.getTime()) / 1000) } } : {}),
       }
     })
     return { available: true, where: db.target, rows }

@@ -1,73 +1,95 @@
 import { writeFileSync } from 'node:fs'
 import { resolveDate } from '../config/index.js'
-import { withDb } from '../db/index.js'
+import { openDb } from '../db/index.js'
 import { assertMigrated } from '../db/migrate.js'
-import { color, renderTable } from '../output/index.js'
-import { runChecks, toJUnit, type VerifyReport } from './run.js'
-import type { CheckGroup } from './types.js'
+import type { V1CronJob } from '@kubernetes/client-node'
+import { mergeReports, renderChecks, toJUnit } from '../checks/index.js'
+import { lazyConnect } from '../kube/connect.js'
+import { expectedFor } from '../kube/expected.js'
+import { freshnessLimit, resolveCadences, stageAsOf } from '../stages/run-log.js'
+import { runChecks, type VerifyReport } from './run.js'
+import type { CheckGroup, VerifyContext } from './types.js'
 
 /** As-of for window checks: --date, else the last successful run of `stage`, else today. */
-async function defaultAsOf(q: { query: (s: string, p: unknown[]) => Promise<{ rows: { as_of: string }[] }> }, stage: string | undefined, flag: string | undefined): Promise<string> {
-  if (flag) return resolveDate(flag)
-  if (stage) {
-    const r = await q.query(`SELECT as_of FROM seedops_stage_runs WHERE stage = $1 AND status = 'succeeded' AND NOT dry_run ORDER BY finished_at DESC LIMIT 1`, [stage])
-    if (r.rows[0]?.as_of) return r.rows[0].as_of
-  }
-  return resolveDate(undefined)
+async function defaultAsOf(q: VerifyContext['q'], stage: string | undefined, date: string | undefined): Promise<string> {
+  if (date) return resolveDate(date)
+  const asOf = stage ? await stageAsOf(q, stage) : undefined
+  return asOf ?? resolveDate(undefined)
 }
 
 export interface VerifyPart {
   groups: CheckGroup[]
-  /** The stage whose last successful run sets the default as-of. */
+  /** The stage whose last successful run sets the default as-of, and whose schedule sets the freshness limit. */
   stage?: string
   extraOptions?: Record<string, number>
+  /** The limit when neither --max-age-hours nor a schedule gives one (26 h; weekly stages 192 h). */
+  defaultMaxAgeHours?: number
 }
 
-type VerifyCliFlags = { 'database-url'?: string; date?: string; junit?: string; 'max-age-hours': number; days: number }
+export interface VerifyOptions {
+  databaseUrl?: string
+  /** As-of YYYY-MM-DD for window checks (default: the stage's last successful run, else today). */
+  date?: string
+  /** Also write JUnit XML here. */
+  junit?: string
+  /** Explicit freshness limit; undefined: from each stage's CronJob schedule. */
+  maxAgeHours?: number
+  days: number
+  /** Where the expected CronJobs come from (default: the production overlay in k8s/). */
+  manifests?: string
+  /** The deployed CronJobs, for their schedules (default: the cluster of the default kubeconfig, when it answers within 5 s). */
+  listCronJobs?: () => Promise<V1CronJob[]>
+  now?: Date
+}
 
-export async function executeVerify(groups: CheckGroup[], flags: VerifyCliFlags, opts: { stage?: string; extraOptions?: Record<string, number> } = {}): Promise<VerifyReport> {
+/** The flag record of the verify commands → options (until the commands pass options themselves). */
+type VerifyCliFlags = { 'database-url'?: string; date?: string; junit?: string; 'max-age-hours'?: number; days: number }
+const toOptions = (f: VerifyCliFlags | VerifyOptions): VerifyOptions =>
+  'days' in f && !('database-url' in f || 'max-age-hours' in f) ? (f as VerifyOptions) : { databaseUrl: (f as VerifyCliFlags)['database-url'], date: f.date, junit: f.junit, maxAgeHours: (f as VerifyCliFlags)['max-age-hours'], days: f.days }
+
+export async function executeVerify(groups: CheckGroup[], flags: VerifyCliFlags | VerifyOptions, opts: Omit<VerifyPart, 'groups'> = {}): Promise<VerifyReport> {
   return executeVerifyParts([{ groups, ...opts }], flags)
 }
 
-/** Runs several groups on one connection, each with its own default as-of, as one report. */
-export async function executeVerifyParts(parts: VerifyPart[], flags: VerifyCliFlags): Promise<VerifyReport> {
-  return withDb(flags, async (db) => {
+/** The CronJobs of the default kubeconfig's namespace; throws when there is no cluster (the caller falls back to k8s/). */
+function defaultCronJobLister(): () => Promise<V1CronJob[]> {
+  return async () => {
+    const k = lazyConnect({ 'request-timeout': '5s' }).connect()
+    return (await k.batch.listNamespacedCronJob({ namespace: k.namespace })).items
+  }
+}
+
+/** Runs several groups on one connection, each with its own default as-of and freshness limit, as one report. */
+export async function executeVerifyParts(parts: VerifyPart[], flags: VerifyCliFlags | VerifyOptions): Promise<VerifyReport> {
+  const o = toOptions(flags)
+  const now = o.now ?? new Date()
+  // Only when a limit is not given: the schedules decide it.
+  const cadences = o.maxAgeHours === undefined ? await resolveCadences(expectedFor({ dir: o.manifests }), o.listCronJobs ?? defaultCronJobLister(), now) : new Map()
+  const db = await openDb({ databaseUrl: o.databaseUrl })
+  try {
     await assertMigrated(db)
     const reports: VerifyReport[] = []
     for (const part of parts) {
-      const asOf = await defaultAsOf(db.pool as never, part.stage, flags.date)
+      const asOf = await defaultAsOf(db.pool, part.stage, o.date)
+      const limit = freshnessLimit(o.maxAgeHours, part.stage ? cadences.get(part.stage) : undefined, part.defaultMaxAgeHours ?? (part.stage === 'generate-report' ? 192 : 26))
       reports.push(
         await runChecks(part.groups, {
           q: db.pool,
           asOf,
-          now: new Date(),
-          options: { maxAgeHours: flags['max-age-hours'], days: flags.days, ...part.extraOptions },
+          now,
+          options: { days: o.days, ...part.extraOptions, maxAgeHours: limit.maxAgeHours },
+          limitSource: limit.source,
         }),
       )
     }
-    const checks = reports.flatMap((r) => r.checks).sort((a, b) => ORDER[a.status] - ORDER[b.status])
-    const report: VerifyReport = {
-      asOf: [...new Set(reports.map((r) => r.asOf))].join(', '),
-      passed: checks.filter((c) => c.status === 'pass').length,
-      warned: checks.filter((c) => c.status === 'warn').length,
-      failed: checks.filter((c) => c.status === 'fail').length,
-      checks,
-    }
-    if (flags.junit) writeFileSync(flags.junit, toJUnit(report))
+    const report: VerifyReport = { asOf: [...new Set(reports.map((r) => r.asOf))].join(', '), ...mergeReports(reports) }
+    if (o.junit) writeFileSync(o.junit, toJUnit(report, { name: 'seedops verify', classPrefix: 'seedops.verify' }))
     return report
-  })
+  } finally {
+    await db.close()
+  }
 }
 
-const ORDER = { fail: 0, warn: 1, pass: 2 } as const
-
-const BADGE = { pass: () => color.green('ok  '), warn: () => color.yellow('warn'), fail: () => color.red('FAIL') }
-
 export function renderVerify(r: VerifyReport): void {
-  process.stdout.write(renderTable(['', 'check', 'result'], r.checks.map((c) => [BADGE[c.status](), c.id, c.message])) + '\n')
-  // Warnings list their rows too (verify irt's drift: the items that moved, with both values).
-  for (const c of r.checks.filter((x) => x.status !== 'pass' && x.examples?.length)) {
-    const head = Object.keys(c.examples![0]!)
-    process.stdout.write(`\n${c.id}: ${c.status === 'fail' ? 'offending' : 'flagged'} rows (first ${c.examples!.length})\n` + renderTable(head, c.examples!.map((e) => head.map((h) => e[h]))) + '\n')
-  }
-  process.stdout.write(`\n${r.failed ? color.red(`${r.failed} failed`) : 'all passed'}, ${r.warned} warning(s), ${r.passed} passed (as of ${r.asOf})\n`)
+  process.stdout.write(renderChecks(r, { summarySuffix: ` (as of ${r.asOf})` }))
 }

@@ -1,4 +1,5 @@
 import { addDays, utcDayStart } from '../config/index.js'
+import { stageFreshness } from './freshness.js'
 import type { Check, CheckGroup } from './types.js'
 
 
@@ -7,21 +8,17 @@ export const featureChecks: Check[] = [
   {
     id: 'freshness',
     description: 'aggregate-features succeeded recently and the table reaches the as-of date',
-    async run({ q, asOf, now, options }) {
-      const maxAgeH = options.maxAgeHours ?? 26
-      const r = await q.query<{ finished_at: Date | null; as_of: string | null; max_date: string | null; computed: Date | null }>(
-        `SELECT (SELECT finished_at FROM seedops_stage_runs WHERE stage = 'aggregate-features' AND status = 'succeeded' AND NOT dry_run ORDER BY finished_at DESC LIMIT 1) AS finished_at,
-                (SELECT as_of FROM seedops_stage_runs WHERE stage = 'aggregate-features' AND status = 'succeeded' AND NOT dry_run ORDER BY finished_at DESC LIMIT 1) AS as_of,
-                (SELECT max(date) FROM features_topic_daily) AS max_date,
-                (SELECT max(computed_at) FROM features_topic_daily) AS computed`,
-      )
-      const row = r.rows[0]!
-      const ageH = row.finished_at ? (now.getTime() - new Date(row.finished_at).getTime()) / 3_600_000 : null
-      const numbers = { last_success_age_hours: ageH === null ? null : Math.round(ageH * 10) / 10, max_age_hours: maxAgeH, last_as_of: row.as_of, max_date: row.max_date }
-      if (ageH === null) return { status: 'fail', message: 'aggregate-features has never succeeded (run: seedops run aggregate-features)', numbers }
-      if (ageH > maxAgeH) return { status: 'fail', message: `last successful run ${numbers.last_success_age_hours} h ago (> ${maxAgeH} h)`, numbers }
-      if (!row.as_of || row.as_of < addDays(asOf, -1)) return { status: 'warn', message: `last run was as of ${row.as_of}, before ${addDays(asOf, -1)}`, numbers }
-      return { status: 'pass', message: `last success ${numbers.last_success_age_hours} h ago, as of ${row.as_of}; data up to ${row.max_date ?? '—'}`, numbers }
+    async run(ctx) {
+      const { q, asOf } = ctx
+      const f = await stageFreshness(ctx, 'aggregate-features', 26)
+      const r = await q.query<{ max_date: string | null }>(`SELECT max(date)::text AS max_date FROM features_topic_daily`)
+      const maxDate = r.rows[0]?.max_date ?? null
+      const numbers = { ...f.numbers, max_date: maxDate }
+      const lastAsOf = f.run?.asOf ?? null
+      if (f.verdict === 'never') return { status: 'fail', message: 'aggregate-features has never succeeded (run: seedops run aggregate-features)', numbers }
+      if (f.verdict === 'stale') return { status: 'fail', message: `last successful run ${f.ageH} h ago (> ${f.maxAgeH} h)`, numbers }
+      if (!lastAsOf || lastAsOf < addDays(asOf, -1)) return { status: 'warn', message: `last run was as of ${lastAsOf}, before ${addDays(asOf, -1)}`, numbers }
+      return { status: 'ok', message: `last success ${f.ageH} h ago, as of ${lastAsOf}; data up to ${maxDate ?? '—'}`, numbers }
     },
   },
   {
@@ -47,9 +44,9 @@ export const featureChecks: Check[] = [
       )
       const n = r.rows[0]!
       const numbers = { window_from: from, window_to: asOf, ...n, coverage_pct: n.expected ? Math.round((n.present / n.expected) * 10000) / 100 : 100 }
-      let examples: Record<string, unknown>[] | undefined
+      let rows: Record<string, unknown>[] | undefined
       if (n.missing > 0 || n.count_mismatch > 0) {
-        examples = (
+        rows = (
           await q.query(
             `SELECT b.user_id, COALESCE(qu.topic_id::text, b.topic) AS topic_id, (b.completed_at AT TIME ZONE 'UTC')::date AS date, count(*)::int AS attempts_in_source, max(f.attempts) AS attempts_in_features
              FROM seedops_attempt_base b LEFT JOIN question qu ON qu.id = b.item_id
@@ -62,8 +59,8 @@ export const featureChecks: Check[] = [
       }
       if (n.expected === 0) return { status: 'warn', message: `no attempts in ${from}..${asOf}: nothing to cover`, numbers }
       if (n.missing > 0 || n.count_mismatch > 0)
-        return { status: 'fail', message: `${n.missing} of ${n.expected} user×topic×day keys missing, ${n.count_mismatch} with a different attempt count (run: seedops run aggregate-features --date ${asOf})`, numbers, examples }
-      return { status: 'pass', message: `${n.present}/${n.expected} keys present, ${n.attempts_feat} attempts match the source`, numbers }
+        return { status: 'fail', message: `${n.missing} of ${n.expected} user×topic×day keys missing, ${n.count_mismatch} with a different attempt count (run: seedops run aggregate-features --date ${asOf})`, numbers, rows }
+      return { status: 'ok', message: `${n.present}/${n.expected} keys present, ${n.attempts_feat} attempts match the source`, numbers }
     },
   },
   {
@@ -87,8 +84,8 @@ export const featureChecks: Check[] = [
       const bad = (r.rows[0] as { total?: number } | undefined)?.total ?? 0
       const total = (await q.query<{ n: number }>(`SELECT count(*)::int AS n FROM features_topic_daily WHERE date BETWEEN $1::date AND $2::date`, [addDays(asOf, -(days - 1)), asOf])).rows[0]!.n
       const numbers = { rows_checked: total, out_of_range: bad }
-      if (bad > 0) return { status: 'fail', message: `${bad} of ${total} rows out of range`, numbers, examples: r.rows.map(({ total: _t, ...x }) => x) }
-      return { status: 'pass', message: `${total} rows in range`, numbers }
+      if (bad > 0) return { status: 'fail', message: `${bad} of ${total} rows out of range`, numbers, rows: r.rows.map(({ total: _t, ...x }) => x) }
+      return { status: 'ok', message: `${total} rows in range`, numbers }
     },
   },
   {
@@ -104,8 +101,8 @@ export const featureChecks: Check[] = [
       const n = r.rows[0]?.total ?? 0
       const numbers = { malformed_rows: n, threshold: options.maxMalformed ?? 0 }
       if (n > (options.maxMalformed ?? 0))
-        return { status: 'warn', message: `${n} malformed exam_results rows left out: ${r.rows.map((x) => `${x.session_id ?? x.id} (${x.reason})`).join(', ')}`, numbers, examples: r.rows.map(({ total: _t, ...x }) => x) }
-      return { status: 'pass', message: 'no malformed rows in the window', numbers }
+        return { status: 'warn', message: `${n} malformed exam_results rows left out: ${r.rows.map((x) => `${x.session_id ?? x.id} (${x.reason})`).join(', ')}`, numbers, rows: r.rows.map(({ total: _t, ...x }) => x) }
+      return { status: 'ok', message: 'no malformed rows in the window', numbers }
     },
   },
 ]

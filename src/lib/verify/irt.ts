@@ -1,21 +1,15 @@
 import { addDays, utcDayStart } from '../config/index.js'
 import { usageError } from '../errors/index.js'
 import { CURRENT_VERSION_SQL, driftReport } from '../irt-stage/history.js'
+import { stageFreshness } from './freshness.js'
 import type { Check, CheckGroup, VerifyContext } from './types.js'
 
 
 async function freshness(ctx: VerifyContext, stage: string): Promise<Awaited<ReturnType<Check['run']>>> {
-  const maxAgeH = ctx.options.maxAgeHours ?? 26
-  const r = await ctx.q.query<{ finished_at: Date; as_of: string }>(
-    `SELECT finished_at, as_of FROM seedops_stage_runs WHERE stage = $1 AND status = 'succeeded' AND NOT dry_run ORDER BY finished_at DESC LIMIT 1`,
-    [stage],
-  )
-  const row = r.rows[0]
-  const ageH = row ? Math.round(((ctx.now.getTime() - new Date(row.finished_at).getTime()) / 3_600_000) * 10) / 10 : null
-  const numbers = { last_success_age_hours: ageH, max_age_hours: maxAgeH, last_as_of: row?.as_of ?? null }
-  if (ageH === null) return { status: 'fail', message: `${stage} has never succeeded (run: seedops run ${stage})`, numbers }
-  if (ageH > maxAgeH) return { status: 'fail', message: `last successful ${stage} ${ageH} h ago (> ${maxAgeH} h)`, numbers }
-  return { status: 'pass', message: `last success ${ageH} h ago, as of ${row!.as_of}`, numbers }
+  const f = await stageFreshness(ctx, stage, 26)
+  if (f.verdict === 'never') return { status: 'fail', message: `${stage} has never succeeded (run: seedops run ${stage})`, numbers: f.numbers }
+  if (f.verdict === 'stale') return { status: 'fail', message: `last successful ${stage} ${f.ageH} h ago (> ${f.maxAgeH} h)`, numbers: f.numbers }
+  return { status: 'ok', message: `last success ${f.ageH} h ago, as of ${f.run!.asOf}`, numbers: f.numbers }
 }
 
 /** Rows of mirt_fit_meta that seedops wrote (alias m): the writer mark, or a seedops run id from before the mark. */
@@ -46,13 +40,13 @@ const drift: Check = {
       threshold_a: d.options.a,
       z: d.options.z,
     }
-    if (!d.current) return { status: 'pass', message: 'no item parameters yet: nothing to compare', numbers }
-    if (!d.currentInHistory) return { status: 'pass', message: `mirt_item_params was last written as version ${d.current}, which no calibration by seedops recorded (another writer?): not compared`, numbers }
-    if (!d.previous) return { status: 'pass', message: `${d.current} is the only calibration in the history: no previous version to compare with`, numbers }
+    if (!d.current) return { status: 'ok', message: 'no item parameters yet: nothing to compare', numbers }
+    if (!d.currentInHistory) return { status: 'ok', message: `mirt_item_params was last written as version ${d.current}, which no calibration by seedops recorded (another writer?): not compared`, numbers }
+    if (!d.previous) return { status: 'ok', message: `${d.current} is the only calibration in the history: no previous version to compare with`, numbers }
     const span = `${d.previous} → ${d.current}`
     const beyond = d.options.z > 0 ? ` (and ${d.options.z} SEs)` : ''
-    if (!d.flagged.length) return { status: 'pass', message: `${span}: none of ${d.compared} items moved beyond |Δb| ${d.options.b} or |Δa|/a ${d.options.a}${beyond}`, numbers }
-    const examples = d.flagged.slice(0, 50).map((x) => ({
+    if (!d.flagged.length) return { status: 'ok', message: `${span}: none of ${d.compared} items moved beyond |Δb| ${d.options.b} or |Δa|/a ${d.options.a}${beyond}`, numbers }
+    const rows = d.flagged.slice(0, 50).map((x) => ({
       item_id: x.item_id,
       previous_version: x.previous_version,
       a_prev: r3(x.a_prev),
@@ -69,9 +63,9 @@ const drift: Check = {
       z_a: x.z_a === null ? null : Math.round(x.z_a * 10) / 10,
     }))
     const msg = `${span}: ${d.flagged.length} of ${d.compared} items drifted (|Δb| > ${d.options.b} or |Δa|/a > ${d.options.a}${beyond}): ${d.flagged.slice(0, 8).map((x) => x.item_id).join(', ')}${d.flagged.length > 8 ? ', …' : ''}`
-    if (d.flagged.length > d.failAbove && d.previousBySeedops) return { status: 'fail', message: `${msg}; more than ${d.failAbove} (roll back: seedops irt rollback --to ${d.previous})`, numbers, examples }
+    if (d.flagged.length > d.failAbove && d.previousBySeedops) return { status: 'fail', message: `${msg}; more than ${d.failAbove} (roll back: seedops irt rollback --to ${d.previous})`, numbers, rows }
     const note = d.flagged.length > d.failAbove ? `; the previous parameters were written by another system (not failed)` : ''
-    return { status: 'warn', message: msg + note, numbers, examples }
+    return { status: 'warn', message: msg + note, numbers, rows }
   },
 }
 
@@ -105,7 +99,7 @@ export const irtGroup: CheckGroup = {
         const m = r.rows[0]
         if (!m) return { status: 'fail', message: `no calibration by seedops recorded in mirt_fit_meta${note}`, numbers: { other_writer_rows: others } }
         const numbers = { run_id: m.run_id, iterations: m.iterations, logLik: m.loglik, parameters_from: m.in_use, other_writer_rows: others }
-        if (m.converged) return { status: 'pass', message: `${m.run_id} converged in ${m.iterations} cycles${note}`, numbers }
+        if (m.converged) return { status: 'ok', message: `${m.run_id} converged in ${m.iterations} cycles${note}`, numbers }
         const kept = m.params_written === false ? `; its estimates were not written, the parameters in use are from ${m.in_use ?? 'no earlier seedops calibration'}` : m.params_written ? '; its estimates were written anyway (--allow-non-converged)' : ''
         return { status: 'fail', message: `${m.run_id} did not converge in ${m.iterations} cycles${kept}${note}`, numbers }
       },
@@ -126,8 +120,8 @@ export const irtGroup: CheckGroup = {
         const bad = (r.rows[0] as { total?: number } | undefined)?.total ?? 0
         const numbers = { items: total, out_of_range: bad }
         if (total === 0) return { status: 'fail', message: 'mirt_item_params is empty (run: seedops run calibrate-irt)', numbers }
-        if (bad) return { status: 'fail', message: `${bad} of ${total} items out of range`, numbers, examples: r.rows.map(({ total: _t, ...x }) => x) }
-        return { status: 'pass', message: `${total} items in range`, numbers }
+        if (bad) return { status: 'fail', message: `${bad} of ${total} items out of range`, numbers, rows: r.rows.map(({ total: _t, ...x }) => x) }
+        return { status: 'ok', message: `${total} items in range`, numbers }
       },
     },
     {
@@ -143,7 +137,7 @@ export const irtGroup: CheckGroup = {
         const pct = n.answered ? Math.round((n.with_params / n.answered) * 1000) / 10 : 100
         const numbers = { answered_items: n.answered, with_params: n.with_params, coverage_pct: pct }
         if (n.answered === 0) return { status: 'warn', message: 'no items answered in the last 30 days', numbers }
-        return pct >= 95 ? { status: 'pass', message: `${n.with_params}/${n.answered} answered items have parameters`, numbers } : { status: 'warn', message: `only ${pct}% of answered items have parameters`, numbers }
+        return pct >= 95 ? { status: 'ok', message: `${n.with_params}/${n.answered} answered items have parameters`, numbers } : { status: 'warn', message: `only ${pct}% of answered items have parameters`, numbers }
       },
     },
     drift,
@@ -168,7 +162,7 @@ export const thetaGroup: CheckGroup = {
         const pct = n.active ? Math.round((n.with_theta / n.active) * 1000) / 10 : 100
         const numbers = { active_learners: n.active, with_theta: n.with_theta, coverage_pct: pct }
         if (n.active === 0) return { status: 'warn', message: 'no active learners in the last 30 days', numbers }
-        return pct >= 95 ? { status: 'pass', message: `${n.with_theta}/${n.active} active learners have θ`, numbers } : { status: 'fail', message: `only ${pct}% of active learners have θ (run: seedops run calibrate-irt)`, numbers }
+        return pct >= 95 ? { status: 'ok', message: `${n.with_theta}/${n.active} active learners have θ`, numbers } : { status: 'fail', message: `only ${pct}% of active learners have θ (run: seedops run calibrate-irt)`, numbers }
       },
     },
     {
@@ -182,7 +176,7 @@ export const thetaGroup: CheckGroup = {
         )
         const n = r.rows[0]!
         if (n.bad_ability || n.bad_history) return { status: 'fail', message: `${n.bad_ability} ability and ${n.bad_history} history rows out of range`, numbers: n }
-        return { status: 'pass', message: `${n.ability} abilities, ${n.history} history rows in range`, numbers: n }
+        return { status: 'ok', message: `${n.ability} abilities, ${n.history} history rows in range`, numbers: n }
       },
     },
   ],

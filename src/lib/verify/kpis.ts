@@ -1,6 +1,8 @@
 import { addDays, utcDayStart } from '../config/index.js'
 import { usageError } from '../errors/index.js'
 import { kpiWeek } from '../kpi/compute.js'
+import { lastSuccess } from '../stages/run-log.js'
+import { stageFreshness } from './freshness.js'
 import type { Check, CheckGroup, VerifyContext } from './types.js'
 
 const KEYS = ['I_t', 'E_t', 'R_t', 'A_t', 'P', 'S'] as const
@@ -13,18 +15,15 @@ const KEYS = ['I_t', 'E_t', 'R_t', 'A_t', 'P', 'S'] as const
 export const DEFAULT_MAX_NULL: Record<(typeof KEYS)[number], number> = { I_t: 0.6, E_t: 0.7, R_t: 0.9, A_t: 0.1, P: 0.5, S: 0.05 }
 
 interface LastRun {
-  finished_at: Date | null
   started_at: Date | null
   as_of: string | null
   lookback: number | null
 }
 
 async function lastRun(q: VerifyContext['q']): Promise<LastRun> {
-  const r = await q.query<LastRun>(
-    `SELECT finished_at, started_at, as_of, (params ->> 'lookbackDays')::int AS lookback FROM seedops_stage_runs
-     WHERE stage = 'compute-kpis' AND status = 'succeeded' AND NOT dry_run ORDER BY finished_at DESC LIMIT 1`,
-  )
-  return r.rows[0] ?? { finished_at: null, started_at: null, as_of: null, lookback: null }
+  const run = await lastSuccess(q, 'compute-kpis')
+  const lookback = Number(run?.params.lookbackDays)
+  return { started_at: run?.startedAt ?? null, as_of: run?.asOf ?? null, lookback: Number.isInteger(lookback) && lookback > 0 ? lookback : null }
 }
 
 /**
@@ -50,20 +49,20 @@ export const kpiChecks: Check[] = [
     id: 'freshness',
     description: 'compute-kpis succeeded recently and weekly_kpi rows of the week were updated by it',
     async run(ctx) {
-      const { q, now, options } = ctx
-      const maxAgeH = options.maxAgeHours ?? 26
-      const run = await lastRun(q)
+      const { q, now } = ctx
+      const f = await stageFreshness(ctx, 'compute-kpis', 26)
+      const { ageH, maxAgeH } = f
+      const run = { as_of: f.run?.asOf ?? null }
       const { weekStart } = kpiWeek(ctx.asOf)
       const w = (await q.query<{ rows: number; last: Date | null }>(`SELECT count(*)::int AS rows, max(updated_at) AS last FROM weekly_kpi WHERE week_start = $1`, [weekStart])).rows[0]!
-      const ageH = run.finished_at ? (now.getTime() - new Date(run.finished_at).getTime()) / 3_600_000 : null
       const rowAgeH = w.last ? (now.getTime() - new Date(w.last).getTime()) / 3_600_000 : null
       const r1 = (v: number | null) => (v === null ? null : Math.round(v * 10) / 10)
-      const numbers = { last_success_age_hours: r1(ageH), max_age_hours: maxAgeH, last_as_of: run.as_of, week_start: weekStart, rows_this_week: w.rows, newest_row_age_hours: r1(rowAgeH) }
+      const numbers = { ...f.numbers, week_start: weekStart, rows_this_week: w.rows, newest_row_age_hours: r1(rowAgeH) }
       if (ageH === null) return { status: 'fail', message: 'compute-kpis has never succeeded (run: seedops run compute-kpis)', numbers }
       if (ageH > maxAgeH) return { status: 'fail', message: `last successful compute-kpis ${numbers.last_success_age_hours} h ago (> ${maxAgeH} h)`, numbers }
       if (w.rows === 0) return { status: 'fail', message: `no weekly_kpi rows for the week ${weekStart} (run: seedops run compute-kpis --date ${ctx.asOf})`, numbers }
       if (rowAgeH !== null && rowAgeH > maxAgeH) return { status: 'warn', message: `newest weekly_kpi row of ${weekStart} is ${numbers.newest_row_age_hours} h old (> ${maxAgeH} h)`, numbers }
-      return { status: 'pass', message: `last success ${numbers.last_success_age_hours} h ago (as of ${run.as_of}); ${w.rows} rows for ${weekStart}, newest ${numbers.newest_row_age_hours} h old`, numbers }
+      return { status: 'ok', message: `last success ${numbers.last_success_age_hours} h ago (as of ${run.as_of}); ${w.rows} rows for ${weekStart}, newest ${numbers.newest_row_age_hours} h old`, numbers }
     },
   },
   {
@@ -83,16 +82,16 @@ export const kpiChecks: Check[] = [
       const numbers = { week_start: weekStart, active_from: from, active_to: to, lookback_days: lookback, active_users: n.active, covered: n.covered, missing: n.active - n.covered, coverage_pct: pct, min_coverage_pct: minPct }
       if (n.active === 0) return { status: 'warn', message: `no user active in ${from.slice(0, 10)}..${to.slice(0, 16)}: nothing to cover`, numbers }
       if (pct < minPct) {
-        const examples = (
+        const rows = (
           await ctx.q.query(
             `WITH act AS (${ACTIVE_USERS}) SELECT act.user_id FROM act LEFT JOIN weekly_kpi w ON w.user_id = act.user_id AND w.week_start = $3::date
              WHERE w.user_id IS NULL ORDER BY 1 LIMIT 5`,
             [from, to, weekStart],
           )
         ).rows
-        return { status: 'fail', message: `${numbers.missing} of ${n.active} active users have no row for ${weekStart} (${pct}% < ${minPct}%; run: seedops run compute-kpis --date ${ctx.asOf})`, numbers, examples }
+        return { status: 'fail', message: `${numbers.missing} of ${n.active} active users have no row for ${weekStart} (${pct}% < ${minPct}%; run: seedops run compute-kpis --date ${ctx.asOf})`, numbers, rows }
       }
-      return { status: 'pass', message: `${n.covered}/${n.active} active users have a row for ${weekStart} (${pct}%)`, numbers }
+      return { status: 'ok', message: `${n.covered}/${n.active} active users have a row for ${weekStart} (${pct}%)`, numbers }
     },
   },
   {
@@ -117,8 +116,8 @@ export const kpiChecks: Check[] = [
       const bad = (r.rows[0] as { total?: number } | undefined)?.total ?? 0
       const total = (await ctx.q.query<{ n: number }>(`SELECT count(*)::int AS n FROM weekly_kpi WHERE week_start = $1`, [weekStart])).rows[0]!.n
       const numbers = { week_start: weekStart, rows_checked: total, out_of_range: bad }
-      if (bad > 0) return { status: 'fail', message: `${bad} of ${total} rows of ${weekStart} have a KPI out of range or not a number`, numbers, examples: r.rows.map(({ total: _t, ...x }) => x) }
-      return { status: 'pass', message: `${total} rows of ${weekStart} in range`, numbers }
+      if (bad > 0) return { status: 'fail', message: `${bad} of ${total} rows of ${weekStart} have a KPI out of range or not a number`, numbers, rows: r.rows.map(({ total: _t, ...x }) => x) }
+      return { status: 'ok', message: `${total} rows of ${weekStart} in range`, numbers }
     },
   },
   {
@@ -148,7 +147,7 @@ export const kpiChecks: Check[] = [
         const noTheta = over.some((o) => o.startsWith('P ')) ? ' (P needs θ: run seedops run calibrate-irt)' : ''
         return { status: 'fail', message: `null rate over threshold: ${over.join(', ')}${noTheta}; all: ${rates}`, numbers }
       }
-      return { status: 'pass', message: `null rates ${rates} (n = ${n.rows})`, numbers }
+      return { status: 'ok', message: `null rates ${rates} (n = ${n.rows})`, numbers }
     },
   },
 ]

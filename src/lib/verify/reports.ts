@@ -3,6 +3,8 @@ import type { S3Client } from '@aws-sdk/client-s3'
 import { addDays, envFirst, isoWeekStart } from '../config/index.js'
 import { parseFormats } from '../reports/stage.js'
 import { createS3Client, keySegment, parseObjectUrl, S3Store } from '../storage/index.js'
+import { lastSuccess } from '../stages/run-log.js'
+import { stageFreshness } from './freshness.js'
 import type { Check, CheckGroup, VerifyContext } from './types.js'
 
 export interface ReportChecksOptions {
@@ -21,14 +23,8 @@ interface Artifact {
 
 async function weekFormats(ctx: VerifyContext, weekStart: string, flag: string | undefined): Promise<string[]> {
   if (flag) return parseFormats(flag)
-  const r = await ctx.q.query<{ formats: string[] | null }>(
-    `SELECT params->'formats' AS formats FROM seedops_stage_runs
-     WHERE stage = 'generate-report' AND status = 'succeeded' AND NOT dry_run AND as_of BETWEEN $1::date AND $2::date
-     ORDER BY finished_at DESC LIMIT 1`,
-    [weekStart, addDays(weekStart, 6)],
-  )
-  const f = r.rows[0]?.formats
-  return Array.isArray(f) && f.length ? f : ['html']
+  const f = (await lastSuccess(ctx.q, 'generate-report', { asOfFrom: weekStart, asOfTo: addDays(weekStart, 6) }))?.params.formats
+  return Array.isArray(f) && f.length ? (f as string[]) : ['html']
 }
 
 const week = (ctx: VerifyContext) => isoWeekStart(ctx.asOf)
@@ -39,18 +35,12 @@ export function reportChecks(o: ReportChecksOptions = {}): Check[] {
   return [
     {
       id: 'freshness',
-      description: 'generate-report succeeded within --max-age-hours (weekly: 192 h by default)',
-      async run({ q, now, options }) {
-        const maxAgeH = options.maxAgeHours ?? 192
-        const r = await q.query<{ finished_at: Date | null; as_of: string | null }>(
-          `SELECT finished_at, as_of FROM seedops_stage_runs WHERE stage = 'generate-report' AND status = 'succeeded' AND NOT dry_run ORDER BY finished_at DESC LIMIT 1`,
-        )
-        const row = r.rows[0]
-        const ageH = row?.finished_at ? (now.getTime() - new Date(row.finished_at).getTime()) / 3_600_000 : null
-        const numbers = { last_success_age_hours: ageH === null ? null : Math.round(ageH * 10) / 10, max_age_hours: maxAgeH, last_as_of: row?.as_of ?? null }
-        if (ageH === null) return { status: 'fail', message: 'generate-report has never succeeded (run: seedops run generate-report)', numbers }
-        if (ageH > maxAgeH) return { status: 'fail', message: `last successful run ${numbers.last_success_age_hours} h ago (> ${maxAgeH} h)`, numbers }
-        return { status: 'pass', message: `last success ${numbers.last_success_age_hours} h ago, as of ${row!.as_of}`, numbers }
+      description: 'generate-report succeeded within its freshness limit (--max-age-hours, else its CronJob schedule: weekly, 192 h)',
+      async run(ctx) {
+        const f = await stageFreshness(ctx, 'generate-report', 192)
+        if (f.verdict === 'never') return { status: 'fail', message: 'generate-report has never succeeded (run: seedops run generate-report)', numbers: f.numbers }
+        if (f.verdict === 'stale') return { status: 'fail', message: `last successful run ${f.ageH} h ago (> ${f.maxAgeH} h)`, numbers: f.numbers }
+        return { status: 'ok', message: `last success ${f.ageH} h ago, as of ${f.run!.asOf}`, numbers: f.numbers }
       },
     },
     {
@@ -79,9 +69,9 @@ export function reportChecks(o: ReportChecksOptions = {}): Check[] {
             status: 'fail',
             message: `${missing} of ${expected} reports missing for the week ${ws} (run: seedops run generate-report --date ${ws})`,
             numbers,
-            examples: r.rows.map(({ user_id, format }) => ({ user_id, format })),
+            rows: r.rows.map(({ user_id, format }) => ({ user_id, format })),
           }
-        return { status: 'pass', message: `${expected} reports (${formats.join('+')}) for ${expected / formats.length} users, week ${ws}`, numbers }
+        return { status: 'ok', message: `${expected} reports (${formats.join('+')}) for ${expected / formats.length} users, week ${ws}`, numbers }
       },
     },
     {
@@ -98,8 +88,8 @@ export function reportChecks(o: ReportChecksOptions = {}): Check[] {
           return p.kind === 's3' ? p.key !== key : !p.path.replace(/\\/g, '/').endsWith('/' + key.slice('reports/'.length))
         })
         const numbers = { week_start: ws, artifacts: rows.length, malformed: bad.length }
-        if (bad.length) return { status: 'fail', message: `${bad.length} of ${rows.length} artifact URLs are malformed or do not match their key`, numbers, examples: bad.slice(0, 5) as unknown as Record<string, unknown>[] }
-        return { status: rows.length ? 'pass' : 'warn', message: rows.length ? `${rows.length} URLs well-formed` : `no artifacts for the week ${ws}`, numbers }
+        if (bad.length) return { status: 'fail', message: `${bad.length} of ${rows.length} artifact URLs are malformed or do not match their key`, numbers, rows: bad.slice(0, 5) as unknown as Record<string, unknown>[] }
+        return { status: rows.length ? 'ok' : 'warn', message: rows.length ? `${rows.length} URLs well-formed` : `no artifacts for the week ${ws}`, numbers }
       },
     },
     {
@@ -154,10 +144,10 @@ export function reportChecks(o: ReportChecksOptions = {}): Check[] {
             status: 'fail',
             message: `${missing.length} of ${checked} objects missing${errors.length ? ` (first error: ${errors[0]})` : ''} (re-run: seedops run generate-report --date ${ws})`,
             numbers,
-            examples: missing.slice(0, 5) as unknown as Record<string, unknown>[],
+            rows: missing.slice(0, 5) as unknown as Record<string, unknown>[],
           }
         if (skipped) return { status: 'warn', message: `${checked} objects present; ${skipped} s3:// objects not checked (no S3 configuration: set AWS_REGION and credentials)`, numbers }
-        return { status: rows.length ? 'pass' : 'warn', message: rows.length ? `${checked} objects present` : `no artifacts for the week ${ws}`, numbers }
+        return { status: rows.length ? 'ok' : 'warn', message: rows.length ? `${checked} objects present` : `no artifacts for the week ${ws}`, numbers }
       },
     },
   ]
