@@ -126,9 +126,7 @@ describe('seedops adopt on the predecessor namespace', { timeout: 300_000 }, () 
     expect(doc.stderr).toContain('Error (KUBE_FORBIDDEN): not allowed to get configmaps "seedops-adoption" in namespace seedtest')
   })
 
-  let specsBefore: ReturnType<typeof legacySpecs>
   test('--yes: seedops deployed with the image, legacy suspended, secrets copied with their values, the alias set; nothing printed', async () => {
-    specsBefore = legacySpecs('seedtest')
     const fitRv = cronjob('seedtest', 'fit-bayesian-growth').metadata.resourceVersion
     const r = await adopt('seedtest', '--yes', '--image', IMAGE)
     expect(r.stderr).not.toContain('Error')

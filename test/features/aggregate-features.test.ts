@@ -1,5 +1,5 @@
 import { once } from 'node:events'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { beforeAll, describe, expect, it } from 'vitest'
 import type { Db } from '../../src/lib/db/index.js'
 import aggregateFeatures from '../../src/lib/features/stage.js'
 import { runStage } from '../../src/lib/stages/runner.js'

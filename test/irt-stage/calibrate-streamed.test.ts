@@ -21,7 +21,6 @@ import { DB_KINDS, freshDatabase } from '../support/db.js'
 
 const REF = '/work/shared/reference/irt/sim2pl-sparse/responses.csv'
 const END = '2026-06-30'
-const WINDOW = { from: '2026-06-01T00:00:00Z', to: '2026-07-01T00:00:00Z' }
 const params: CalibrateParams = { lookbackDays: 30, model: '2PL', anchorMode: 'none', writeBack: false, allowNonConverged: false, minResponses: 5, engine: 'native', timeoutMs: 300_000, retries: 3 }
 
 interface Session {

@@ -1,5 +1,4 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import type pg from 'pg'
 import type { Db } from '../../src/lib/db/index.js'
 import { loadKpiInputs, loadKpiInputsSplit } from '../../src/lib/kpi/compute.js'
 import { splitParts, splitRead } from '../../src/lib/kpi/parallel.js'

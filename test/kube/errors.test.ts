@@ -58,7 +58,7 @@ describe('connection flags and error translation', () => {
     expect(await withConflictRetry(async () => (++n < 3 ? Promise.reject(conflict) : 'ok'))).toBe('ok')
     expect(n).toBe(3)
     let m = 0
-    await expect(withConflictRetry(async () => { m++; throw { code: 404, body: {} } })).rejects.toMatchObject({ code: 404 })
+    await expect(withConflictRetry(async () => { m++; return Promise.reject({ code: 404, body: {} }) })).rejects.toMatchObject({ code: 404 })
     expect(m).toBe(1)
   })
 })

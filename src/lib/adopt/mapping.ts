@@ -16,8 +16,18 @@ const STAGE_WORDS: Record<string, RegExp> = {
   'detect-inactivity': /detect[-_]inactivity/,
 }
 
+/** The parts of a CronJob's container that adopt reads (the server's JSON, so every field may be absent). */
+export interface LegacyContainer {
+  name: string
+  command?: string[]
+  args?: string[]
+  env?: { name: string; value?: string; valueFrom?: { secretKeyRef?: { name: string; key: string }; configMapKeyRef?: { name: string; key: string } } }[]
+}
+
+export const containersOf = (cj: KubeObject): LegacyContainer[] => cj.spec?.jobTemplate?.spec?.template?.spec?.containers ?? []
+
 const commandText = (o: KubeObject) => {
-  const cs: any[] = o.spec?.jobTemplate?.spec?.template?.spec?.containers ?? []
+  const cs = containersOf(o)
   return cs.map((c) => [...(c.command ?? []), ...(c.args ?? [])].join(' ')).join(' ')
 }
 

@@ -7,7 +7,7 @@ import { buildKustomization, loadManifests, type KubeObject, type LoadOptions } 
 import { recordDeployedImages } from '../kube/deploy.js'
 import { packageRoot } from '../paths.js'
 import { SeedopsError } from '../errors/index.js'
-import { isSeedopsObject, keyAliases, legacyStageOf, NOT_NEEDED_KEYS, PREDECESSOR_SECRETS } from './mapping.js'
+import { containersOf, isSeedopsObject, keyAliases, legacyStageOf, NOT_NEEDED_KEYS, PREDECESSOR_SECRETS } from './mapping.js'
 import { readRecord, RECORD_NAME, type AdoptionRecord } from './record.js'
 import { getObject, refOf, REF, type Permission } from './rest.js'
 
@@ -46,7 +46,7 @@ export interface Plan {
   warnings: string[]
 }
 
-export interface PlanOptions extends Pick<LoadOptions, 'image' | 'reportImage' | 'dir'> {}
+export type PlanOptions = Pick<LoadOptions, 'image' | 'reportImage' | 'dir'>
 
 const RBAC_KINDS = new Set(['ServiceAccount', 'Role', 'RoleBinding'])
 export const ALIAS_FILE = () => join(packageRoot(), 'k8s', 'aliases', 'r-irt-plumber.yaml')
@@ -63,7 +63,6 @@ function comparable(o: KubeObject) {
   return { ...rest, metadata: { labels: metadata.labels ?? {}, annotations: metadata.annotations ?? {} } }
 }
 
-const containersOf = (cj: KubeObject): any[] => cj.spec?.jobTemplate?.spec?.template?.spec?.containers ?? []
 export const describeSource = (s: ValueSource) => (s.kind === 'CronJob' ? `CronJob/${s.name} env ${s.env}` : `${s.kind}/${s.name}[${s.key}]`)
 
 /** Reads a source value (a secret's is decoded). Never logged. */
@@ -71,7 +70,7 @@ export async function readSource(k: KubeClients, s: ValueSource, cache = new Map
   if (s.kind === 'CronJob') {
     const cj = await getObject(k, REF.cronjob(s.name))
     const c = containersOf(cj ?? ({} as KubeObject)).find((x) => x.name === s.container)
-    return c?.env?.find((e: any) => e.name === s.env && typeof e.value === 'string')?.value
+    return c?.env?.find((e) => e.name === s.env && typeof e.value === 'string')?.value
   }
   const id = `${s.kind}/${s.name}`
   if (!cache.has(id)) {
@@ -224,7 +223,7 @@ export async function buildPlan(k: KubeClients, opts: PlanOptions = {}): Promise
   } else {
     steps.push({ kind: 'service', object: alias, live: svc })
     const sel = Object.entries(svc.spec.selector ?? {}).map(([a, b]) => `${a}=${b}`).join(',')
-    const ports = (svc.spec.ports ?? []).map((p: any) => `${p.port}→${p.targetPort}`).join(', ')
+    const ports = (svc.spec.ports ?? []).map((p: { port: number; targetPort?: number | string }) => `${p.port}→${p.targetPort}`).join(', ')
     rows.push({ legacy: `Service/${svc.metadata.name}`, seedops: 'Deployment/seedops-irt', action: 'retarget', note: `selector ${sel || '(none)'} → seedops irt pods; ports ${ports} → 80, 8000 → http; the old spec kept for --rollback` })
   }
   const plumber = await getObject(k, { group: 'apps', resource: 'deployments', name: 'r-irt-plumber' })

@@ -49,7 +49,8 @@ function path(k: KubeClients, r: Ref): string {
   return `${gv}/namespaces/${encodeURIComponent(k.namespace)}/${r.resource}/${encodeURIComponent(r.name)}`
 }
 
-async function call(k: KubeClients, op: KubeOp, p: string, init: { method?: string; headers?: Record<string, string>; body?: string } = {}, allow404 = false): Promise<any> {
+// T is the caller's reading of the JSON body; mutations always answer with the object.
+async function call<T extends KubeObject | undefined = KubeObject>(k: KubeClients, op: KubeOp, p: string, init: { method?: string; headers?: Record<string, string>; body?: string } = {}, allow404 = false): Promise<T> {
   let res
   try {
     res = await kubeRequest(k, p, init)
@@ -57,14 +58,14 @@ async function call(k: KubeClients, op: KubeOp, p: string, init: { method?: stri
     throw translateKubeError(e, op, k)
   }
   const text = await res.text()
-  if (res.status === 404 && allow404) return undefined
+  if (res.status === 404 && allow404) return undefined as T
   if (res.status < 200 || res.status >= 300) throw translateKubeError({ code: res.status, body: text }, op, k)
-  return text ? JSON.parse(text) : undefined
+  return (text ? JSON.parse(text) : undefined) as T
 }
 
 const op = (k: KubeClients, verb: KubeOp['verb'], r: Ref): KubeOp => ({ verb, resource: qualified(r), namespace: k.namespace, name: r.name })
 
-export const getObject = (k: KubeClients, r: Ref): Promise<KubeObject | undefined> => call(k, op(k, 'get', r), path(k, r), {}, true)
+export const getObject = (k: KubeClients, r: Ref): Promise<KubeObject | undefined> => call<KubeObject | undefined>(k, op(k, 'get', r), path(k, r), {}, true)
 
 export const mergePatch = (k: KubeClients, r: Ref, body: unknown): Promise<KubeObject> =>
   call(k, op(k, 'patch', r), `${path(k, r)}?fieldManager=seedops`, { method: 'PATCH', headers: { 'Content-Type': 'application/merge-patch+json' }, body: JSON.stringify(body) })

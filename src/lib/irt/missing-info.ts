@@ -322,7 +322,7 @@ export class MissingInfo {
         const n = meta[4 * i + 2]
         const R = meta[4 * i + 3]
         // Items are in ascending position, so each person's rows in this band are one run, and the runs move forward band by band.
-        let r1 = cursor[i]
+        const r1 = cursor[i]
         let r2 = r1
         while (r2 < n && posStore[pBase + r2] < t1) r2++
         cursor[i] = r2
