@@ -6,7 +6,7 @@ import { migrate, schemaStatus } from '../../src/lib/db/migrate.js'
 import { shapeDifferences } from '../../src/lib/db/shape.js'
 import { runCli } from '../support/cli.js'
 import { DB_KINDS, freshDatabase } from '../support/db.js'
-import { DERIVED_TABLES, PLATFORM_TABLES, canonicalRows, catalogFingerprint, columnsOf, loadPredecessor, tableSum, type TableSum } from '../support/predecessor-db.js'
+import { DERIVED_TABLES, PLATFORM_TABLES, catalogFingerprint, columnsOf, loadPredecessor, tableSum, type TableSum } from '../support/predecessor-db.js'
 import type { Queryable } from '../../src/lib/db/index.js'
 
 /** 96 learners × 6 sessions × 6 answers, plus the one readable answer of the malformed S-bad-1. */
@@ -100,7 +100,6 @@ describe.each(DB_KINDS)('adopting the predecessor database on %s', (kind) => {
     } finally {
       await db.close()
     }
-    // eslint-disable-next-line no-console
     console.log(`[${kind}] rows before → after migrate:\n` + Object.entries(counts).map(([k, v]) => `  ${k}: ${v.before} → ${v.after}`).join('\n'))
 
     // The stages run on the adopted tables, and verify passes.
