@@ -1,4 +1,4 @@
-import type { CalibrationResult } from './calibrate.js'
+import type { CalibrationResult, EngineState } from './calibrate.js'
 import { fillLogTable } from './estep.js'
 import { logNormalWeights } from './grid.js'
 import { itemDerivs } from './mstep.js'
@@ -73,68 +73,17 @@ export async function attachStandardErrors(
   columns?: ColumnSolver,
 ): Promise<void> {
   const st = res.state
-  const { grid, data, status, a, d, c, model, prior } = st
-  const Q = grid.size
-  const nodes = grid.nodes
-  const J = data.nItems
-  const withC = model === '3PL'
-  const { perItem, pos, nEst, P } = seLayout(model, status, st.freeMean, st.freeVar)
-  const comps = perItem === 3 ? [0, 1, 2] : perItem === 2 ? [0, 1] : [1]
+  const layout = seLayout(st.model, st.status, st.freeMean, st.freeVar)
+  const { P } = layout
   if (P === 0) return
   if (P > MAX_SE_PARAMETERS) {
     res.warnings.push(`standard errors skipped: ${P} parameters exceed the limit of ${MAX_SE_PARAMETERS} for the full information matrix`)
     return
   }
   const info = new Float64Array(P * P)
-
-  // 1) Complete-data information: minus the M-step Hessian per item (prior included for 3PL).
-  const r = new Float64Array(Q)
-  const n = new Float64Array(Q)
-  for (let j = 0; j < J; j++) {
-    if (status[j] !== 1) continue
-    const o0 = 2 * j * Q
-    for (let q = 0; q < Q; q++) {
-      r[q] = counts[o0 + Q + q]
-      n[q] = r[q] + counts[o0 + q]
-    }
-    const { H } = itemDerivs(nodes, r, n, { a: a[j], d: d[j], c: c[j] }, withC, prior)
-    const base = pos[j] * perItem
-    comps.forEach((u, k) => comps.forEach((v, l) => (info[(base + k) * P + base + l] -= H[u * 3 + v])))
-  }
-  // Group parameters (μ, σ²): minus the Hessian of Σ_q N_q log φ(θ_q; μ, σ²).
-  const mean = st.mean
-  const v2 = st.variance
-  const gBase = nEst * perItem
-  {
-    let N = 0
-    let S1 = 0
-    let S2 = 0
-    for (let q = 0; q < Q; q++) {
-      const z = nodes[q] - mean
-      N += totals[q]
-      S1 += totals[q] * z
-      S2 += totals[q] * z * z
-    }
-    let g = gBase
-    const iMu = st.freeMean ? g++ : -1
-    const iVar = st.freeVar ? g++ : -1
-    if (iMu >= 0) info[iMu * P + iMu] += N / v2
-    if (iVar >= 0) info[iVar * P + iVar] += S2 / v2 ** 3 - N / (2 * v2 * v2)
-    if (iMu >= 0 && iVar >= 0) {
-      info[iMu * P + iVar] += S1 / (v2 * v2)
-      info[iVar * P + iMu] += S1 / (v2 * v2)
-    }
-  }
-
-  // 2) Minus the posterior covariance of each person's complete-data score (missing-info.ts):
-  // normally accumulated by the final E-step; recomputed here for runners that cannot.
-  if (missing && missing.length === P * P) {
-    for (let x = 0; x < P * P; x++) info[x] += missing[x]
-  } else {
-    const params = missingInfoParams({ grid, model, a, d, c, status, mean, variance: v2, freeMean: st.freeMean, freeVar: st.freeVar })!
-    const logT = fillLogTable(nodes, a.map((x, j) => (status[j] ? x : 0)), d.map((x, j) => (status[j] ? x : 0)), c, new Float64Array(2 * J * Q))
-    missingInfoRange({ ...params, rowPtr: st.input.rowPtr, cells: st.input.cells, logT, logW: logNormalWeights(grid, mean, v2), center: eap?.theta, spread: eap?.se }, 0, st.input.rowPtr.length - 1, info)
-  }
+  addCompleteDataItemInfo(info, st, layout, counts)
+  addLatentInfo(info, st, layout, totals)
+  addMissingInfo(info, st, P, missing, eap)
   // Only the upper triangle was accumulated; mirror it.
   for (let x = 0; x < P; x++) for (let y = x + 1; y < P; y++) info[y * P + x] = info[x * P + y]
 
@@ -143,11 +92,78 @@ export async function attachStandardErrors(
     res.warnings.push('standard errors unavailable: the information matrix is not positive definite (weakly identified items or non-converged fit)')
     return
   }
-  const cov = (x: number, y: number) => inv(x, y)
+  setStandardErrors(res, layout, inv)
+}
+
+type SeLayout = ReturnType<typeof seLayout>
+
+/** 1) Complete-data information: minus the M-step Hessian of each estimated item at the final expected counts (prior included for 3PL). */
+function addCompleteDataItemInfo(info: Float64Array, st: EngineState, { perItem, pos, P }: SeLayout, counts: Float64Array): void {
+  const { grid, data, status, a, d, c, model, prior } = st
+  const Q = grid.size
+  const comps = perItem === 3 ? [0, 1, 2] : perItem === 2 ? [0, 1] : [1]
+  const r = new Float64Array(Q)
+  const n = new Float64Array(Q)
+  for (let j = 0; j < data.nItems; j++) {
+    if (status[j] !== 1) continue
+    const o0 = 2 * j * Q
+    for (let q = 0; q < Q; q++) {
+      r[q] = counts[o0 + Q + q]
+      n[q] = r[q] + counts[o0 + q]
+    }
+    const { H } = itemDerivs(grid.nodes, r, n, { a: a[j], d: d[j], c: c[j] }, model === '3PL', prior)
+    const base = pos[j] * perItem
+    comps.forEach((u, k) => comps.forEach((v, l) => (info[(base + k) * P + base + l] -= H[u * 3 + v])))
+  }
+}
+
+/** The group parameters (μ, σ²) when free: minus the Hessian of Σ_q N_q log φ(θ_q; μ, σ²) at the final node totals N_q. */
+function addLatentInfo(info: Float64Array, st: EngineState, { perItem, nEst, P }: SeLayout, totals: Float64Array): void {
+  const nodes = st.grid.nodes
+  const mean = st.mean
+  const v2 = st.variance
+  let N = 0
+  let S1 = 0
+  let S2 = 0
+  for (let q = 0; q < st.grid.size; q++) {
+    const z = nodes[q] - mean
+    N += totals[q]
+    S1 += totals[q] * z
+    S2 += totals[q] * z * z
+  }
+  let g = nEst * perItem
+  const iMu = st.freeMean ? g++ : -1
+  const iVar = st.freeVar ? g++ : -1
+  if (iMu >= 0) info[iMu * P + iMu] += N / v2
+  if (iVar >= 0) info[iVar * P + iVar] += S2 / v2 ** 3 - N / (2 * v2 * v2)
+  if (iMu >= 0 && iVar >= 0) {
+    info[iMu * P + iVar] += S1 / (v2 * v2)
+    info[iVar * P + iMu] += S1 / (v2 * v2)
+  }
+}
+
+/**
+ * 2) Minus the posterior covariance of each person's complete-data score (missing-info.ts):
+ * normally accumulated by the final E-step; recomputed here for runners that cannot.
+ */
+function addMissingInfo(info: Float64Array, st: EngineState, P: number, missing: Float64Array<ArrayBufferLike> | undefined, eap: { theta?: Float64Array; se?: Float64Array } | undefined): void {
+  if (missing && missing.length === P * P) {
+    for (let x = 0; x < P * P; x++) info[x] += missing[x]
+    return
+  }
+  const { grid, model, a, d, c, status, mean, variance } = st
+  const params = missingInfoParams({ grid, model, a, d, c, status, mean, variance, freeMean: st.freeMean, freeVar: st.freeVar })!
+  const logT = fillLogTable(grid.nodes, a.map((x, j) => (status[j] ? x : 0)), d.map((x, j) => (status[j] ? x : 0)), c, new Float64Array(2 * st.data.nItems * grid.size))
+  missingInfoRange({ ...params, rowPtr: st.input.rowPtr, cells: st.input.cells, logT, logW: logNormalWeights(grid, mean, variance), center: eap?.theta, spread: eap?.se }, 0, st.input.rowPtr.length - 1, info)
+}
+
+/** SEs of the estimated items and the latent variance from the inverse information; b (= −d/a) and c (= σ(γ)) by the delta method. */
+function setStandardErrors(res: CalibrationResult, { perItem, pos, nEst }: SeLayout, cov: (x: number, y: number) => number): void {
+  const st = res.state
   const se = (k: number) => Math.sqrt(cov(k, k))
   for (const it of res.items) {
     if (it.anchored) continue
-    const j = data.itemIds.indexOf(it.item_id)
+    const j = st.data.itemIds.indexOf(it.item_id)
     const base = pos[j] * perItem
     if (perItem === 1) {
       it.se_d = se(base)
@@ -165,7 +181,7 @@ export async function attachStandardErrors(
       if (perItem === 3) it.se_c = it.c * (1 - it.c) * se(base + 2)
     }
   }
-  if (st.freeVar) res.fit.groupPars.se_variance = se(gBase + (st.freeMean ? 1 : 0))
+  if (st.freeVar) res.fit.groupPars.se_variance = se(nEst * perItem + (st.freeMean ? 1 : 0))
 }
 
 /**
