@@ -149,7 +149,6 @@ export async function adoptRollback(k: KubeClients): Promise<AdoptResult> {
   }
   const rows: PlanRow[] = []
   const needs: Permission[] = []
-  const isCreated = (kind: string, name: string) => record.created.some((c) => c.kind === kind && c.name === name)
   for (const r of record.replaced) {
     rows.push({ legacy: `CronJob/${r.name}`, seedops: `CronJob/${r.name}`, action: 'replace', note: 'the legacy definition put back' })
     needs.push({ verb: 'update', group: 'batch', resource: 'cronjobs', name: r.name, why: 'put the legacy CronJob back' })
@@ -286,4 +285,3 @@ export async function adoptPrune(k: KubeClients, opts: { dir?: string; runLog?: 
   return { mode: 'prune', namespace: ns, rows, changes: done.length, done, warnings: [], evidence }
 }
 
-export type { Plan }

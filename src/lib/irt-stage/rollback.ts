@@ -137,4 +137,3 @@ export async function rollbackItemParams(db: Db, to: string, opts: { dryRun: boo
   return runStage(db, irtRollback, { to }, { asOf: opts.asOf ?? resolveDate(undefined), dryRun: opts.dryRun, logger: opts.logger })
 }
 
-export default irtRollback

@@ -215,26 +215,6 @@ export function estepRange(
   return ll
 }
 
-/** Marginal log-likelihood only (no counts), for persons [p0, p1). */
-export function logLikRange(input: EstepInput, logT: Float64Array, logPrior: Float64Array, p0: number, p1: number): number {
-  const { rowPtr, cells, Q } = input
-  const acc = new Float64Array(Q)
-  let ll = 0
-  for (let i = p0; i < p1; i++) {
-    const s = rowPtr[i]
-    const e = rowPtr[i + 1]
-    if (s === e) continue
-    for (let q = 0; q < Q; q++) acc[q] = logPrior[q]
-    accumulate(acc, logT, cells, s, e, 0, Q - 1)
-    let max = -Infinity
-    for (let q = 0; q < Q; q++) if (acc[q] > max) max = acc[q]
-    let sum = 0
-    for (let q = 0; q < Q; q++) sum += Math.exp(acc[q] - max)
-    ll += max + Math.log(sum)
-  }
-  return ll
-}
-
 /**
  * Fills logT with log P_j(y | θ_q) for items with slope a, intercept d, lower asymptote c
  * (Float64Arrays of length J). log σ(z) is computed as −log1p(e^(−z)) to stay accurate in the tails.

@@ -20,21 +20,7 @@ export function makeGrid(quadpts = DEFAULT_QUADPTS, lim: readonly [number, numbe
   return { nodes, size: quadpts }
 }
 
-/** Normalised normal weights w_q ∝ exp(−(θ_q − μ)² / (2σ²)), Σ w_q = 1. */
-export function normalWeights(grid: Grid, mean = 0, variance = 1, out = new Float64Array(grid.size)): Float64Array {
-  if (!(variance > 0)) throw new RangeError(`variance must be > 0, got ${variance}`)
-  let s = 0
-  for (let q = 0; q < grid.size; q++) {
-    const z = grid.nodes[q] - mean
-    const w = Math.exp((-z * z) / (2 * variance))
-    out[q] = w
-    s += w
-  }
-  for (let q = 0; q < grid.size; q++) out[q] /= s
-  return out
-}
-
-/** log of normalWeights, computed stably. */
+/** log w_q of the normalised normal weights w_q ∝ exp(−(θ_q − μ)² / (2σ²)), Σ w_q = 1, computed stably (log-sum-exp). */
 export function logNormalWeights(grid: Grid, mean = 0, variance = 1, out = new Float64Array(grid.size)): Float64Array {
   if (!(variance > 0)) throw new RangeError(`variance must be > 0, got ${variance}`)
   let max = -Infinity

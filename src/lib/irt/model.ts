@@ -36,11 +36,6 @@ export function toIrt(item_id: string, a: number, d: number, c: number): ItemPar
   return { item_id, a, b: -d / a, c, d }
 }
 
-/** From IRT a, b, c to the full record (d = −a·b). */
-export function fromIrt(item_id: string, a: number, b: number, c = 0): ItemParams {
-  return { item_id, a, b, c, d: -a * b }
-}
-
 /**
  * Prior on the lower asymptote c of a 3PL item.
  * - `beta`: log dbeta(c; α, β) added to the log-likelihood (mirt's `expbeta`: the density of c

@@ -7,9 +7,9 @@ import { LocalStore } from './local.js'
 import { createS3Client, resolveS3Limits, S3Store, type S3Config } from './s3.js'
 import type { ObjectStore } from './types.js'
 
-export type { ObjectStore, PutResult } from './types.js'
+export type { ObjectStore } from './types.js'
 export { LocalStore } from './local.js'
-export { S3Store, createS3Client, resolveS3Limits, S3_LIMIT_DEFAULTS, type S3Config, type S3Limits } from './s3.js'
+export { S3Store, createS3Client, type S3Config } from './s3.js'
 export { translateS3Error } from './s3-errors.js'
 export { reportKey, keySegment } from './keys.js'
 
