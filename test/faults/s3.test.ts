@@ -20,6 +20,11 @@ const PLANTED = { id: 'AKIAPLANTEDS3FAULT7Q2X', secret: 'planted+S3secret/faultS
 createRequire(import.meta.url)('s3rver/lib/models/account.js').DUMMY_ACCOUNT.createKeyPair(PLANTED.id, PLANTED.secret)
 
 const ATTEMPTS = 3
+/**
+ * Trials here: the CI default, or --trials N up to 10. The faults are deterministic (the proxy picks them, not
+ * timing), so beyond a few trials the same mixes repeat at a full CLI process (and a re-run) each.
+ */
+const s3Trials = (ciDefault: number) => Math.min(trials(ciDefault), 10)
 const PG: DbKind = DB_KINDS.includes('postgres') ? 'postgres' : 'embedded'
 
 let s3: TestS3
@@ -164,7 +169,7 @@ describe(`S3 faults under generate-report (${PG})`, () => {
   })
 
   test('S3 down at start: exit 1 naming endpoint and bucket, no report_artifacts row, bounded', async () => {
-    const n = trials(2)
+    const n = s3Trials(2)
     const bad: string[] = []
     const times: number[] = []
     for (let t = 0; t < n; t++) {
@@ -187,7 +192,7 @@ describe(`S3 faults under generate-report (${PG})`, () => {
   })
 
   test('500/503/resets/cut bodies for the first 2 attempts of every request, then OK: exactly 3 attempts each, success', async () => {
-    const n = trials(2)
+    const n = s3Trials(2)
     // Two faults per request (attempt 1, attempt 2), the pair chosen per request so one trial sees them all;
     // 'drop-response' means S3 stored the object and the client never heard: the retry overwrites it.
     const mixes: [Fault, Fault][] = [
@@ -224,7 +229,7 @@ describe(`S3 faults under generate-report (${PG})`, () => {
   })
 
   test('slow S3 (beyond S3_REQUEST_TIMEOUT_MS): each attempt ends at the timeout, exit 1 naming it and the object', async () => {
-    const n = trials(2)
+    const n = s3Trials(2)
     const timeoutMs = 700
     const attempts = 2
     const bound = attempts * timeoutMs + 4_000
@@ -274,7 +279,7 @@ describe.each(DB_KINDS)('S3 failing for some objects, then back (%s)', (kind) =>
 
   test('exit 1 naming the failed user, rows only for stored objects; the re-run fills exactly the gaps', async () => {
     // The embedded database costs seconds per process start on a busy machine: one trial there in CI.
-    const n = trials(kind === 'postgres' ? 2 : 1)
+    const n = s3Trials(kind === 'postgres' ? 2 : 1)
     // 500 and 503 fail that user's object only; a lost response (S3 stored it, the client never heard) ends the run early as "unreachable".
     const faults: Fault[] = [INTERNAL_ERROR, { kind: 'drop-response' }, SLOW_DOWN]
     const bad: string[] = []
