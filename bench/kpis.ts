@@ -18,7 +18,8 @@ import type pg from 'pg'
 import { addDays } from '../src/lib/config/index.js'
 import { kpiWeek } from '../src/lib/kpi/compute.js'
 import { computeKpis, type KpiInputs, type KpiOptions } from '../src/lib/kpi/formulas.js'
-import { parseKpiParams } from '../src/lib/kpi/stage.js'
+import computeKpisStage from '../src/lib/kpi/stage.js'
+import { resolveStageParams } from '../src/lib/stages/options.js'
 import { silentLogger } from '../src/lib/output/index.js'
 import { finaliseKpiWeek, kpiWeekIsFinal } from '../src/lib/stages/chain.js'
 import { arg, benchDb, benchDbUrl, median, time } from './common.js'
@@ -154,7 +155,7 @@ export async function run(opts: BenchOptions = {}): Promise<BenchRow[]> {
     const answered = (await db.pool.query<{ n: number }>(`SELECT sum(jsonb_array_length(result_json -> 'questions'))::int AS n FROM exam_results`)).rows[0]!.n
     const history = (await db.pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM seedops_ability_history`)).rows[0]!.n
     const { asOf, weekStart } = kpiWeek(END)
-    const params = parseKpiParams({}, {})
+    const params = resolveStageParams(computeKpisStage, {}, {})
     const prev = addDays(weekStart, -7)
     if (!(await kpiWeekIsFinal(db, prev))) {
       console.error(`finalising the week ${prev} once (not timed) …`)

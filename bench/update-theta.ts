@@ -18,6 +18,7 @@ import { runStage } from '../src/lib/stages/runner.js'
 import { pathToFileURL } from 'node:url'
 import { arg, benchDb } from './common.js'
 import type { BenchOptions, BenchRow } from './types.js'
+import { resolveStageParams } from '../src/lib/stages/options.js'
 
 const learners = arg('learners', 2000)
 const requests = arg('requests', 2000)
@@ -36,7 +37,7 @@ export async function run(_opts: BenchOptions = {}): Promise<BenchRow[]> {
   if (created || !(await db.pool.query(`SELECT 1 FROM mirt_item_params LIMIT 1`)).rowCount) {
     console.error(`seeding ${learners} learners × 30 days and calibrating…`)
     await withTransaction(db.pool, (c) => seedDemo(c, { learners, items: 200, days: 30, seed: 11, endDate: END }))
-    await runStage(db, calibrateIrt, calibrateIrt.parseParams({ 'allow-non-converged': true }, {}), { asOf: END, dryRun: false, logger: silentLogger })
+    await runStage(db, calibrateIrt, resolveStageParams(calibrateIrt, { allowNonConverged: true }, {}), { asOf: END, dryRun: false, logger: silentLogger })
   }
   const users = (await db.pool.query<{ user_id: string }>(`SELECT DISTINCT user_id FROM exam_results WHERE created_at >= $1::date - 29 ORDER BY user_id`, [END])).rows.map((r) => r.user_id)
   const pick = (i: number) => users[(i * 7919) % users.length]!

@@ -5,6 +5,7 @@
  */
 import { Flags } from '@oclif/core'
 import { DEFAULT_NAMESPACE } from '../lib/kube/connect.js'
+import type { RunPlan } from '../lib/stages/command.js'
 
 /** The database every database command talks to. */
 export const dbFlags = {
@@ -53,4 +54,14 @@ export const verifyFlags = {
   junit: Flags.string({ description: 'Also write a JUnit XML report to this file (for CI).' }),
   'max-age-hours': Flags.integer({ description: "Freshness: the last successful run must be younger than this (default: from the stage's CronJob schedule, the interval between fires plus a grace: daily 26 h, weekly 192 h).", min: 1 }),
   days: Flags.integer({ description: 'Window length in days for coverage and range checks.', default: 7 }),
+}
+
+/** The run plan of a `run <stage>` command (days, dry run, database) from its dbFlags and stageFlags. */
+export function runPlan(flags: { 'database-url'?: string; date?: string; from?: string; to?: string; 'keep-going'?: boolean; 'dry-run'?: boolean }): RunPlan {
+  return { databaseUrl: flags['database-url'], date: flags.date, from: flags.from, to: flags.to, keepGoing: flags['keep-going'], dryRun: flags['dry-run'] }
+}
+
+/** compute-kpis' and detect-inactivity's P and S options from kpiFlags. */
+export function kpiOptions(flags: { target?: string; bayesian?: boolean; 'goal-weeks'?: string; 'churn-horizon-days'?: number; user?: string[] }) {
+  return { target: flags.target, bayesian: flags.bayesian, horizonWeeks: flags['goal-weeks'], churnHorizonDays: flags['churn-horizon-days'], users: flags.user }
 }

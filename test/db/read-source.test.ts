@@ -6,6 +6,7 @@ import type { Logger } from '../../src/lib/output/index.js'
 import { runStage } from '../../src/lib/stages/runner.js'
 import { DB_KINDS, freshDatabase } from '../support/db.js'
 import { insertExams, insertQuestions } from '../support/fixtures.js'
+import { resolveStageParams } from '../../src/lib/stages/options.js'
 
 function capture(): { logger: Logger; lines: string[] } {
   const lines: string[] = []
@@ -39,7 +40,7 @@ describe.each(DB_KINDS)('read order attempt → responses (%s)', (kind) => {
         { user_id: 'r1', topic_id: 'geometry', date: '2026-03-14', attempts: 1, correct: 1 },
         { user_id: 'r2', topic_id: 'algebra', date: '2026-03-14', attempts: 1, correct: 0 },
       ])
-      const k = await runStage(db, computeKpisStage, computeKpisStage.parseParams({}, {}), { asOf: AS_OF, dryRun: false, logger: capture().logger })
+      const k = await runStage(db, computeKpisStage, resolveStageParams(computeKpisStage, {}, {}), { asOf: AS_OF, dryRun: false, logger: capture().logger })
       expect(k.rows.weekly_kpi).toBe(2)
       // The session-local view is gone after the run: the read model is seedops' own again.
       expect((await db.pool.query(`SELECT count(*)::int AS n FROM seedops_attempt_base`)).rows[0].n).toBe(0)

@@ -18,7 +18,7 @@ import { freshDatabase } from '../support/db.js'
 
 const END = '2026-06-30'
 const WINDOW = { from: '2026-06-01T00:00:00Z', to: '2026-07-01T00:00:00Z' }
-const params: CalibrateParams = { lookbackDays: 30, model: '2PL', anchorMode: 'none', writeBack: false, allowNonConverged: false, minResponses: 5, engine: 'native', timeoutMs: 300_000, retries: 3 }
+const params: CalibrateParams = { lookbackDays: 30, model: '2PL', anchorMode: 'none', writeBack: false, allowNonConverged: false, minResponses: 5, engine: 'native', timeoutSeconds: 300, retries: 3 }
 const ODD = ['tab\there', 'new\nline', 'back\\slash', '\\N', 'ünïcødé ☃ 学习者', ' padded ']
 
 /** 1,200 learners (a few with odd ids) × 3 sessions of 6 answers from a 40-item 2PL bank; later sessions repeat some items with other answers. */

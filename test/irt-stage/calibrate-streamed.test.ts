@@ -21,7 +21,7 @@ import { DB_KINDS, freshDatabase } from '../support/db.js'
 
 const REF = '/work/shared/reference/irt/sim2pl-sparse/responses.csv'
 const END = '2026-06-30'
-const params: CalibrateParams = { lookbackDays: 30, model: '2PL', anchorMode: 'none', writeBack: false, allowNonConverged: false, minResponses: 5, engine: 'native', timeoutMs: 300_000, retries: 3 }
+const params: CalibrateParams = { lookbackDays: 30, model: '2PL', anchorMode: 'none', writeBack: false, allowNonConverged: false, minResponses: 5, engine: 'native', timeoutSeconds: 300, retries: 3 }
 
 interface Session {
   session: string

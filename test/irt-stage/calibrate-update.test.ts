@@ -16,7 +16,7 @@ import { createIrtServer } from '../../src/lib/irt-service/server.js'
 const END = '2026-06-30'
 /** A day after the calibration as of END: sessions then have the calibrated θ as their prior. */
 const AFTER = '2026-07-01'
-const params = { lookbackDays: 30, model: '2PL' as const, anchorMode: 'fixed' as const, writeBack: false, allowNonConverged: false, minResponses: 5, engine: 'native' as const, timeoutMs: 300_000, retries: 3 }
+const params = { lookbackDays: 30, model: '2PL' as const, anchorMode: 'fixed' as const, writeBack: false, allowNonConverged: false, minResponses: 5, engine: 'native' as const, timeoutSeconds: 300, retries: 3 }
 
 function corr(x: number[], y: number[]) {
   const mx = x.reduce((s, v) => s + v, 0) / x.length

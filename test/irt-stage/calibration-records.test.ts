@@ -11,7 +11,7 @@ import { DB_KINDS, freshDatabase } from '../support/db.js'
 
 const END = '2026-06-30'
 const DAY_BEFORE = '2026-06-29'
-const base: CalibrateParams = { lookbackDays: 20, model: '2PL', anchorMode: 'fixed', writeBack: false, allowNonConverged: false, minResponses: 5, engine: 'native', timeoutMs: 300_000, retries: 3 }
+const base: CalibrateParams = { lookbackDays: 20, model: '2PL', anchorMode: 'fixed', writeBack: false, allowNonConverged: false, minResponses: 5, engine: 'native', timeoutSeconds: 300, retries: 3 }
 const run = (db: Db, asOf: string, p: Partial<CalibrateParams> = {}, dryRun = false) => runStage(db, calibrateIrt, { ...base, ...p }, { asOf, dryRun, logger: silentLogger })
 
 describe.each(DB_KINDS)('calibration records on %s', (kind) => {

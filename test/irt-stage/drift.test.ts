@@ -30,7 +30,7 @@ const V2 = `${D2}.2PL`
 const N_ITEMS = 30
 const PERSONS = 2500
 const SHIFTED = ['5004', '5017', '5026']
-const params: CalibrateParams = { lookbackDays: 7, model: '2PL', anchorMode: 'none', writeBack: false, allowNonConverged: false, minResponses: 5, engine: 'native', timeoutMs: 300_000, retries: 3 }
+const params: CalibrateParams = { lookbackDays: 7, model: '2PL', anchorMode: 'none', writeBack: false, allowNonConverged: false, minResponses: 5, engine: 'native', timeoutSeconds: 300, retries: 3 }
 
 function itemTruth(week: 1 | 2) {
   return Array.from({ length: N_ITEMS }, (_, j) => {

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import { churnRisk, engagement, goalProbability, improvement, normalCdf, recovery, timeEfficiency, type KpiInputs } from '../../src/lib/kpi/formulas.js'
-import { parseKpiParams } from '../../src/lib/kpi/stage.js'
+import computeKpisStage from '../../src/lib/kpi/stage.js'
+import { resolveStageParams } from '../../src/lib/stages/options.js'
 
 const base: KpiInputs = {
   user_id: 'u', n_recent: 0, c_recent: 0, n_prev: 0, c_prev: 0, theta_recent: null, se_recent: null, theta_prev: null,
@@ -72,10 +73,11 @@ describe('KPI formulas: ranges and nulls', () => {
 describe('KPI params: flags > env > defaults', () => {
   it('reads the predecessor env names and lets flags win', () => {
     const env = { KPI_LOOKBACK_DAYS: '45', METRICS_DEFAULT_TARGET: '0.7', METRICS_USE_BAYESIAN: 'true', METRICS_CHURN_HORIZON_DAYS: '21' }
+    const parseKpiParams = (o: Record<string, unknown>, e: NodeJS.ProcessEnv) => resolveStageParams(computeKpisStage, o, e)
     expect(parseKpiParams({}, env)).toEqual({ lookbackDays: 45, target: 0.7, bayesian: true, horizonWeeks: 1, churnHorizonDays: 21, users: undefined })
-    expect(parseKpiParams({ 'lookback-days': 10, target: '-0.5', bayesian: false, user: ['b', 'a', 'b'] }, env)).toMatchObject({ lookbackDays: 10, target: -0.5, bayesian: false, users: ['b', 'a'] })
+    expect(parseKpiParams({ lookbackDays: 10, target: '-0.5', bayesian: false, users: ['b', 'a', 'b'] }, env)).toMatchObject({ lookbackDays: 10, target: -0.5, bayesian: false, users: ['b', 'a'] })
     expect(parseKpiParams({}, {})).toEqual({ lookbackDays: 30, target: 0, bayesian: false, horizonWeeks: 1, churnHorizonDays: 14, users: undefined })
-    expect(() => parseKpiParams({ target: 'high' }, {})).toThrow(/--target "high" is not a number/)
-    expect(() => parseKpiParams({}, { METRICS_USE_BAYESIAN: 'maybe' })).toThrow(/METRICS_USE_BAYESIAN/)
+    expect(() => parseKpiParams({ target: 'high' }, {})).toThrow('target from flag --target="high" is not a number')
+    expect(() => parseKpiParams({}, { METRICS_USE_BAYESIAN: 'maybe' })).toThrow('bayesian from env METRICS_USE_BAYESIAN="maybe" is not a boolean')
   })
 })

@@ -1,10 +1,11 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { Db } from '../../src/lib/db/index.js'
-import computeKpisStage, { parseKpiParams } from '../../src/lib/kpi/stage.js'
+import computeKpisStage from '../../src/lib/kpi/stage.js'
 import { silentLogger } from '../../src/lib/output/index.js'
 import { runStage } from '../../src/lib/stages/runner.js'
 import { DB_KINDS, freshDatabase, type TestDatabase } from '../support/db.js'
 import { insertExams, insertQuestions } from '../support/fixtures.js'
+import { resolveStageParams } from '../../src/lib/stages/options.js'
 
 /**
  * A_t's h = clamp(1 − mean(used_hints)/3) over the attempts that carry hint data (SPEC 2), with
@@ -32,7 +33,7 @@ describe.each(DB_KINDS)('A_t hints per attempt on %s', (kind) => {
       { session_id: 'str', user_id: 'u_str', at: '2026-03-11T10:00:00Z', questions: qs(['2', ' 3 ', '0', '1.5', 'abc']) },
       { session_id: 'big', user_id: 'u_big', at: '2026-03-11T10:00:00Z', questions: qs([6, 9, undefined]) },
     ])
-    await runStage(db, computeKpisStage, parseKpiParams({}, {}), { asOf: '2026-03-11', dryRun: false, logger: silentLogger })
+    await runStage(db, computeKpisStage, resolveStageParams(computeKpisStage, {}, {}), { asOf: '2026-03-11', dryRun: false, logger: silentLogger })
   })
   afterAll(async () => {
     await db?.close().catch(() => {})

@@ -1,11 +1,12 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { Db } from '../../src/lib/db/index.js'
-import detectInactivityStage, { parseInactivityParams } from '../../src/lib/kpi/inactivity.js'
+import detectInactivityStage from '../../src/lib/kpi/inactivity.js'
 import { silentLogger } from '../../src/lib/output/index.js'
 import { runStage } from '../../src/lib/stages/runner.js'
 import { runCli } from '../support/cli.js'
 import { DB_KINDS, freshDatabase, type TestDatabase } from '../support/db.js'
 import { insertExams, insertQuestions } from '../support/fixtures.js'
+import { resolveStageParams } from '../../src/lib/stages/options.js'
 
 /**
  * as_of 2026-03-15, threshold 7 → the threshold window is 03-09..03-15: flagged iff the latest
@@ -46,8 +47,8 @@ async function addOptionalSources(db: Db) {
   await db.pool.query(`INSERT INTO responses VALUES ('i_resp', 1, true, '2026-03-11T10:00:00Z')`)
 }
 
-const run = (db: Db, flags: Record<string, unknown> = {}, dryRun = false) =>
-  runStage(db, detectInactivityStage, parseInactivityParams(flags, {}), { asOf: AS_OF, dryRun, logger: silentLogger })
+const run = (db: Db, options: Record<string, unknown> = {}, dryRun = false) =>
+  runStage(db, detectInactivityStage, resolveStageParams(detectInactivityStage, options, {}), { asOf: AS_OF, dryRun, logger: silentLogger })
 
 describe.each(DB_KINDS)('detect-inactivity on %s', (kind) => {
   let t: TestDatabase
@@ -106,10 +107,10 @@ describe.each(DB_KINDS)('detect-inactivity on %s', (kind) => {
 
   it('--threshold-days moves the boundary; a threshold ≥ the lookback is a usage error', async () => {
     // threshold 8 → window 03-08..03-15: i_exact (03-08 23:59:59) is now active
-    const r = await run(db, { 'threshold-days': 8 }, true)
+    const r = await run(db, { thresholdDays: 8 }, true)
     expect(r.summary!.flagged.map((f) => f.user_id)).not.toContain('i_exact')
     expect(r.summary!.flagged.map((f) => f.user_id)).toContain('i_exam')
-    expect(() => parseInactivityParams({ 'threshold-days': 60 }, {})).toThrow(/must be shorter than the lookback/)
+    expect(() => resolveStageParams(detectInactivityStage, { thresholdDays: 60 }, {})).toThrow(/must be shorter than the lookback/)
   })
 
   it('as a process: lists who was flagged and why', async () => {

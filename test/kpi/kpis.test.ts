@@ -2,13 +2,14 @@ import { once } from 'node:events'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { Db } from '../../src/lib/db/index.js'
 import { normalCdf } from '../../src/lib/kpi/formulas.js'
-import computeKpisStage, { parseKpiParams } from '../../src/lib/kpi/stage.js'
+import computeKpisStage from '../../src/lib/kpi/stage.js'
 import { silentLogger } from '../../src/lib/output/index.js'
 import { runStage } from '../../src/lib/stages/runner.js'
 import { runCli, spawnCli } from '../support/cli.js'
 import { DB_KINDS, freshDatabase, type TestDatabase } from '../support/db.js'
 import { insertExams, waitForOutput } from '../support/fixtures.js'
 import { AS_OF, loadKpiFixture, WEEK } from './fixture.js'
+import { resolveStageParams } from '../../src/lib/stages/options.js'
 
 type Row = { user_id: string; kpis: Record<string, unknown> }
 
@@ -17,8 +18,8 @@ async function kpiRows(db: Db, week = WEEK): Promise<Record<string, Record<strin
   return Object.fromEntries(r.rows.map((x) => [x.user_id, x.kpis]))
 }
 
-const run = (db: Db, flags: Record<string, unknown> = {}, env: NodeJS.ProcessEnv = {}, opts: { asOf?: string; dryRun?: boolean } = {}) =>
-  runStage(db, computeKpisStage, parseKpiParams(flags, env), { asOf: opts.asOf ?? '2026-03-11', dryRun: opts.dryRun ?? false, logger: silentLogger })
+const run = (db: Db, options: Record<string, unknown> = {}, env: NodeJS.ProcessEnv = {}, opts: { asOf?: string; dryRun?: boolean } = {}) =>
+  runStage(db, computeKpisStage, resolveStageParams(computeKpisStage, options, env), { asOf: opts.asOf ?? '2026-03-11', dryRun: opts.dryRun ?? false, logger: silentLogger })
 
 describe.each(DB_KINDS)('compute-kpis on %s', (kind) => {
   let t: TestDatabase
@@ -124,7 +125,7 @@ describe.each(DB_KINDS)('compute-kpis on %s', (kind) => {
   })
 
   it('--target, --lookback-days and --user; env METRICS_DEFAULT_TARGET when no flag', async () => {
-    const r = await run(db, { target: '0.3', 'lookback-days': 45, user: ['u_one', 'u_old', 'u_nobody'] })
+    const r = await run(db, { target: '0.3', lookbackDays: 45, users: ['u_one', 'u_old', 'u_nobody'] })
     expect(r.summary!.users).toBe(2) // u_old is active within 45 days
     expect(r.warnings.join(' ')).toMatch(/1 requested user\(s\) had no attempt .*u_nobody/)
     let k = await kpiRows(db)
@@ -133,7 +134,7 @@ describe.each(DB_KINDS)('compute-kpis on %s', (kind) => {
     //   d = 38 → 0.6·clamp(38/14) = 0.6; one session → gap term 0; 0.15·(1 − 1/10) = 0.135
     expect(k.u_old!.A_t).toBeNull()
     expect(k.u_old!.S).toBeCloseTo(0.735, 12)
-    await run(db, { user: ['u_one'] }, { METRICS_DEFAULT_TARGET: '0.3' })
+    await run(db, { users: ['u_one'] }, { METRICS_DEFAULT_TARGET: '0.3' })
     k = await kpiRows(db)
     expect(k.u_one!.P).toBeCloseTo(0.5, 12)
   })

@@ -2,11 +2,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { Db } from '../../src/lib/db/index.js'
 import { loadKpiInputs, loadKpiInputsSplit } from '../../src/lib/kpi/compute.js'
 import { splitParts, splitRead } from '../../src/lib/kpi/parallel.js'
-import computeKpisStage, { parseKpiParams } from '../../src/lib/kpi/stage.js'
+import computeKpisStage from '../../src/lib/kpi/stage.js'
 import { silentLogger } from '../../src/lib/output/index.js'
 import { runStage } from '../../src/lib/stages/runner.js'
 import { DB_KINDS, freshDatabase, type TestDatabase } from '../support/db.js'
 import { loadKpiFixture, loadRandomKpiData } from './fixture.js'
+import { resolveStageParams } from '../../src/lib/stages/options.js'
 
 const AS_OF = '2026-03-15'
 
@@ -73,7 +74,7 @@ describe.each(DB_KINDS)('compute-kpis read split across connections (%s)', (kind
 
   it.runIf(kind === 'postgres')('the stage writes the same weekly_kpi with the split and without it', async () => {
     const kpis = async () => (await db.pool.query(`SELECT user_id, kpis FROM weekly_kpi ORDER BY user_id`)).rows
-    const params = parseKpiParams({ bayesian: true }, {})
+    const params = resolveStageParams(computeKpisStage, { bayesian: true }, {})
     await runStage(db, computeKpisStage, params, { asOf: AS_OF, dryRun: false, logger: silentLogger, env: { SEEDOPS_PARALLEL_CONNECTIONS: '1' } })
     const single = await kpis()
     await db.pool.query(`DELETE FROM weekly_kpi`)

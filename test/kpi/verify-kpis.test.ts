@@ -2,7 +2,7 @@ import { existsSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { Db } from '../../src/lib/db/index.js'
-import computeKpisStage, { parseKpiParams } from '../../src/lib/kpi/stage.js'
+import computeKpisStage from '../../src/lib/kpi/stage.js'
 import { silentLogger } from '../../src/lib/output/index.js'
 import { runStage } from '../../src/lib/stages/runner.js'
 import { runChecks } from '../../src/lib/verify/run.js'
@@ -10,6 +10,7 @@ import { kpisGroup, maxNullOptions } from '../../src/lib/verify/kpis.js'
 import { runCli } from '../support/cli.js'
 import { DB_KINDS, freshDatabase, type TestDatabase } from '../support/db.js'
 import { AS_OF, loadKpiFixture, WEEK } from './fixture.js'
+import { resolveStageParams } from '../../src/lib/stages/options.js'
 
 const verify = (db: Db, options: Record<string, number> = {}, asOf = AS_OF) =>
   runChecks([kpisGroup], { q: db.pool, asOf, now: new Date(), options: { maxAgeHours: 26, lookbackDays: 30, ...options } })
@@ -35,7 +36,7 @@ describe.each(DB_KINDS)('verify kpis on %s', (kind) => {
   })
 
   it('passes after a run, with the numbers; null rates against thresholds', async () => {
-    await runStage(db, computeKpisStage, parseKpiParams({}, {}), { asOf: AS_OF, dryRun: false, logger: silentLogger })
+    await runStage(db, computeKpisStage, resolveStageParams(computeKpisStage, {}, {}), { asOf: AS_OF, dryRun: false, logger: silentLogger })
     const r = await verify(db)
     const c = byId(r)
     expect(c['kpis.freshness']!.status).toBe('ok')

@@ -37,7 +37,7 @@ describe('store config', () => {
   test('flags > env > default; S3 when S3_BUCKET is set; endpoint implies path style', () => {
     expect(resolveStoreConfig({}, { SEEDOPS_HOME: '/h' })).toEqual({ kind: 'local', dir: '/h/reports' })
     expect(resolveStoreConfig({}, { REPORT_OUT_DIR: '/o' })).toEqual({ kind: 'local', dir: '/o' })
-    expect(resolveStoreConfig({ 'out-dir': '/f' }, { S3_BUCKET: 'b' })).toEqual({ kind: 'local', dir: '/f' })
+    expect(resolveStoreConfig({ outDir: '/f' }, { S3_BUCKET: 'b' })).toEqual({ kind: 'local', dir: '/f' })
     expect(resolveStoreConfig({}, { S3_BUCKET: 'b', AWS_REGION: 'eu-central-1' })).toEqual({ kind: 's3', bucket: 'b', region: 'eu-central-1', endpoint: undefined, forcePathStyle: false })
     expect(resolveStoreConfig({}, { S3_BUCKET: 'b', S3_ENDPOINT: 'http://minio:9000' })).toMatchObject({ kind: 's3', endpoint: 'http://minio:9000', forcePathStyle: true, region: 'us-east-1' })
     expect(() => resolveStoreConfig({ store: 's3' }, {})).toThrow(/no bucket/)

@@ -13,6 +13,7 @@ import { kpiWeekIsFinal, runRange, runWithPrerequisites } from '../../src/lib/st
 import { runCli } from '../support/cli.js'
 import { DB_KINDS, freshDatabase } from '../support/db.js'
 import { insertExams, insertQuestions } from '../support/fixtures.js'
+import { resolveStageParams } from '../../src/lib/stages/options.js'
 
 // Two ISO weeks: W = Monday 2026-03-09 .. Sunday 2026-03-15, then the week of Monday 2026-03-16.
 const W = '2026-03-09'
@@ -54,13 +55,13 @@ describe.each(DB_KINDS)('which week, which day (%s)', (kind) => {
     try {
       await weekdays(db)
       // The daily 02:10 run that computed W last: Saturday's (Sunday's had seen two hours of Sunday).
-      await runWithPrerequisites(db, computeKpisStage, computeKpisStage.parseParams({}, {}), opts(SATURDAY))
+      await runWithPrerequisites(db, computeKpisStage, resolveStageParams(computeKpisStage, {}, {}), opts(SATURDAY))
       const before = await kpiRows(db, W)
       expect(before.map((r) => r.user_id)).toEqual(['u1', 'u2'])
       expect(await kpiWeekIsFinal(db, W)).toBe(false)
       await sunday(db)
 
-      const params = generateReport.parseParams({ 'out-dir': out, renderer: 'builtin' }, {})
+      const params = resolveStageParams(generateReport, { outDir: out, renderer: 'builtin' }, {})
       const monday = await runWithPrerequisites(db, generateReport, params, opts(MONDAY))
       // First the week's KPIs were made final (a compute-kpis run as of its Sunday), then the report.
       expect(monday.before.map((b) => [b.stage, b.asOf, b.status])).toEqual([['compute-kpis', SUNDAY, 'succeeded']])
@@ -88,10 +89,10 @@ describe.each(DB_KINDS)('which week, which day (%s)', (kind) => {
     const out = mkdtempSync(join(tmpdir(), 'seedops-weeks-'))
     try {
       await weekdays(db)
-      await runWithPrerequisites(db, computeKpisStage, computeKpisStage.parseParams({}, {}), opts(SATURDAY))
-      const strict = generateReport.parseParams({ 'out-dir': out, renderer: 'builtin', 'require-final-kpis': true }, {})
+      await runWithPrerequisites(db, computeKpisStage, resolveStageParams(computeKpisStage, {}, {}), opts(SATURDAY))
+      const strict = resolveStageParams(generateReport, { outDir: out, renderer: 'builtin', requireFinalKpis: true }, {})
       await expect(runWithPrerequisites(db, generateReport, strict, opts(MONDAY))).rejects.toMatchObject({ code: 'KPIS_NOT_FINAL' })
-      const picked = generateReport.parseParams({ 'out-dir': out, renderer: 'builtin', week: '2026-W11' }, {})
+      const picked = resolveStageParams(generateReport, { outDir: out, renderer: 'builtin', week: '2026-W11' }, {})
       expect(picked.week).toBe(W)
       const r = await runWithPrerequisites(db, generateReport, picked, opts(MONDAY))
       expect(r.before).toEqual([])
@@ -105,13 +106,13 @@ describe.each(DB_KINDS)('which week, which day (%s)', (kind) => {
     const db = await (await freshDatabase(kind)).open()
     try {
       await weekdays(db)
-      await runWithPrerequisites(db, computeKpisStage, computeKpisStage.parseParams({}, {}), opts(SATURDAY))
+      await runWithPrerequisites(db, computeKpisStage, resolveStageParams(computeKpisStage, {}, {}), opts(SATURDAY))
       await sunday(db)
-      const mon = await runWithPrerequisites(db, computeKpisStage, computeKpisStage.parseParams({}, {}), opts(MONDAY))
+      const mon = await runWithPrerequisites(db, computeKpisStage, resolveStageParams(computeKpisStage, {}, {}), opts(MONDAY))
       expect(mon.before.map((b) => b.asOf)).toEqual([SUNDAY])
       expect((mon.report.summary as { weekStart: string }).weekStart).toBe(MONDAY)
       expect((await kpiRows(db, W)).map((r) => r.user_id)).toEqual(['u1', 'u2', 'u3'])
-      const tue = await runWithPrerequisites(db, computeKpisStage, computeKpisStage.parseParams({}, {}), opts('2026-03-17'))
+      const tue = await runWithPrerequisites(db, computeKpisStage, resolveStageParams(computeKpisStage, {}, {}), opts('2026-03-17'))
       expect(tue.before).toEqual([])
       const log = (await db.pool.query(`SELECT as_of::text, params->>'final' AS final FROM seedops_stage_runs WHERE stage = 'compute-kpis' ORDER BY id`)).rows
       expect(log).toEqual([
@@ -134,7 +135,7 @@ describe.each(DB_KINDS)('which week, which day (%s)', (kind) => {
       try {
         await weekdays(db)
         await sunday(db)
-        const p = computeKpisStage.parseParams({}, {})
+        const p = resolveStageParams(computeKpisStage, {}, {})
         if (mode === 'range') {
           const r = await runRange(db, computeKpisStage, p, { days, keepGoing: false, dryRun: false, logger: silentLogger })
           expect(r.status).toBe('succeeded')

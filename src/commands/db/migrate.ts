@@ -19,7 +19,7 @@ export default class DbMigrate extends BaseCommand<typeof DbMigrate> {
 
   async run(): Promise<MigrateResult> {
     const { flags } = await this.parse(DbMigrate)
-    return withDb(flags, (db) => migrate(db, this.logger, { dryRun: flags['dry-run'] }))
+    return withDb({ databaseUrl: flags['database-url'] }, (db) => migrate(db, this.logger, { dryRun: flags['dry-run'] }))
   }
 
   protected override render(r: MigrateResult): void {

@@ -12,7 +12,7 @@ export default class DbStatus extends BaseCommand<typeof DbStatus> {
 
   async run(): Promise<SchemaStatus> {
     const { flags } = await this.parse(DbStatus)
-    return withDb(flags, (db) => schemaStatus(db))
+    return withDb({ databaseUrl: flags['database-url'] }, (db) => schemaStatus(db))
   }
 
   protected override render(r: SchemaStatus): void {

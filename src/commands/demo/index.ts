@@ -14,7 +14,7 @@ export default class Demo extends BaseCommand<typeof Demo> {
   async run(): Promise<DemoResult> {
     const { flags } = await this.parse(Demo)
     const asOf = resolveDate(flags.date)
-    const r = await withDb(flags, (db) =>
+    const r = await withDb({ databaseUrl: flags['database-url'] }, (db) =>
       runDemo(db, { seed: { learners: flags.learners, items: flags.items, days: flags.days, seed: flags.seed }, asOf, logger: this.logger }),
     )
     this.failed = r.stages.some((s) => s.status !== 'succeeded')

@@ -15,7 +15,7 @@ export default class DemoSeed extends BaseCommand<typeof DemoSeed> {
   async run(): Promise<SeedSummary> {
     const { flags } = await this.parse(DemoSeed)
     const endDate = resolveDate(flags.date)
-    return withDb(flags, async (db) => {
+    return withDb({ databaseUrl: flags['database-url'] }, async (db) => {
       await assertMigrated(db)
       return withTransaction(db.pool, (c) =>
         seedDemo(c, { learners: flags.learners, items: flags.items, days: flags.days, seed: flags.seed, endDate }, this.logger),

@@ -23,7 +23,7 @@ export default class IrtHistory extends BaseCommand<typeof IrtHistory> {
   async run(): Promise<HistoryResult> {
     const { flags } = await this.parse(IrtHistory)
     const item = flags.item === undefined ? undefined : parseItemId(flags.item)
-    return withDb(flags, async (db) => {
+    return withDb({ databaseUrl: flags['database-url'] }, async (db) => {
       await assertMigrated(db)
       if (item === undefined) {
         const versions = await listVersions(db.pool, { limit: flags.limit })

@@ -18,7 +18,7 @@ export default class IrtRollback extends BaseCommand<typeof IrtRollback> {
 
   async run(): Promise<StageRunReport<RollbackSummary>> {
     const { flags } = await this.parse(IrtRollback)
-    return withDb(flags, (db) => rollbackItemParams(db, flags.to, { dryRun: Boolean(flags['dry-run']), logger: this.logger }))
+    return withDb({ databaseUrl: flags['database-url'] }, (db) => rollbackItemParams(db, flags.to, { dryRun: Boolean(flags['dry-run']), logger: this.logger }))
   }
 
   protected override render(r: StageRunReport<RollbackSummary>): void {

@@ -1,6 +1,6 @@
 import { Flags } from '@oclif/core'
 import { BaseCommand } from '../../cli/base-command.js'
-import { dbFlags, stageFlags } from '../../cli/flags.js'
+import { dbFlags, runPlan, stageFlags } from '../../cli/flags.js'
 import aggregateFeatures from '../../lib/features/stage.js'
 import { executeStage, renderStageReport, type StageCommandResult } from '../../lib/stages/command.js'
 
@@ -21,7 +21,7 @@ export default class RunAggregateFeatures extends BaseCommand<typeof RunAggregat
 
   async run(): Promise<StageCommandResult> {
     const { flags } = await this.parse(RunAggregateFeatures)
-    const r = await executeStage(aggregateFeatures, flags, this.logger)
+    const r = await executeStage(aggregateFeatures, { lookbackDays: flags['lookback-days'], includeTheta: flags['include-theta'] }, runPlan(flags), this.logger)
     this.failed = r.status === 'failed'
     return r
   }

@@ -1,6 +1,6 @@
 import { Flags } from '@oclif/core'
 import { BaseCommand } from '../../cli/base-command.js'
-import { dbFlags, stageFlags } from '../../cli/flags.js'
+import { dbFlags, runPlan, stageFlags } from '../../cli/flags.js'
 import calibrateIrt from '../../lib/irt-stage/calibrate-stage.js'
 import { executeStage, renderStageReport, type StageCommandResult } from '../../lib/stages/command.js'
 
@@ -29,7 +29,23 @@ export default class RunCalibrateIrt extends BaseCommand<typeof RunCalibrateIrt>
 
   async run(): Promise<StageCommandResult> {
     const { flags } = await this.parse(RunCalibrateIrt)
-    const r = await executeStage(calibrateIrt, flags, this.logger)
+    const r = await executeStage(
+      calibrateIrt,
+      {
+        lookbackDays: flags['lookback-days'],
+        model: flags.model,
+        maxCycles: flags['max-cycles'],
+        anchorMode: flags['anchor-mode'],
+        writeBack: flags['write-back'],
+        minResponses: flags['min-responses'],
+        allowNonConverged: flags['allow-non-converged'],
+        engine: flags.engine,
+        timeoutSeconds: flags.timeout,
+        retries: flags.retries,
+      },
+      runPlan(flags),
+      this.logger,
+    )
     this.failed = r.status === 'failed'
     return r
   }

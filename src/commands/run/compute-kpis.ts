@@ -1,6 +1,6 @@
 import { Flags } from '@oclif/core'
 import { BaseCommand } from '../../cli/base-command.js'
-import { dbFlags, kpiFlags, stageFlags } from '../../cli/flags.js'
+import { dbFlags, kpiFlags, kpiOptions, runPlan, stageFlags } from '../../cli/flags.js'
 import computeKpisStage from '../../lib/kpi/stage.js'
 import { executeStage, renderStageReport, type StageCommandResult } from '../../lib/stages/command.js'
 
@@ -22,7 +22,7 @@ export default class RunComputeKpis extends BaseCommand<typeof RunComputeKpis> {
 
   async run(): Promise<StageCommandResult> {
     const { flags } = await this.parse(RunComputeKpis)
-    const r = await executeStage(computeKpisStage, flags, this.logger)
+    const r = await executeStage(computeKpisStage, { ...kpiOptions(flags), lookbackDays: flags['lookback-days'] }, runPlan(flags), this.logger)
     this.failed = r.status === 'failed'
     return r
   }

@@ -1,5 +1,5 @@
 import { BaseCommand } from '../../cli/base-command.js'
-import { dbFlags, stageFlags } from '../../cli/flags.js'
+import { dbFlags, runPlan, stageFlags } from '../../cli/flags.js'
 import { withDb } from '../../lib/db/index.js'
 import { runDaily, type DailyReport } from '../../lib/stages/chain.js'
 import { asOfDays, renderStageReport } from '../../lib/stages/command.js'
@@ -17,8 +17,8 @@ export default class RunDaily extends BaseCommand<typeof RunDaily> {
 
   async run(): Promise<DailyReport> {
     const { flags } = await this.parse(RunDaily)
-    const days = asOfDays(flags)
-    const r = await withDb(flags, (db) => runDaily(db, { days, keepGoing: Boolean(flags['keep-going']), dryRun: Boolean(flags['dry-run']), logger: this.logger, env: process.env }))
+    const days = asOfDays(runPlan(flags))
+    const r = await withDb({ databaseUrl: flags['database-url'] }, (db) => runDaily(db, { days, keepGoing: Boolean(flags['keep-going']), dryRun: Boolean(flags['dry-run']), logger: this.logger, env: process.env }))
     this.failed = r.status === 'failed'
     return r
   }

@@ -1,6 +1,6 @@
 import { Flags } from '@oclif/core'
 import { BaseCommand } from '../../cli/base-command.js'
-import { dbFlags, kpiFlags, stageFlags } from '../../cli/flags.js'
+import { dbFlags, kpiFlags, kpiOptions, runPlan, stageFlags } from '../../cli/flags.js'
 import detectInactivityStage from '../../lib/kpi/inactivity.js'
 import { executeStage, renderStageReport, type StageCommandResult } from '../../lib/stages/command.js'
 
@@ -23,7 +23,12 @@ export default class RunDetectInactivity extends BaseCommand<typeof RunDetectIna
 
   async run(): Promise<StageCommandResult> {
     const { flags } = await this.parse(RunDetectInactivity)
-    const r = await executeStage(detectInactivityStage, flags, this.logger)
+    const r = await executeStage(
+      detectInactivityStage,
+      { ...kpiOptions(flags), thresholdDays: flags['threshold-days'], inactivityLookbackDays: flags['lookback-days'] },
+      runPlan(flags),
+      this.logger,
+    )
     this.failed = r.status === 'failed'
     return r
   }

@@ -1,6 +1,6 @@
 import { Flags } from '@oclif/core'
 import { BaseCommand } from '../../cli/base-command.js'
-import { dbFlags, stageFlags } from '../../cli/flags.js'
+import { dbFlags, runPlan, stageFlags } from '../../cli/flags.js'
 import generateReport, { type ReportSummary } from '../../lib/reports/stage.js'
 import { executeStage, isRange, renderStageReport, type StageCommandResult } from '../../lib/stages/command.js'
 
@@ -34,7 +34,26 @@ export default class RunGenerateReport extends BaseCommand<typeof RunGenerateRep
 
   async run(): Promise<StageCommandResult<ReportSummary>> {
     const { flags } = await this.parse(RunGenerateReport)
-    const r = await executeStage(generateReport, flags, this.logger)
+    const r = await executeStage(
+      generateReport,
+      {
+        format: flags.format,
+        renderer: flags.renderer,
+        store: flags.store,
+        outDir: flags['out-dir'],
+        bucket: flags.bucket,
+        shard: flags.shard,
+        shardCount: flags['shard-count'],
+        users: flags.user,
+        batchSize: flags['batch-size'],
+        concurrency: flags.concurrency,
+        // --date D reports the ISO week holding D.
+        week: flags.week ?? flags.date,
+        requireFinalKpis: flags['require-final-kpis'],
+      },
+      runPlan(flags),
+      this.logger,
+    )
     this.failed = r.status === 'failed' || (!isRange(r) && (r.summary?.failedUsers ?? 0) > 0)
     return r
   }

@@ -1,6 +1,6 @@
 import { Flags } from '@oclif/core'
 import { BaseCommand } from '../../cli/base-command.js'
-import { dbFlags, stageFlags } from '../../cli/flags.js'
+import { dbFlags, runPlan, stageFlags } from '../../cli/flags.js'
 import updateThetaStage from '../../lib/irt-stage/update-theta.js'
 import { executeStage, renderStageReport, type StageCommandResult } from '../../lib/stages/command.js'
 
@@ -17,7 +17,7 @@ export default class RunUpdateTheta extends BaseCommand<typeof RunUpdateTheta> {
 
   async run(): Promise<StageCommandResult> {
     const { flags } = await this.parse(RunUpdateTheta)
-    const r = await executeStage(updateThetaStage, flags, this.logger)
+    const r = await executeStage(updateThetaStage, { user: flags.user, session: flags.session, lookbackDays: flags['lookback-days'] }, runPlan(flags), this.logger)
     this.failed = r.status === 'failed'
     return r
   }

@@ -1,7 +1,8 @@
 import { Flags } from '@oclif/core'
 import { BaseCommand } from '../../cli/base-command.js'
 import { dbFlags, verifyFlags } from '../../cli/flags.js'
-import { resolveInt } from '../../lib/config/index.js'
+import { KpiParams } from '../../lib/kpi/stage.js'
+import { resolveOptions } from '../../lib/stages/options.js'
 import { executeVerify, renderVerify } from '../../lib/verify/command.js'
 import { kpisGroup, maxNullOptions } from '../../lib/verify/kpis.js'
 import type { VerifyReport } from '../../lib/verify/run.js'
@@ -24,7 +25,8 @@ export default class VerifyKpis extends BaseCommand<typeof VerifyKpis> {
 
   async run(): Promise<VerifyReport> {
     const { flags } = await this.parse(VerifyKpis)
-    const lookback = resolveInt(flags['lookback-days'], ['KPI_LOOKBACK_DAYS'], 30, { min: 1, max: 366, label: 'lookback-days' })
+    // compute-kpis' own option, so KPI_LOOKBACK_DAYS means the same here.
+    const lookback = resolveOptions(KpiParams.pick({ lookbackDays: true }), { lookbackDays: flags['lookback-days'] }, process.env, 'verify kpis').options.lookbackDays
     const r = await executeVerify([kpisGroup], flags, {
       stage: 'compute-kpis',
       extraOptions: { minCoveragePct: flags['min-coverage'], lookbackDays: lookback, ...maxNullOptions(flags['max-null']) },

@@ -36,30 +36,6 @@ export function resolveInt(
   return value
 }
 
-export function resolveNumber(flag: number | undefined, envNames: string[], def: number, label: string, env: NodeJS.ProcessEnv = process.env): number {
-  if (flag !== undefined) return flag
-  const e = envFirst(envNames, env)
-  if (!e) return def
-  const n = Number(e.value)
-  if (!Number.isFinite(n)) throw usageError(`${e.name}=${JSON.stringify(e.value)} is not a number (for --${label})`)
-  return n
-}
-
-export function resolveBool(flag: boolean | undefined, envNames: string[], def: boolean, env: NodeJS.ProcessEnv = process.env): boolean {
-  if (flag !== undefined) return flag
-  const e = envFirst(envNames, env)
-  if (!e) return def
-  const v = e.value.trim().toLowerCase()
-  if (['1', 'true', 'yes', 'on'].includes(v)) return true
-  if (['0', 'false', 'no', 'off'].includes(v)) return false
-  throw usageError(`${e.name}=${JSON.stringify(e.value)} is not a boolean (true/false)`)
-}
-
-export function resolveString(flag: string | undefined, envNames: string[], def: string, env: NodeJS.ProcessEnv = process.env): string {
-  if (flag !== undefined && flag !== '') return flag
-  return envFirst(envNames, env)?.value ?? def
-}
-
 /** As-of date: YYYY-MM-DD in UTC; default today (UTC). */
 export function resolveDate(flag: string | undefined, now: Date = new Date()): string {
   if (flag === undefined || flag === '' || flag === 'today') return now.toISOString().slice(0, 10)

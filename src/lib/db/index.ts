@@ -130,8 +130,8 @@ export async function withTransaction<T>(pool: pg.Pool, fn: (c: pg.PoolClient) =
 }
 
 /** Opens the database for a command and always closes it (pools keep the process alive). */
-export async function withDb<T>(flags: { 'database-url'?: string }, fn: (db: Db) => Promise<T>): Promise<T> {
-  const db = await openDb({ databaseUrl: flags['database-url'] })
+export async function withDb<T>(opts: OpenOptions, fn: (db: Db) => Promise<T>): Promise<T> {
+  const db = await openDb(opts)
   try {
     return await fn(db)
   } finally {

@@ -7,6 +7,7 @@ import { translateError } from '../errors/index.js'
 import { loadStages, getStage } from '../stages/all.js'
 import { runStage } from '../stages/runner.js'
 import { runWithPrerequisites } from '../stages/chain.js'
+import { resolveStageParams } from '../stages/options.js'
 import { seedDemo, type SeedParams, type SeedSummary } from './seed.js'
 
 /**
@@ -16,9 +17,9 @@ import { seedDemo, type SeedParams, type SeedSummary } from './seed.js'
  */
 export const PIPELINE_ORDER = ['calibrate-irt', 'aggregate-features', 'compute-kpis', 'detect-inactivity', 'generate-report'] as const
 
-/** Per-stage flags the demo sets beyond the defaults. */
-const DEMO_STAGE_FLAGS: Record<string, Record<string, unknown>> = {
-  'aggregate-features': { 'include-theta': true },
+/** Per-stage options the demo sets beyond the defaults. */
+const DEMO_STAGE_OPTIONS: Record<string, Record<string, unknown>> = {
+  'aggregate-features': { includeTheta: true },
 }
 
 export interface DemoResult {
@@ -58,7 +59,7 @@ export async function runDemo(
     for (let k = weeks; k >= 1; k--) {
       const asOf = addDays(opts.asOf, -7 * k)
       // Best effort: early weeks of a small demo may be too thin to calibrate; the history just starts later.
-      await runStage(db, calib, calib.parseParams({}, process.env), { asOf, dryRun: false, logger: silentLogger }).then(
+      await runStage(db, calib, resolveStageParams(calib, {}, process.env), { asOf, dryRun: false, logger: silentLogger }).then(
         () => calibrated++,
         (e: Error) => logger.warn(`demo: calibration as of ${asOf} skipped: ${e.message}`),
       )
@@ -71,7 +72,7 @@ export async function runDemo(
   for (const id of PIPELINE_ORDER) {
     const stage = getStage(id)
     if (!stage) continue
-    const params = stage.parseParams(DEMO_STAGE_FLAGS[id] ?? {}, process.env)
+    const params = resolveStageParams(stage, DEMO_STAGE_OPTIONS[id] ?? {}, process.env)
     const t0 = Date.now()
     let r: Awaited<ReturnType<typeof runStage>>
     try {

@@ -79,6 +79,23 @@ function translatePg(e: PgLikeError): SeedopsError | undefined {
   return undefined
 }
 
+/**
+ * A zod validation error that escaped (input validated where no options resolver named the
+ * sources) is still the user's input: a usage error naming each field. Recognised by shape, so
+ * this module does not load zod for every command.
+ */
+function translateZod(e: unknown): SeedopsError | undefined {
+  const z = e as { name?: string; issues?: { path?: PropertyKey[]; message?: string }[] }
+  if (!z || typeof z !== 'object' || z.name !== 'ZodError' || !Array.isArray(z.issues)) return undefined
+  const parts = z.issues.map((i) => `${i.path?.length ? i.path.map(String).join('.') : 'input'}: ${i.message ?? 'invalid'}`)
+  return new SeedopsError(redact(`invalid ${parts.join('; ')}`), {
+    code: 'USAGE',
+    exitCode: EXIT.USAGE,
+    suggestions: ['Check the value of each field named above (flags, environment, or the input file)'],
+    data: { issues: z.issues.map((i) => ({ field: i.path?.map(String).join('.') ?? '', message: i.message })) },
+  })
+}
+
 /** Translates any thrown value into a SeedopsError. Unknown errors keep their message, redacted. */
 export function translateError(e: unknown): SeedopsError {
   if (e instanceof SeedopsError) {
@@ -86,6 +103,8 @@ export function translateError(e: unknown): SeedopsError {
     if (m === e.message) return e
     return new SeedopsError(m, { code: e.code, exitCode: e.exitCode, suggestions: e.suggestions, data: e.data })
   }
+  const zod = translateZod(e)
+  if (zod) return zod
   if (e && typeof e === 'object') {
     const pg = translatePg(e as PgLikeError)
     if (pg) return pg

@@ -1,12 +1,13 @@
 import { z } from 'zod'
-import { addDays, resolveBool, resolveInt, utcDayStart } from '../config/index.js'
+import { addDays, utcDayStart } from '../config/index.js'
 import type { Stage } from '../stages/types.js'
 import { DELETE_RANGE, DROP_STAGE, INSERT_FEATURES, MALFORMED, NO_TOPIC, SAMPLE, stageFeaturesSql, SUMMARY } from './sql.js'
 import { fillTopicTheta } from './theta.js'
 
+/** aggregate-features' options (flag, env twin, default): see stages/options.ts. */
 export const FeaturesParams = z.object({
-  lookbackDays: z.number().int().min(1).max(366),
-  includeTheta: z.boolean(),
+  lookbackDays: z.number().int().min(1).max(366).default(7).meta({ flag: 'lookback-days', env: ['AGG_LOOKBACK_DAYS'] }),
+  includeTheta: z.boolean().default(false).meta({ flag: 'include-theta', env: ['AGG_INCLUDE_THETA'] }),
 })
 export type FeaturesParams = z.infer<typeof FeaturesParams>
 
@@ -41,12 +42,7 @@ export const aggregateFeatures: Stage<FeaturesParams, FeaturesSummary> = {
   id: 'aggregate-features',
   description: 'Daily per user × topic features (features_topic_daily) for the lookback window.',
   supportsDryRun: true,
-  parseParams(flags, env) {
-    return FeaturesParams.parse({
-      lookbackDays: resolveInt(flags['lookback-days'] as number | undefined, ['AGG_LOOKBACK_DAYS'], 7, { min: 1, max: 366, label: 'lookback-days' }, env),
-      includeTheta: resolveBool(flags['include-theta'] as boolean | undefined, ['AGG_INCLUDE_THETA'], false, env),
-    })
-  },
+  options: FeaturesParams,
   async run(params, ctx) {
     const to = ctx.asOf
     const from = addDays(to, -(params.lookbackDays - 1))

@@ -3,7 +3,7 @@ import { pipeline } from 'node:stream/promises'
 import type pg from 'pg'
 import { from as copyFrom } from 'pg-copy-streams'
 import { z } from 'zod'
-import { addDays, envFirst, resolveBool, resolveInt, resolveString, utcDayStart } from '../config/index.js'
+import { addDays, envFirst, utcDayStart } from '../config/index.js'
 import { SeedopsError, usageError } from '../errors/index.js'
 import { calibrate, type AnchorItem, type CalibratedItem } from '../irt/calibrate.js'
 import { ResponseMatrixBuilder, type ResponseMatrix } from '../irt/data.js'
@@ -15,20 +15,28 @@ import { plumberPost, type PlumberCalibrateResponse } from './plumber-client.js'
 import { readObservations, type RawObservation } from './observations.js'
 import { ABILITY_COPY, ABILITY_STAGE_ROWS, ABILITY_STAGING, ANCHORS, DELETE_VERSION_HISTORY, INSERT_VERSION_HISTORY, UPSERT_ABILITY, UPSERT_FIT_META, UPSERT_HISTORY, UPSERT_ITEMS, WRITE_BACK } from './sql.js'
 
+/** calibrate-irt's options (flag, env twins, default): see stages/options.ts. */
 export const CalibrateParams = z.object({
-  lookbackDays: z.number().int().min(1).max(3660),
-  model: z.enum(['1PL', 'Rasch', '2PL', '3PL']),
-  anchorMode: z.enum(['fixed', 'linking', 'none']),
-  writeBack: z.boolean(),
-  allowNonConverged: z.boolean(),
-  minResponses: z.number().int().min(1),
-  engine: z.enum(['native', 'r-plumber']),
-  timeoutMs: z.number().int().min(100),
-  retries: z.number().int().min(0).max(10),
+  lookbackDays: z.number().int().min(1).max(3660).default(30).meta({ flag: 'lookback-days', env: ['IRT_CALIB_LOOKBACK_DAYS', 'MIRT_LOOKBACK_DAYS'] }),
+  // Case-insensitive, as the predecessor's MIRT_MODEL was (`2pl`).
+  model: z
+    .string()
+    .transform((v) => MODELS.find((x) => x.toLowerCase() === v.trim().toLowerCase()) ?? v)
+    .pipe(z.enum(['1PL', 'Rasch', '2PL', '3PL']))
+    .default('2PL')
+    .meta({ flag: 'model', env: ['IRT_MODEL', 'MIRT_MODEL'] }),
+  anchorMode: z.enum(['fixed', 'linking', 'none']).default('fixed').meta({ flag: 'anchor-mode', env: ['IRT_ANCHOR_MODE'] }),
+  writeBack: z.boolean().default(false).meta({ flag: 'write-back', env: ['IRT_WRITE_BACK'] }),
+  allowNonConverged: z.boolean().default(false).meta({ flag: 'allow-non-converged' }),
+  minResponses: z.number().int().min(1).default(5).meta({ flag: 'min-responses', env: ['IRT_MIN_RESPONSES'] }),
+  engine: z.enum(['native', 'r-plumber']).default('native').meta({ flag: 'engine', env: ['IRT_ENGINE'] }),
+  /** The R service's timeout per request, seconds. */
+  timeoutSeconds: z.number().int().min(1).default(300).meta({ flag: 'timeout', env: ['R_IRT_TIMEOUT_SECONDS'] }),
+  retries: z.number().int().min(0).max(10).default(3).meta({ flag: 'retries', env: ['R_IRT_RETRIES'] }),
   /** EM cycle limit (native engine); undefined: the engine's default (500). */
-  maxCycles: z.number().int().min(1).max(100_000).optional(),
-  /** Connections the observations are read across on a real server (1: the run's own); undefined: READ_STREAMS. */
-  readStreams: z.number().int().min(1).max(16).optional(),
+  maxCycles: z.number().int().min(1).max(100_000).optional().meta({ flag: 'max-cycles', env: ['IRT_MAX_CYCLES'] }),
+  /** Connections the observations are read across on a real server (1: the run's own); undefined: READ_STREAMS. The same knob as compute-kpis' split read. */
+  readStreams: z.number().int().min(1).max(16).optional().meta({ env: ['SEEDOPS_PARALLEL_CONNECTIONS'] }),
 })
 export type CalibrateParams = z.infer<typeof CalibrateParams>
 
@@ -55,12 +63,6 @@ export interface CalibrateSummary {
   degenerate: { item_id: string; reason: string; n: number }[]
 }
 
-
-function normaliseModel(v: string): IrtModel {
-  const m = MODELS.find((x) => x.toLowerCase() === v.trim().toLowerCase())
-  if (!m) throw usageError(`model ${JSON.stringify(v)} is not one of ${MODELS.join(', ')}`, ['Use --model 2PL (default), 1PL, Rasch or 3PL'])
-  return m
-}
 
 /** A value in COPY's text format: backslash, tab, newline and carriage return escaped. */
 const copyText = (v: string) => (/[\\\t\n\r]/.test(v) ? v.replace(/[\\\t\n\r]/g, (c) => (c === '\\' ? '\\\\' : c === '\t' ? '\\t' : c === '\n' ? '\\n' : '\\r')) : v)
@@ -166,7 +168,7 @@ async function plumberEngine(
   const r = await plumberPost<PlumberCalibrateResponse>('irt/calibrate', body, {
     baseUrl: envFirst(['R_IRT_BASE_URL'], env)!.value,
     token: envFirst(['R_IRT_INTERNAL_TOKEN'], env)?.value ?? null,
-    timeoutMs: params.timeoutMs,
+    timeoutMs: params.timeoutSeconds * 1000,
     retries: params.retries,
     logger,
   })
@@ -225,33 +227,10 @@ export const calibrateIrt: Stage<CalibrateParams, CalibrateSummary> = {
   id: 'calibrate-irt',
   description: 'IRT calibration (item parameters, abilities, fit) over the lookback window; anchors: tag "anchor" or meta.irt not written back by seedops.',
   supportsDryRun: true,
-  parseParams(flags, env) {
-    if (envFirst(['MIRT_MAX_OBS'], env)) {
-      // Accepted for compatibility; seedops has no observation cap (SPEC 2).
-    }
-    return CalibrateParams.parse({
-      lookbackDays: resolveInt(flags['lookback-days'] as number | undefined, ['IRT_CALIB_LOOKBACK_DAYS', 'MIRT_LOOKBACK_DAYS'], 30, { min: 1, max: 3660, label: 'lookback-days' }, env),
-      model: normaliseModel(resolveString(flags.model as string | undefined, ['IRT_MODEL', 'MIRT_MODEL'], '2PL', env)),
-      anchorMode: (() => {
-        const v = resolveString(flags['anchor-mode'] as string | undefined, ['IRT_ANCHOR_MODE'], 'fixed', env)
-        if (!['fixed', 'linking', 'none'].includes(v)) throw usageError(`anchor mode ${JSON.stringify(v)} is not fixed, linking or none`)
-        return v
-      })(),
-      writeBack: resolveBool(flags['write-back'] as boolean | undefined, ['IRT_WRITE_BACK'], false, env),
-      allowNonConverged: Boolean(flags['allow-non-converged']),
-      minResponses: resolveInt(flags['min-responses'] as number | undefined, ['IRT_MIN_RESPONSES'], 5, { min: 1, label: 'min-responses' }, env),
-      engine: (() => {
-        const v = resolveString(flags.engine as string | undefined, ['IRT_ENGINE'], 'native', env)
-        if (v !== 'native' && v !== 'r-plumber') throw usageError(`engine ${JSON.stringify(v)} is not native or r-plumber`)
-        if (v === 'r-plumber' && !envFirst(['R_IRT_BASE_URL'], env)) throw usageError('--engine r-plumber needs R_IRT_BASE_URL', ['Set R_IRT_BASE_URL (and R_IRT_INTERNAL_TOKEN), or use --engine native'])
-        return v
-      })(),
-      timeoutMs: resolveInt(flags.timeout as number | undefined, ['R_IRT_TIMEOUT_SECONDS'], 300, { min: 1, label: 'timeout' }, env) * 1000,
-      retries: resolveInt(flags.retries as number | undefined, ['R_IRT_RETRIES'], 3, { min: 0, max: 10, label: 'retries' }, env),
-      // The same knob as compute-kpis' split read.
-      readStreams: envFirst(['SEEDOPS_PARALLEL_CONNECTIONS'], env) ? resolveInt(undefined, ['SEEDOPS_PARALLEL_CONNECTIONS'], READ_STREAMS, { min: 1, max: 16, label: 'SEEDOPS_PARALLEL_CONNECTIONS' }, env) : undefined,
-      maxCycles: flags['max-cycles'] !== undefined || envFirst(['IRT_MAX_CYCLES'], env) ? resolveInt(flags['max-cycles'] as number | undefined, ['IRT_MAX_CYCLES'], 500, { min: 1, max: 100_000, label: 'max-cycles' }, env) : undefined,
-    })
+  options: CalibrateParams,
+  toParams(p: CalibrateParams, env) {
+    if (p.engine === 'r-plumber' && !envFirst(['R_IRT_BASE_URL'], env)) throw usageError('--engine r-plumber needs R_IRT_BASE_URL', ['Set R_IRT_BASE_URL (and R_IRT_INTERNAL_TOKEN), or use --engine native'])
+    return p
   },
   async run(params, ctx) {
     const { tx, logger } = ctx

@@ -7,7 +7,7 @@ import { runStage } from '../stages/runner.js'
 import type { Stage, StageRunReport } from '../stages/types.js'
 import { currentVersion, knownVersions, VERSIONS_SQL } from './history.js'
 
-export const RollbackParams = z.object({ to: z.string().min(1) })
+export const RollbackParams = z.object({ to: z.string().min(1).meta({ flag: 'to' }) })
 export type RollbackParams = z.infer<typeof RollbackParams>
 
 export interface RollbackSummary {
@@ -88,9 +88,7 @@ export const irtRollback: Stage<RollbackParams, RollbackSummary> = {
   id: 'irt-rollback',
   description: 'Make an earlier calibration version current again in mirt_item_params (from seedops_item_params_history).',
   supportsDryRun: true,
-  parseParams(flags) {
-    return RollbackParams.parse({ to: flags.to })
-  },
+  options: RollbackParams,
   async run(params, ctx) {
     const { tx } = ctx
     const lock = await tx.query<{ ok: boolean }>(`SELECT pg_try_advisory_xact_lock(hashtext($1)) AS ok`, [CALIBRATE_LOCK_KEY])

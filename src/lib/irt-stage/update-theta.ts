@@ -1,15 +1,15 @@
 import type pg from 'pg'
 import { z } from 'zod'
-import { resolveInt } from '../config/index.js'
-import { SeedopsError, usageError } from '../errors/index.js'
+import { SeedopsError } from '../errors/index.js'
 import { posteriorSummary, priorPosterior, updatePosterior, type ScoringItem } from '../irt/score.js'
 import { ITEM_PARAMS_SQL } from './sql.js'
 import type { Stage } from '../stages/types.js'
 
+/** update-theta's options (flag, env twin, default): see stages/options.ts. */
 export const UpdateThetaParams = z.object({
-  user: z.string().min(1),
-  session: z.string().min(1).optional(),
-  lookbackDays: z.number().int().min(1).max(3660),
+  user: z.string().min(1).meta({ flag: 'user' }),
+  session: z.string().min(1).optional().meta({ flag: 'session' }),
+  lookbackDays: z.number().int().min(1).max(3660).default(30).meta({ flag: 'lookback-days', env: ['THETA_LOOKBACK_DAYS'] }),
 })
 export type UpdateThetaParams = z.infer<typeof UpdateThetaParams>
 
@@ -124,14 +124,7 @@ export const updateThetaStage: Stage<UpdateThetaParams, UpdateThetaResult> = {
   // same learner waits for the first (its prior is the first one's result).
   lockScope: (p) => `user:${p.user}`,
   lockWaitMs: 30_000,
-  parseParams(flags, env) {
-    if (!flags.user) throw usageError('--user is required', ['seedops run update-theta --user <user_id> [--session <session_id>]'])
-    return UpdateThetaParams.parse({
-      user: flags.user,
-      session: flags.session,
-      lookbackDays: resolveInt(flags['lookback-days'] as number | undefined, ['THETA_LOOKBACK_DAYS'], 30, { min: 1, max: 3660, label: 'lookback-days' }, env),
-    })
-  },
+  options: UpdateThetaParams,
   async run(params, ctx) {
     ctx.logger.progress(`update-theta: user ${params.user}, ${params.session ? `session ${params.session}` : 'latest session'} in the ${params.lookbackDays} days ending ${ctx.asOf}`)
     const r = await updateTheta(ctx.tx, params, ctx.asOf)

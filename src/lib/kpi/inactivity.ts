@@ -1,13 +1,23 @@
 import { z } from 'zod'
-import { addDays, resolveInt, utcDayStart } from '../config/index.js'
-import { usageError } from '../errors/index.js'
+import { addDays, utcDayStart } from '../config/index.js'
 import type { Stage } from '../stages/types.js'
 import { computeAll, kpiWeek, loadKpiInputs, loadTau2, upsertKpis } from './compute.js'
-import { KpiParams, parseKpiParams } from './stage.js'
+import { KpiParams } from './stage.js'
 
+/**
+ * detect-inactivity's options: compute-kpis' P and S knobs, its own threshold and lookback. Here
+ * --lookback-days is the inactivity lookback; the KPI lookback keeps its env twin and default.
+ */
 export const InactivityParams = KpiParams.extend({
-  thresholdDays: z.number().int().min(1).max(365),
-  inactivityLookbackDays: z.number().int().min(2).max(730),
+  lookbackDays: KpiParams.shape.lookbackDays.meta({ env: ['KPI_LOOKBACK_DAYS'] }),
+  thresholdDays: z.number().int().min(1).max(365).default(7).meta({ flag: 'threshold-days', env: ['INACTIVITY_THRESHOLD_DAYS'] }),
+  inactivityLookbackDays: z.number().int().min(2).max(730).default(56).meta({ flag: 'lookback-days', env: ['INACTIVITY_LOOKBACK_DAYS'] }),
+}).refine((p) => p.thresholdDays < p.inactivityLookbackDays, {
+  path: ['thresholdDays'],
+  error: (i) => {
+    const p = i.input as { thresholdDays: number; inactivityLookbackDays: number }
+    return `the inactivity threshold (${p.thresholdDays} days) must be shorter than the lookback (${p.inactivityLookbackDays} days, --lookback-days)`
+  },
 })
 export type InactivityParams = z.infer<typeof InactivityParams>
 
@@ -93,19 +103,6 @@ export interface InactivitySummary {
   flagged: { user_id: string; last_activity: string; days_inactive: number; last_source: string; sources: Record<string, string>; P: number | null; S: number | null }[]
 }
 
-export function parseInactivityParams(flags: Record<string, unknown>, env: NodeJS.ProcessEnv): InactivityParams {
-  const p = InactivityParams.parse({
-    // --lookback-days here is the inactivity lookback; the KPI lookback keeps its env/default.
-    ...parseKpiParams({ ...flags, 'lookback-days': undefined }, env),
-    thresholdDays: resolveInt(flags['threshold-days'] as number | undefined, ['INACTIVITY_THRESHOLD_DAYS'], 7, { min: 1, max: 365, label: 'threshold-days' }, env),
-    inactivityLookbackDays: resolveInt(flags['lookback-days'] as number | undefined, ['INACTIVITY_LOOKBACK_DAYS'], 56, { min: 2, max: 730, label: 'lookback-days' }, env),
-  })
-  if (p.thresholdDays >= p.inactivityLookbackDays) {
-    throw usageError(`the inactivity threshold (${p.thresholdDays} days) must be shorter than the lookback (${p.inactivityLookbackDays} days)`, ['e.g. --threshold-days 7 --lookback-days 56'])
-  }
-  return p
-}
-
 /**
  * detect-inactivity (SPEC 2): users with activity in the lookback and none in the
  * `threshold` days ending at as_of in any source; for them, P and S of the current week are
@@ -116,7 +113,7 @@ export const detectInactivityStage: Stage<InactivityParams, InactivitySummary> =
   id: 'detect-inactivity',
   description: 'Flag users inactive for INACTIVITY_THRESHOLD_DAYS in every source; recompute their P and S for the week.',
   supportsDryRun: true,
-  parseParams: parseInactivityParams,
+  options: InactivityParams,
   async run(params, ctx) {
     const { tx, logger } = ctx
     const asOf = ctx.asOf

@@ -1,45 +1,26 @@
 import { z } from 'zod'
-import { resolveBool, resolveInt, resolveNumber } from '../config/index.js'
-import { usageError } from '../errors/index.js'
 import type { Stage } from '../stages/types.js'
 import { BIG_READ_SETTINGS, computeAll, kpiWeek, loadKpiInputs, loadKpiInputsSplit, loadTau2, upsertKpis } from './compute.js'
 import { splitParts } from './parallel.js'
 import type { Kpis } from './formulas.js'
 
+/** Learner ids from repeated --user: each once, none = every active learner. */
+export const usersOption = z
+  .array(z.string().min(1))
+  .optional()
+  .transform((u) => (u?.length ? [...new Set(u)] : undefined))
+  .meta({ flag: 'user' })
+
+/** compute-kpis' options (flag, env twin, default): see stages/options.ts. detect-inactivity shares the P and S ones. */
 export const KpiParams = z.object({
-  lookbackDays: z.number().int().min(1).max(366),
-  target: z.number().finite(),
-  bayesian: z.boolean(),
-  horizonWeeks: z.number().positive().finite(),
-  churnHorizonDays: z.number().int().min(1).max(365),
-  users: z.array(z.string().min(1)).optional(),
+  lookbackDays: z.number().int().min(1).max(366).default(30).meta({ flag: 'lookback-days', env: ['KPI_LOOKBACK_DAYS'] }),
+  target: z.number().finite().default(0).meta({ flag: 'target', env: ['METRICS_DEFAULT_TARGET'] }),
+  bayesian: z.boolean().default(false).meta({ flag: 'bayesian', env: ['METRICS_USE_BAYESIAN'] }),
+  horizonWeeks: z.number().positive().finite().default(1).meta({ flag: 'goal-weeks', env: ['METRICS_GOAL_WEEKS'] }),
+  churnHorizonDays: z.number().int().min(1).max(365).default(14).meta({ flag: 'churn-horizon-days', env: ['METRICS_CHURN_HORIZON_DAYS'] }),
+  users: usersOption,
 })
 export type KpiParams = z.infer<typeof KpiParams>
-
-/** Flags > env > defaults, shared by compute-kpis and detect-inactivity (P and S use the same knobs). */
-export function parseKpiParams(flags: Record<string, unknown>, env: NodeJS.ProcessEnv): KpiParams {
-  const num = (name: string): number | undefined => {
-    const v = flags[name]
-    if (v === undefined || v === null || v === '') return undefined
-    const n = typeof v === 'number' ? v : Number(v)
-    if (!Number.isFinite(n)) throw usageError(`--${name} ${JSON.stringify(v)} is not a number`, [`e.g. --${name}=0.5`])
-    return n
-  }
-  const rawUsers = flags.user as string[] | string | undefined
-  const users = rawUsers === undefined ? [] : Array.isArray(rawUsers) ? rawUsers : [rawUsers]
-  return KpiParams.parse({
-    lookbackDays: resolveInt(flags['lookback-days'] as number | undefined, ['KPI_LOOKBACK_DAYS'], 30, { min: 1, max: 366, label: 'lookback-days' }, env),
-    target: resolveNumber(num('target'), ['METRICS_DEFAULT_TARGET'], 0, 'target', env),
-    bayesian: resolveBool(flags.bayesian as boolean | undefined, ['METRICS_USE_BAYESIAN'], false, env),
-    horizonWeeks: (() => {
-      const h = resolveNumber(num('goal-weeks'), ['METRICS_GOAL_WEEKS'], 1, 'goal-weeks', env)
-      if (!(h > 0)) throw usageError(`--goal-weeks must be > 0 (got ${h})`)
-      return h
-    })(),
-    churnHorizonDays: resolveInt(flags['churn-horizon-days'] as number | undefined, ['METRICS_CHURN_HORIZON_DAYS'], 14, { min: 1, max: 365, label: 'churn-horizon-days' }, env),
-    users: users.length ? [...new Set(users)] : undefined,
-  })
-}
 
 export interface KpiSummary {
   weekStart: string
@@ -67,7 +48,7 @@ export const computeKpisStage: Stage<KpiParams, KpiSummary> = {
   id: 'compute-kpis',
   description: 'Weekly KPIs (I_t, E_t, R_t, A_t, P, S) per active user into weekly_kpi.',
   supportsDryRun: true,
-  parseParams: parseKpiParams,
+  options: KpiParams,
   async run(params, ctx) {
     const { tx, logger } = ctx
     const { weekStart, asOf } = kpiWeek(ctx.asOf)

@@ -1,7 +1,8 @@
 import { fileURLToPath } from 'node:url'
 import { z } from 'zod'
 import type { S3Client } from '@aws-sdk/client-s3'
-import { envFirst, isoWeekStart, addDays, lastCompleteWeek, parseIsoWeek, resolveDate, resolveInt } from '../config/index.js'
+import { isoWeekStart, addDays, lastCompleteWeek, parseIsoWeek, resolveDate } from '../config/index.js'
+import { usersOption } from '../kpi/stage.js'
 import { SeedopsError, translateError, usageError } from '../errors/index.js'
 import { describeStoreConfig, openStore, reportKey, resolveStoreConfig, type ObjectStore, type StoreConfig } from '../storage/index.js'
 import type { Stage, StageContext } from '../stages/types.js'
@@ -52,11 +53,39 @@ export interface ReportSummary {
   sample: { url: string; path?: string } | null
 }
 
+/**
+ * generate-report's options (flag, env twin, default): see stages/options.ts. Where reports go
+ * (--store, --out-dir, --bucket with REPORT_STORE, REPORT_OUT_DIR, S3_BUCKET and the AWS chain) and
+ * which shard this run is (--shard, --shard-count with JOB_COMPLETION_INDEX/COUNT) depend on each
+ * other: storage's resolveStoreConfig and resolveShard settle those in toParams.
+ */
+export const ReportOptions = z.object({
+  format: z.enum(['html', 'pdf', 'both', 'html,pdf', 'pdf,html']).default('html').meta({ flag: 'format', env: ['REPORT_FORMAT'] }),
+  renderer: z.enum(['auto', 'builtin', 'quarto']).default('auto').meta({ flag: 'renderer', env: ['REPORT_RENDERER'] }),
+  store: z.enum(['local', 's3', 'auto']).optional().meta({ flag: 'store' }),
+  outDir: z.string().min(1).optional().meta({ flag: 'out-dir' }),
+  bucket: z.string().min(1).optional().meta({ flag: 'bucket' }),
+  shard: z.string().optional().meta({ flag: 'shard' }),
+  shardCount: z.number().int().min(1).max(10_000).optional().meta({ flag: 'shard-count' }),
+  users: usersOption,
+  batchSize: z.number().int().min(1).max(10_000).default(200).meta({ flag: 'batch-size', env: ['REPORT_BATCH_SIZE'] }),
+  concurrency: z.number().int().min(1).max(64).default(4).meta({ flag: 'concurrency', env: ['REPORT_CONCURRENCY'] }),
+  /** YYYY-Www, or a day YYYY-MM-DD: the ISO week holding it (`run generate-report --date D`). */
+  week: z
+    .string()
+    .optional()
+    .transform((w) => (w === undefined ? undefined : /^\d{4}-\d{2}-\d{2}$/.test(w.trim()) ? isoWeekStart(resolveDate(w.trim())) : parseIsoWeek(w)))
+    .meta({ flag: 'week' }),
+  requireFinalKpis: z.boolean().default(false).meta({ flag: 'require-final-kpis' }),
+})
+export type ReportOptions = z.output<typeof ReportOptions>
+
+const FORMATS: Record<ReportOptions['format'], ReportFormat[]> = { html: ['html'], pdf: ['pdf'], both: ['html', 'pdf'], 'html,pdf': ['html', 'pdf'], 'pdf,html': ['html', 'pdf'] }
+
+/** A --format/REPORT_FORMAT value as the formats it means (verify reports reads REPORT_FORMAT too). */
 export function parseFormats(v: string | undefined): ReportFormat[] {
-  const f = (v ?? 'html').trim().toLowerCase()
-  if (f === 'html') return ['html']
-  if (f === 'pdf') return ['pdf']
-  if (f === 'both' || f === 'html,pdf' || f === 'pdf,html') return ['html', 'pdf']
+  const f = (v ?? 'html').trim().toLowerCase() as ReportOptions['format']
+  if (Object.hasOwn(FORMATS, f)) return FORMATS[f]
   throw usageError(`format ${JSON.stringify(v)} is not html, pdf or both`, ['--format html|pdf|both (env REPORT_FORMAT)'])
 }
 
@@ -100,24 +129,18 @@ export function createReportStage(deps: ReportStageDeps = {}): Stage<ReportParam
     // Writes objects outside the database: they are not rolled back, see the ordering above.
     transactional: false,
     lockScope: (p) => (p.shard.count > 1 ? `shard:${p.shard.index}/${p.shard.count}` : undefined),
-    parseParams(flags, env) {
-      const rawUsers = flags.user as string[] | string | undefined
-      const users = rawUsers === undefined ? [] : Array.isArray(rawUsers) ? rawUsers : [rawUsers]
+    options: ReportOptions,
+    toParams(o: ReportOptions, env): ReportParams {
       return ReportParams.parse({
-        formats: parseFormats((flags.format as string | undefined) ?? envFirst(['REPORT_FORMAT'], env)?.value),
-        renderer: (() => {
-          const r = (flags.renderer as string | undefined) ?? envFirst(['REPORT_RENDERER'], env)?.value ?? 'auto'
-          if (!['auto', 'builtin', 'quarto'].includes(r)) throw usageError(`renderer ${JSON.stringify(r)} is not auto, builtin or quarto`, ['--renderer auto|builtin|quarto (env REPORT_RENDERER)'])
-          return r
-        })(),
-        store: resolveStoreConfig({ store: flags.store as string | undefined, 'out-dir': flags['out-dir'] as string | undefined, bucket: flags.bucket as string | undefined }, env),
-        shard: resolveShard(flags.shard as string | undefined, flags['shard-count'] as number | undefined, env),
-        users: users.length ? [...new Set(users)] : undefined,
-        batchSize: resolveInt(flags['batch-size'] as number | undefined, ['REPORT_BATCH_SIZE'], 200, { min: 1, max: 10_000, label: 'batch-size' }, env),
-        concurrency: resolveInt(flags.concurrency as number | undefined, ['REPORT_CONCURRENCY'], 4, { min: 1, max: 64, label: 'concurrency' }, env),
-        // --week picks a week; --date the week holding that day; neither: the last complete week.
-        week: flags.week ? parseIsoWeek(String(flags.week)) : flags.date ? isoWeekStart(resolveDate(String(flags.date))) : undefined,
-        requireFinalKpis: flags['require-final-kpis'] ? true : undefined,
+        formats: FORMATS[o.format],
+        renderer: o.renderer,
+        store: resolveStoreConfig({ store: o.store, outDir: o.outDir, bucket: o.bucket }, env),
+        shard: resolveShard(o.shard, o.shardCount, env),
+        users: o.users,
+        batchSize: o.batchSize,
+        concurrency: o.concurrency,
+        week: o.week,
+        requireFinalKpis: o.requireFinalKpis || undefined,
       })
     },
     async run(params, ctx) {

@@ -4,6 +4,7 @@ import { SeedopsError, translateError, usageError } from '../errors/index.js'
 import computeKpisStage from '../kpi/stage.js'
 import type { KpiParams } from '../kpi/stage.js'
 import { lastSuccess } from './run-log.js'
+import { resolveStageParams } from './options.js'
 import { runStage, type RunOptions } from './runner.js'
 import { getStage, loadStages } from './all.js'
 import type { Stage, StageRunReport } from './types.js'
@@ -69,7 +70,7 @@ async function prerequisites(db: Db, stage: Stage<any, any>, params: any, opts: 
         opts.logger.warn(`generate-report: the KPIs of the week ${week} are not final; a real run would compute them first`)
         return []
       }
-      return [await finaliseKpiWeek(db, week, computeKpisStage.parseParams({}, opts.env ?? process.env), opts)]
+      return [await finaliseKpiWeek(db, week, resolveStageParams(computeKpisStage, {}, opts.env ?? process.env), opts)]
     }
   }
   return []
@@ -173,10 +174,10 @@ export async function runDaily(db: Db, o: { days: string[]; keepGoing: boolean; 
   const plan = o.days.flatMap((asOf) => [...DAILY_CHAIN, ...(isoWeekStart(asOf) === asOf ? ['generate-report'] : [])].map((id) => ({ asOf, id })))
   // Every stage's options from the environment before anything runs: a bad value is a usage error
   // (exit 2) naming it, not a failure in the middle of the chain.
+  const params = new Map([...new Set(plan.map((s) => s.id))].map((id) => [id, resolveStageParams(getStage(id)!, {}, o.env)]))
   for (const [i, step] of plan.entries()) {
     const stage = getStage(step.id)!
     try {
-      const params = stage.parseParams({}, o.env)
       const { before, report } = await runWithPrerequisites(db, stage, params.get(step.id), { ...o, asOf: step.asOf })
       runs.push(...before, report)
       if (report.status === 'failed') failures.push({ asOf: step.asOf, stage: step.id, code: 'STAGE_FAILED', message: `run #${report.runId} failed` })

@@ -3,6 +3,7 @@ import { withDb } from '../db/index.js'
 import { usageError } from '../errors/index.js'
 import type { Logger } from '../output/index.js'
 import { renderTable } from '../output/index.js'
+import { resolveStageParams } from './options.js'
 import { dayRange, runRange, runWithPrerequisites, type RangeReport } from './chain.js'
 import type { Stage, StageRunReport } from './types.js'
 
@@ -11,23 +12,36 @@ export type StageCommandResult<S = unknown> = (StageRunReport<S> & { before?: St
 
 export const isRange = <S>(r: StageCommandResult<S>): r is RangeReport<S> => 'runs' in r
 
-export type StageFlagValues = Record<string, unknown> & { 'database-url'?: string; date?: string; 'dry-run'?: boolean; from?: string; to?: string; 'keep-going'?: boolean }
-
-/** The as-of days of a command: --from..--to, else the one --date (default today UTC). */
-export function asOfDays(flags: StageFlagValues): string[] {
-  if (!flags.from) return [resolveDate(flags.date)]
-  if (flags.date) throw usageError('--date and --from are exclusive', ['One day: --date D; a range: --from D1 --to D2'])
-  return dayRange(resolveDate(flags.from), resolveDate(flags.to))
+/** How a `run <stage>` command runs, whatever the stage: which days, dry or not, which database. */
+export interface RunPlan {
+  databaseUrl?: string
+  /** As-of day (YYYY-MM-DD, `today`, `yesterday`); default today UTC. Exclusive with `from`. */
+  date?: string
+  /** Recovery: every as-of day from..to (default today), one run each. */
+  from?: string
+  to?: string
+  keepGoing?: boolean
+  dryRun?: boolean
 }
 
-/** What a thin `run <stage>` command calls: open the database, parse params, run under the runner. */
-export async function executeStage<P, S>(stage: Stage<P, S>, flags: StageFlagValues, logger: Logger): Promise<StageCommandResult<S>> {
-  const days = asOfDays(flags)
-  const params = stage.parseParams(flags, process.env)
-  const dryRun = Boolean(flags['dry-run'])
-  return withDb(flags, async (db) => {
-    if (flags.from) return runRange(db, stage, params, { days, keepGoing: Boolean(flags['keep-going']), dryRun, logger })
-    const { before, report } = await runWithPrerequisites(db, stage, params, { asOf: days[0]!, dryRun, logger })
+/** The as-of days of a command: from..to, else the one date (default today UTC). */
+export function asOfDays(plan: Pick<RunPlan, 'date' | 'from' | 'to'>): string[] {
+  if (!plan.from) return [resolveDate(plan.date)]
+  if (plan.date) throw usageError('--date and --from are exclusive', ['One day: --date D; a range: --from D1 --to D2'])
+  return dayRange(resolveDate(plan.from), resolveDate(plan.to))
+}
+
+/**
+ * What a thin `run <stage>` command calls: the stage's params from the options it was given (its
+ * flags), the environment and the defaults, then the database, then the run(s) under the runner.
+ */
+export async function executeStage<P, S>(stage: Stage<P, S>, given: Record<string, unknown>, plan: RunPlan, logger: Logger, env: NodeJS.ProcessEnv = process.env): Promise<StageCommandResult<S>> {
+  const days = asOfDays(plan)
+  const params = resolveStageParams(stage, given, env)
+  const dryRun = Boolean(plan.dryRun)
+  return withDb({ databaseUrl: plan.databaseUrl }, async (db) => {
+    if (plan.from) return runRange(db, stage, params, { days, keepGoing: Boolean(plan.keepGoing), dryRun, logger, env })
+    const { before, report } = await runWithPrerequisites(db, stage, params, { asOf: days[0]!, dryRun, logger, env })
     return before.length ? { ...report, before } : report
   })
 }

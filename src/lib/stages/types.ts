@@ -1,4 +1,5 @@
 import type pg from 'pg'
+import type { z } from 'zod'
 import type { Db } from '../db/index.js'
 import type { Logger } from '../output/index.js'
 
@@ -38,9 +39,9 @@ export interface StageResult<S = unknown> {
 }
 
 /**
- * A stage is a small typed object (graphile-worker / backstage style): an id, a param parser
- * (flags > env > defaults, validated), and run(). The runner owns locking, the transaction,
- * dry-run rollback and the run log, so a stage only computes and writes.
+ * A stage is a small typed object (graphile-worker / backstage style): an id, its options (one zod
+ * schema, flags > env > defaults, see options.ts), and run(). The runner owns locking, the
+ * transaction, dry-run rollback and the run log, so a stage only computes and writes.
  */
 export interface Stage<P = Record<string, unknown>, S = unknown> {
   id: string
@@ -48,8 +49,10 @@ export interface Stage<P = Record<string, unknown>, S = unknown> {
   supportsDryRun: boolean
   /** false for stages that write outside the database (objects in S3) and manage their own atomicity. */
   transactional?: boolean
-  /** Parse and validate params from flag values and environment (flags win). Throws usageError. */
-  parseParams(flags: Record<string, unknown>, env: NodeJS.ProcessEnv): P
+  /** Its options: each field names its flag and env twins with `.meta({ flag, env })` and has its default. */
+  options: z.ZodObject
+  /** Params from the validated options when they differ (derived values, checks against the environment). Throws usageError. */
+  toParams?(options: any, env: NodeJS.ProcessEnv): P
   /**
    * Optional: the part of the params that runs must not share. Runs with different scopes may run
    * at once (report shards 0/4 and 1/4); undefined locks the whole stage (the default).

@@ -15,9 +15,10 @@ export { reportKey, keySegment } from './keys.js'
 
 export type StoreConfig = { kind: 'local'; dir: string } | ({ kind: 's3' } & S3Config)
 
-export interface StoreFlags {
+/** What a user chose (flags); the environment fills the rest. */
+export interface StoreChoice {
   store?: string
-  'out-dir'?: string
+  outDir?: string
   bucket?: string
 }
 
@@ -26,7 +27,7 @@ export interface StoreFlags {
  * --store local|s3 (env REPORT_STORE) when given; otherwise --out-dir → local, --bucket → S3,
  * env S3_BUCKET → S3, else the local folder REPORT_OUT_DIR or $SEEDOPS_HOME/reports.
  */
-export function resolveStoreConfig(flags: StoreFlags, env: NodeJS.ProcessEnv = process.env): StoreConfig {
+export function resolveStoreConfig(flags: StoreChoice, env: NodeJS.ProcessEnv = process.env): StoreConfig {
   const explicit = flags.store ?? envFirst(['REPORT_STORE'], env)?.value
   if (explicit !== undefined && explicit !== 'local' && explicit !== 's3' && explicit !== 'auto') {
     throw usageError(`--store ${JSON.stringify(explicit)} is not a store kind`, ['Use --store local or --store s3 (env REPORT_STORE)'])
@@ -34,12 +35,12 @@ export function resolveStoreConfig(flags: StoreFlags, env: NodeJS.ProcessEnv = p
   const bucket = flags.bucket ?? envFirst(['S3_BUCKET'], env)?.value
   let kind: 'local' | 's3'
   if (explicit === 'local' || explicit === 's3') kind = explicit
-  else if (flags['out-dir']) kind = 'local'
+  else if (flags.outDir) kind = 'local'
   else if (flags.bucket || bucket) kind = 's3'
   else kind = 'local'
 
   if (kind === 'local') {
-    const dir = flags['out-dir'] ?? envFirst(['REPORT_OUT_DIR'], env)?.value ?? join(seedopsHome(env), 'reports')
+    const dir = flags.outDir ?? envFirst(['REPORT_OUT_DIR'], env)?.value ?? join(seedopsHome(env), 'reports')
     return { kind, dir: isAbsolute(dir) ? dir : resolve(dir) }
   }
   if (!bucket) throw usageError('S3 store selected but no bucket given', ['Set S3_BUCKET (configmap report-config) or pass --bucket NAME', 'Or write to a folder: --out-dir DIR'])
