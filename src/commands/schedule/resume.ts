@@ -2,8 +2,7 @@ import { Args, Flags } from '@oclif/core'
 import { BaseCommand } from '../../cli/base-command.js'
 import { kubeFlags } from '../../cli/flags.js'
 import { connect } from '../../lib/kube/connect.js'
-import { patchCronJob, type ScheduleChange } from '../../lib/kube/schedule.js'
-import { renderChange } from './suspend.js'
+import { patchCronJob, renderChange, type ScheduleChange } from '../../lib/kube/schedule.js'
 
 export default class ScheduleResume extends BaseCommand<typeof ScheduleResume> {
   static override description = 'Resume a suspended CronJob.'

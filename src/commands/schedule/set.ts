@@ -2,8 +2,7 @@ import { Args, Flags } from '@oclif/core'
 import { BaseCommand } from '../../cli/base-command.js'
 import { kubeFlags } from '../../cli/flags.js'
 import { connect } from '../../lib/kube/connect.js'
-import { patchCronJob, resolveSchedule, type ScheduleChange } from '../../lib/kube/schedule.js'
-import { renderChange } from './suspend.js'
+import { patchCronJob, renderChange, resolveSchedule, type ScheduleChange } from '../../lib/kube/schedule.js'
 
 export default class ScheduleSet extends BaseCommand<typeof ScheduleSet> {
   static override description = 'Change a CronJob\'s schedule (validated first, merge patch), and show before/after with the next runs. SCHEDULE: 5-field cron, @daily/@weekly/@hourly/@monthly, daily/weekly/hourly/monthly, or default (the schedule in k8s/).'

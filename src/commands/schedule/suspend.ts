@@ -2,17 +2,7 @@ import { Args, Flags } from '@oclif/core'
 import { BaseCommand } from '../../cli/base-command.js'
 import { kubeFlags } from '../../cli/flags.js'
 import { connect } from '../../lib/kube/connect.js'
-import { patchCronJob, type ScheduleChange } from '../../lib/kube/schedule.js'
-
-export function renderChange(c: ScheduleChange): void {
-  const fmt = (i: ScheduleChange['before']) => `${i.schedule} (${i.timeZone})${i.suspend ? ' suspended' : ''}`
-  if (!c.changed) {
-    process.stdout.write(`${c.name}: unchanged, ${fmt(c.before)}\n`)
-    return
-  }
-  process.stdout.write(`${c.name}${c.dryRun ? ' (dry run)' : ''}\n  before: ${fmt(c.before)}\n  after:  ${fmt(c.after)}\n`)
-  if (c.after.nextRuns.length) process.stdout.write(`  next runs (UTC): ${c.after.nextRuns.join(', ')}\n`)
-}
+import { patchCronJob, renderChange, type ScheduleChange } from '../../lib/kube/schedule.js'
 
 export default class ScheduleSuspend extends BaseCommand<typeof ScheduleSuspend> {
   static override description = 'Suspend a CronJob: no new runs until `schedule resume` (running jobs continue).'

@@ -96,6 +96,17 @@ export interface ScheduleChange {
   dryRun: boolean
 }
 
+/** Prints what schedule set/suspend/resume changed (before, after, the next runs) on stdout. */
+export function renderChange(c: ScheduleChange): void {
+  const fmt = (i: ScheduleChange['before']) => `${i.schedule} (${i.timeZone})${i.suspend ? ' suspended' : ''}`
+  if (!c.changed) {
+    process.stdout.write(`${c.name}: unchanged, ${fmt(c.before)}\n`)
+    return
+  }
+  process.stdout.write(`${c.name}${c.dryRun ? ' (dry run)' : ''}\n  before: ${fmt(c.before)}\n  after:  ${fmt(c.after)}\n`)
+  if (c.after.nextRuns.length) process.stdout.write(`  next runs (UTC): ${c.after.nextRuns.join(', ')}\n`)
+}
+
 /** Merge patch of `spec.schedule` / `spec.suspend`, guarded by the resourceVersion read (409 → re-read and retry). */
 export async function patchCronJob(k: KubeClients, name: string, change: { schedule?: string; suspend?: boolean }, opts: { dryRun?: boolean; now?: Date } = {}): Promise<ScheduleChange> {
   return withConflictRetry(async () => {
