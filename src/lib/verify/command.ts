@@ -1,6 +1,6 @@
 import { writeFileSync } from 'node:fs'
 import { resolveDate } from '../config/index.js'
-import { openDb } from '../db/index.js'
+import { openDb, type Db } from '../db/index.js'
 import { assertMigrated } from '../db/migrate.js'
 import type { V1CronJob } from '@kubernetes/client-node'
 import { mergeReports, renderChecks, toJUnit } from '../checks/index.js'
@@ -28,6 +28,8 @@ export interface VerifyPart {
 
 export interface VerifyOptions {
   databaseUrl?: string
+  /** An open database to use (and leave open) instead of opening databaseUrl. */
+  db?: Db
   /** As-of YYYY-MM-DD for window checks (default: the stage's last successful run, else today). */
   date?: string
   /** Also write JUnit XML here. */
@@ -65,7 +67,7 @@ export async function executeVerifyParts(parts: VerifyPart[], flags: VerifyCliFl
   const now = o.now ?? new Date()
   // Only when a limit is not given: the schedules decide it.
   const cadences = o.maxAgeHours === undefined ? await resolveCadences(expectedFor({ dir: o.manifests }), o.listCronJobs ?? defaultCronJobLister(), now) : new Map()
-  const db = await openDb({ databaseUrl: o.databaseUrl })
+  const db = o.db ?? (await openDb({ databaseUrl: o.databaseUrl }))
   try {
     await assertMigrated(db)
     const reports: VerifyReport[] = []
@@ -86,7 +88,7 @@ export async function executeVerifyParts(parts: VerifyPart[], flags: VerifyCliFl
     if (o.junit) writeFileSync(o.junit, toJUnit(report, { name: 'seedops verify', classPrefix: 'seedops.verify' }))
     return report
   } finally {
-    await db.close()
+    if (!o.db) await db.close()
   }
 }
 
