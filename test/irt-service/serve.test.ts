@@ -3,7 +3,10 @@ import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import type { Server } from 'node:http'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { createIrtServer } from '../../src/lib/irt-service/server.js'
+import { createHash } from 'node:crypto'
+import { DEFAULT_HEADERS_TIMEOUT_MS, DEFAULT_MAX_BODY_BYTES, DEFAULT_REQUEST_TIMEOUT_MS } from '../../src/lib/irt-service/limits.js'
+import { resolveServiceConfig } from '../../src/lib/irt-service/run.js'
+import { createIrtServer, tokenMatches } from '../../src/lib/irt-service/server.js'
 import { silentLogger } from '../../src/lib/output/index.js'
 import { runCli } from '../support/cli.js'
 import { DB_KINDS, freshDatabase } from '../support/db.js'
@@ -41,7 +44,8 @@ describe('seedops irt serve (Plumber contract)', () => {
     expect(await h.json()).toMatchObject({ status: 'ok', engine: 'native' })
     expect((await post(`${s.url}/irt/score`, {}, null)).status).toBe(401)
     const wrong = await post(`${s.url}/irt/score`, {}, 'not-the-token')
-    expect(wrong.status).toBe(403)
+    expect(wrong.status).toBe(401)
+    expect(wrong.headers.get('www-authenticate')).toBe('Bearer error="invalid_token"')
     expect(JSON.stringify(await wrong.json())).not.toContain(TOKEN)
     expect((await fetch(`${s.url}/irt/score`, { headers: { authorization: `Bearer ${TOKEN}` } })).status).toBe(405)
     expect((await post(`${s.url}/nope`, {})).status).toBe(404)
@@ -84,6 +88,43 @@ describe('seedops irt serve (Plumber contract)', () => {
     expect(((await bad.json()) as { error: { message: string } }).error.message).toContain('responses[0][2] = 2')
     const rej = await post(`${s.url}/irt/calibrate`, { observations: [{ user_id: 'u1', item_id: 'i1', is_correct: 'yes' }] })
     expect(rej.status).toBe(400)
+  })
+
+  it('tokenMatches compares digests of equal length: any length, prefix or case differs → false, never a throw', () => {
+    // timingSafeEqual throws on unequal lengths and is constant-time only over equal ones; the
+    // digests make every comparison the same 32 bytes, so a caller's token length or a matching
+    // prefix cannot show in the timing. (A timing measurement would be too noisy to assert.)
+    const expected = createHash('sha256').update(TOKEN).digest()
+    expect(tokenMatches(TOKEN, expected)).toBe(true)
+    for (const given of ['', 'x', TOKEN.slice(0, -1), `${TOKEN} `, TOKEN.toUpperCase(), 'é'.repeat(5000)]) expect(tokenMatches(given, expected)).toBe(false)
+    expect(tokenMatches(TOKEN, expected.subarray(0, 16))).toBe(false)
+  })
+
+  it('the limits are settable by environment; bad values are usage errors naming the variable', () => {
+    const env = { R_IRT_INTERNAL_TOKEN: TOKEN }
+    expect(resolveServiceConfig({}, env)).toMatchObject({ maxBodyBytes: undefined, headersTimeoutMs: undefined, requestTimeoutMs: undefined })
+    expect(DEFAULT_HEADERS_TIMEOUT_MS).toBeLessThanOrEqual(DEFAULT_REQUEST_TIMEOUT_MS)
+    expect(DEFAULT_MAX_BODY_BYTES).toBe(64 * 1024 * 1024)
+    expect(resolveServiceConfig({}, { ...env, IRT_MAX_BODY_BYTES: '4096', IRT_HEADERS_TIMEOUT_MS: '500', IRT_REQUEST_TIMEOUT_MS: '900' })).toMatchObject({ maxBodyBytes: 4096, headersTimeoutMs: 500, requestTimeoutMs: 900 })
+    for (const [k, v] of [['IRT_MAX_BODY_BYTES', '1k'], ['IRT_HEADERS_TIMEOUT_MS', '0'], ['IRT_REQUEST_TIMEOUT_MS', '-5']] as const) {
+      expect(() => resolveServiceConfig({}, { ...env, [k]: v })).toThrow(expect.objectContaining({ exitCode: 2, message: expect.stringContaining(k) }))
+    }
+    expect(() => resolveServiceConfig({}, { ...env, IRT_HEADERS_TIMEOUT_MS: '5000', IRT_REQUEST_TIMEOUT_MS: '1000' })).toThrow(/IRT_HEADERS_TIMEOUT_MS \(5000\) must not exceed IRT_REQUEST_TIMEOUT_MS/)
+  })
+
+  it('a body over maxBodyBytes is 413 before it is read; malformed JSON is 400 on every POST route', async () => {
+    const small = await start({ token: TOKEN, logger: silentLogger, maxBodyBytes: 1024 })
+    try {
+      for (const path of ['/irt/score', '/irt/calibrate', '/analysis/irt/update-theta']) {
+        const big = await fetch(`${small.url}${path}`, { method: 'POST', headers: { authorization: `Bearer ${TOKEN}` }, body: 'x'.repeat(1025) })
+        expect(big.status).toBe(413)
+        expect(((await big.json()) as { error: { code: string } }).error.code).toBe('PAYLOAD_TOO_LARGE')
+        const bad = await fetch(`${small.url}${path}`, { method: 'POST', headers: { authorization: `Bearer ${TOKEN}` }, body: '{"user_id":' })
+        expect(bad.status).toBe(400)
+      }
+    } finally {
+      small.server.close()
+    }
   })
 
   it('the CLI refuses to serve without a token unless --no-auth', async () => {

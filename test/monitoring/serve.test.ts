@@ -93,7 +93,7 @@ describe.skipIf(!prometheusBin)('irt serve metrics, scraped by a real Prometheus
     const scored = await post(`${serve.api}/irt/score`, { item_params: ITEMS, responses: [[1, 0, 1, 1], [0, 0, 1, null], [1, 1, 1, 1]] })
     expect(scored.status).toBe(200)
     expect((await post(`${serve.api}/irt/score`, { item_params: ITEMS, responses: [] }, null)).status).toBe(401)
-    expect((await post(`${serve.api}/irt/score`, {}, 'not-the-token')).status).toBe(403)
+    expect((await post(`${serve.api}/irt/score`, {}, 'not-the-token')).status).toBe(401)
     expect((await post(`${serve.api}/irt/score`, { item_params: ITEMS, responses: [[2, 0, 1, 1]] })).status).toBe(400)
     // Raw paths never become labels: these count as route="other".
     expect((await post(`${serve.api}/nope/12345?token=${TOKEN}`, {})).status).toBe(404)
@@ -108,8 +108,7 @@ describe.skipIf(!prometheusBin)('irt serve metrics, scraped by a real Prometheus
     const c = (labels: string) => query(prom, `seedops_irt_http_requests_total{job="seedops-irt",${labels}}`)
     expect(value(await c('method="GET",route="/healthz",status="200"'))).toBeGreaterThanOrEqual(1)
     expect(value(await c('method="POST",route="/irt/score",status="200"'))).toBe(1)
-    expect(value(await c('method="POST",route="/irt/score",status="401"'))).toBe(1)
-    expect(value(await c('method="POST",route="/irt/score",status="403"'))).toBe(1)
+    expect(value(await c('method="POST",route="/irt/score",status="401"'))).toBe(2) // no token, wrong token
     expect(value(await c('method="POST",route="/irt/score",status="400"'))).toBe(1)
     expect(value(await c('method="POST",route="other",status="404"'))).toBe(2)
     expect(value(await c('method="POST",route="/irt/calibrate",status="200"'))).toBe(1)

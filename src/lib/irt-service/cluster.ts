@@ -19,6 +19,8 @@ export interface WorkerConfig {
   auth: boolean
   withDb: boolean
   maxBodyBytes?: number
+  headersTimeoutMs?: number
+  requestTimeoutMs?: number
   quiet: boolean
   verbose: boolean
 }
@@ -43,6 +45,8 @@ export async function runPrimary(cfg: ServiceConfig, loggerOrPromise: Logger | P
     auth: cfg.token !== null,
     withDb: cfg.withDb,
     maxBodyBytes: cfg.maxBodyBytes,
+    headersTimeoutMs: cfg.headersTimeoutMs,
+    requestTimeoutMs: cfg.requestTimeoutMs,
     quiet: process.argv.includes('--quiet') || process.argv.includes('-q'),
     verbose: process.argv.includes('--verbose'),
   }

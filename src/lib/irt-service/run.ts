@@ -5,6 +5,7 @@ import { envFirst } from '../config/index.js'
 import type { Db } from '../db/index.js'
 import { registerSecret, usageError } from '../errors/index.js'
 import type { Logger } from '../output/index.js'
+import { DEFAULT_HEADERS_TIMEOUT_MS, DEFAULT_REQUEST_TIMEOUT_MS } from './limits.js'
 
 /**
  * `seedops irt serve` as a library: resolve flags and environment, then serve in this process
@@ -28,11 +29,18 @@ export interface ServiceConfig {
   token: string | null
   withDb: boolean
   workers: number
+  /** IRT_MAX_BODY_BYTES: larger bodies are answered 413. */
   maxBodyBytes?: number
+  /** IRT_HEADERS_TIMEOUT_MS / IRT_REQUEST_TIMEOUT_MS: a client slower than these gets 408 and its connection closed (server.ts). */
+  headersTimeoutMs?: number
+  requestTimeoutMs?: number
 }
 
 export const TOKEN_ENV = ['R_IRT_INTERNAL_TOKEN', 'IRT_SERVICE_TOKEN']
 export const WORKERS_ENV = 'IRT_WORKERS'
+export const MAX_BODY_ENV = 'IRT_MAX_BODY_BYTES'
+export const HEADERS_TIMEOUT_ENV = 'IRT_HEADERS_TIMEOUT_MS'
+export const REQUEST_TIMEOUT_ENV = 'IRT_REQUEST_TIMEOUT_MS'
 /** How long in-flight requests may take to finish after SIGTERM before their connections are cut (Kubernetes' grace period is 30 s). */
 export const DRAIN_MS = 25_000
 /**
@@ -63,6 +71,12 @@ export function resolveServiceConfig(flags: ServeFlags, env: NodeJS.ProcessEnv =
     logger?.info(`the embedded database serves one process: --workers ${workers} becomes 1 (set DATABASE_URL for more)`)
     workers = 1
   }
+  const headersTimeoutMs = envInt(HEADERS_TIMEOUT_ENV, env, 100, 3_600_000)
+  const requestTimeoutMs = envInt(REQUEST_TIMEOUT_ENV, env, 100, 3_600_000)
+  // node:http refuses a header deadline later than the whole request's.
+  if ((headersTimeoutMs ?? DEFAULT_HEADERS_TIMEOUT_MS) > (requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS)) {
+    throw usageError(`${HEADERS_TIMEOUT_ENV} (${headersTimeoutMs ?? DEFAULT_HEADERS_TIMEOUT_MS}) must not exceed ${REQUEST_TIMEOUT_ENV} (${requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS})`)
+  }
   return {
     host: flags.host ?? '0.0.0.0',
     port: flags.port ?? envInt('PORT', env, 0, 65535) ?? 8000,
@@ -70,6 +84,9 @@ export function resolveServiceConfig(flags: ServeFlags, env: NodeJS.ProcessEnv =
     token: flags.noAuth ? null : token,
     withDb,
     workers,
+    maxBodyBytes: envInt(MAX_BODY_ENV, env, 1024, 2 ** 31 - 1),
+    headersTimeoutMs,
+    requestTimeoutMs,
   }
 }
 
@@ -103,7 +120,7 @@ export async function runService(cfg: ServiceConfig, logger: Logger): Promise<{ 
   let db: Db | undefined
   if (cfg.withDb) db = await (await import('../db/index.js')).openDb()
   const metrics = deferredServiceMetrics({ processMetrics: true })
-  const server = createIrtServer({ token: cfg.token, db, logger, metrics: metrics.metrics, maxBodyBytes: cfg.maxBodyBytes })
+  const server = createIrtServer({ token: cfg.token, db, logger, metrics: metrics.metrics, maxBodyBytes: cfg.maxBodyBytes, headersTimeoutMs: cfg.headersTimeoutMs, requestTimeoutMs: cfg.requestTimeoutMs })
   const metricsServer = createMetricsServer({ contentType: PROMETHEUS_CONTENT_TYPE, metrics: () => metrics.load().registry.metrics() })
   const url = await listen(server, cfg.port, cfg.host)
   // Answering already; prom-client loads shortly, off the path to the first answers.

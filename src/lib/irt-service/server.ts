@@ -5,6 +5,7 @@ import { SeedopsError, translateError } from '../errors/index.js'
 import type { Logger } from '../output/index.js'
 import { seedopsVersion } from '../paths.js'
 import { createServiceMetrics, type ServiceMetrics } from '../metrics/service.js'
+import { DEFAULT_HEADERS_TIMEOUT_MS, DEFAULT_MAX_BODY_BYTES, DEFAULT_REQUEST_TIMEOUT_MS } from './limits.js'
 import { parseScoreBody } from './score-body.js'
 import { scoreBatch } from './score-request.js'
 
@@ -14,11 +15,24 @@ export interface ServeOptions {
   db?: Db
   logger: Logger
   maxBodyBytes?: number
+  /** node:http's headersTimeout / requestTimeout (see ServiceConfig); defaults in limits.ts. */
+  headersTimeoutMs?: number
+  requestTimeoutMs?: number
   /** Where the request metrics go (served by createMetricsServer); default: a registry of this server's own. */
   metrics?: ServiceMetrics
 }
 
 const sha = (s: string) => createHash('sha256').update(s).digest()
+
+/**
+ * Whether the bearer token a caller sent is the expected one, in time independent of where they
+ * differ: both sides are SHA-256 digests (equal lengths whatever was sent, which timingSafeEqual
+ * requires) compared by timingSafeEqual, so neither the length nor a matching prefix shows in the timing.
+ */
+export function tokenMatches(given: string, expectedDigest: Buffer): boolean {
+  const d = sha(given)
+  return d.length === expectedDigest.length && timingSafeEqual(d, expectedDigest)
+}
 
 function sendText(res: ServerResponse, status: number, text: string, extra?: Record<string, string>) {
   res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text), ...extra })
@@ -87,11 +101,17 @@ const thetaDeps = () => (thetaModules ??= Promise.all([import('../irt-stage/upda
  * Errors are JSON `{status: "error", error: {code, message}}` with a fitting HTTP status.
  */
 export function createIrtServer(opts: ServeOptions): Server {
-  const limit = opts.maxBodyBytes ?? 64 * 1024 * 1024
+  const limit = opts.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES
   const expected = opts.token ? sha(opts.token) : null
   const metrics = opts.metrics ?? createServiceMetrics()
   let version: string | undefined
-  return createServer(async (req, res) => {
+  const headersTimeout = opts.headersTimeoutMs ?? DEFAULT_HEADERS_TIMEOUT_MS
+  const requestTimeout = Math.max(opts.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS, headersTimeout)
+  // node:http answers 408 and closes a connection whose headers (or whole request) are late, but
+  // only looks every connectionsCheckingInterval (default 30 s): check often enough that a slow
+  // client is cut within ~1.25 × its timeout. Idle keep-alive connections close after keepAliveTimeout (5 s).
+  const serverOptions = { headersTimeout, requestTimeout, connectionsCheckingInterval: Math.min(30_000, Math.max(100, Math.floor(headersTimeout / 4))) }
+  return createServer(serverOptions, async (req, res) => {
     const started = Date.now()
     const path = pathOf(req.url ?? '/')
     const finished = metrics.startRequest(req.method, path)
@@ -117,9 +137,10 @@ export function createIrtServer(opts: ServeOptions): Server {
           status = 401
           return send(res, 401, { status: 'error', error: { code: 'UNAUTHENTICATED', message: 'missing bearer token' } }, { 'www-authenticate': 'Bearer' })
         }
-        if (!timingSafeEqual(sha(m[1]!.trim()), expected)) {
-          status = 403
-          return send(res, 403, { status: 'error', error: { code: 'FORBIDDEN', message: 'invalid token' } })
+        if (!tokenMatches(m[1]!.trim(), expected)) {
+          // RFC 6750: a wrong token is 401 invalid_token (403 is for a valid token lacking scope).
+          status = 401
+          return send(res, 401, { status: 'error', error: { code: 'INVALID_TOKEN', message: 'invalid token' } }, { 'www-authenticate': 'Bearer error="invalid_token"' })
         }
       }
       if (req.method !== 'POST' || !POST_ROUTES.has(path)) {
@@ -141,10 +162,11 @@ export function createIrtServer(opts: ServeOptions): Server {
         out = await (await handlers()).handleCalibrate(body, { batch: (p, i) => metrics.batch('/irt/calibrate', p, i), calibration: metrics.calibration })
       } else {
         try {
-          if (!opts.db) throw new SeedopsError('update-theta needs a database: start the service with DATABASE_URL', { code: 'NO_DATABASE' })
-          const [{ updateThetaStage }, { runStage }, { resolveDate }, { silentLogger }] = await thetaDeps()
+          // The request is judged (400, 413) before the service's own state (no database: 500).
           const { parseBody, UpdateThetaRequest } = await handlers()
           const body = parseBody(UpdateThetaRequest, await readJson(req, limit))
+          if (!opts.db) throw new SeedopsError('update-theta needs a database: start the service with DATABASE_URL', { code: 'NO_DATABASE' })
+          const [{ updateThetaStage }, { runStage }, { resolveDate }, { silentLogger }] = await thetaDeps()
           // The same stage runner as `seedops run update-theta`: a run-log row, the per-user lock (a
           // second call for the same learner waits its turn), one transaction.
           const report = await runStage(opts.db, updateThetaStage, { user: body.user_id, session: body.session_id, lookbackDays: body.lookback_days ?? 30 }, { asOf: resolveDate(undefined), dryRun: false, logger: silentLogger, handleSignals: false, pushMetrics: false })

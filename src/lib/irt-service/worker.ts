@@ -42,7 +42,7 @@ try {
   process.on('SIGTERM', () => void stop())
   process.on('SIGINT', () => void stop())
   if (cfg.withDb) db = await (await import('../db/index.js')).openDb()
-  server = createIrtServer({ token, db, logger, metrics: metrics.metrics, maxBodyBytes: cfg.maxBodyBytes })
+  server = createIrtServer({ token, db, logger, metrics: metrics.metrics, maxBodyBytes: cfg.maxBodyBytes, headersTimeoutMs: cfg.headersTimeoutMs, requestTimeoutMs: cfg.requestTimeoutMs })
   await new Promise<void>((resolve, reject) => {
     server!.once('error', reject)
     server!.listen(cfg.port, cfg.host, () => {
