@@ -160,4 +160,39 @@ describe('kubectl v1.35 and seedops see the same cluster', { timeout: 120_000 },
     await kubectl(s.kubeconfig, ['apply', '--server-side', '-f', '-'], { input: rendered.stdout })
     expect(s.api.store.get(cj, 'seedtest-staging', 'generate-report').metadata.resourceVersion).toBe(rv)
   })
+
+  test('a conflicting server-side apply: after `kubectl patch`, kubectl and seedops both get the 409 with the same message; with --force-conflicts both succeed', async () => {
+    const rendered = (await kubectl('/dev/null', ['kustomize', join(ROOT, 'k8s', 'overlays', 'staging')])).stdout
+    const cj = findResource('batch', 'v1', 'cronjobs')!
+    const patch = () => kc('patch', 'cronjob', 'generate-report', '-n', 'seedtest-staging', '-p', '{"spec":{"schedule":"5 5 * * *"}}')
+    expect((await patch()).code).toBe(0)
+    const message = 'Apply failed with 1 conflict: conflict with "kubectl-patch" using batch/v1: .spec.schedule'
+    const theirs = await kubectl(s.kubeconfig, ['apply', '--server-side', '-f', '-'], { input: rendered })
+    expect(theirs.code).toBe(1)
+    expect(theirs.stderr).toContain(message)
+    const ours = await deploy(clientsFor(s, 'seedtest'), { dir: join(ROOT, 'k8s', 'overlays', 'staging') }).catch((e) => e)
+    expect(ours).toMatchObject({ code: 'KUBE_APPLY_CONFLICT', data: { conflicts: [{ kind: 'CronJob', name: 'generate-report', field: '.spec.schedule', manager: 'kubectl-patch', serverMessage: message }] } })
+    expect(s.api.store.get(cj, 'seedtest-staging', 'generate-report').spec.schedule).toBe('5 5 * * *')
+    const forced = await kubectl(s.kubeconfig, ['apply', '--server-side', '--force-conflicts', '-f', '-'], { input: rendered })
+    expect(forced.code).toBe(0)
+    expect(s.api.store.get(cj, 'seedtest-staging', 'generate-report').spec.schedule).toBe('0 4 * * 1')
+    expect((await patch()).code).toBe(0)
+    await deploy(clientsFor(s, 'seedtest'), { dir: join(ROOT, 'k8s', 'overlays', 'staging'), force: true })
+    expect(s.api.store.get(cj, 'seedtest-staging', 'generate-report').spec.schedule).toBe('0 4 * * 1')
+    // The last forced applier owns the schedule alone; the patcher lost it.
+    const owners = s.api.store.get(cj, 'seedtest-staging', 'generate-report').metadata.managedFields.filter((m: any) => m.fieldsV1['f:spec']?.['f:schedule']).map((m: any) => `${m.manager}/${m.operation}`)
+    expect(owners.sort()).toEqual(['seedops/Apply'])
+  })
+
+  test('strict validation: kubectl and seedops get the same 500 for an undeclared field in a server-side apply', async () => {
+    const bad = (await kubectl('/dev/null', ['kustomize', join(ROOT, 'k8s', 'overlays', 'staging')])).stdout.replace('concurrencyPolicy: Forbid', 'concurrencyPolicy: Forbid\n  concurrencyPolicyy: Forbid')
+    const theirs = await kubectl(s.kubeconfig, ['apply', '--server-side', '--dry-run=server', '-f', '-'], { input: bad })
+    expect(theirs.code).toBe(1)
+    const message = 'failed to create typed patch object (seedtest-staging/aggregate-features; batch/v1, Kind=CronJob): .spec.concurrencyPolicyy: field not declared in schema'
+    expect(theirs.stderr).toContain(message)
+    const objs = (await import('yaml')).parseAllDocuments(bad).map((d) => d.toJS())
+    const ours = await deploy(clientsFor(s, 'seedtest'), { objects: objs, dryRun: 'server' }).catch((e) => e)
+    expect(ours.data.httpStatus).toBe(500)
+    expect(ours.message).toContain(message)
+  })
 })

@@ -6,6 +6,7 @@ import * as models from 'kubernetes-models'
 import { buildKustomization, loadManifests, podContainers } from '../../src/lib/kube/manifests.js'
 import { expectedCronJobs, EVENT_DRIVEN_STAGES } from '../../src/lib/kube/expected.js'
 import { findResource, kubectl, startStandin, type Standin } from '../support/kube-standin/index.js'
+import { strictProblems } from '../support/kube-standin/schema.js'
 import { ROOT } from '../support/cli.js'
 
 const K8S = join(ROOT, 'k8s')
@@ -177,6 +178,39 @@ describe('k8s/ manifests', () => {
       expect(r.code).toBe(1)
       expect(r.stderr).toContain('spec.schedule: Invalid value: "10 2 * *"')
     })
+  })
+})
+
+/** Every YAML file under k8s/, relative. */
+function manifestFiles(dir = K8S, rel = ''): string[] {
+  return readdirSync(join(dir, rel), { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? manifestFiles(dir, join(rel, e.name)) : /\.ya?ml$/.test(e.name) ? [join(rel, e.name)] : []))
+}
+
+describe('k8s/ under strict field validation (the OpenAPI schemas a 1.35 apiserver checks with fieldValidation=Strict)', () => {
+  const files = manifestFiles()
+
+  test('every object in every file declares only fields of its kind\'s schema, each once', () => {
+    expect(files.length).toBeGreaterThan(15)
+    const skipped = new Set<string>()
+    for (const f of files) {
+      const r = strictProblems(readFileSync(join(K8S, f), 'utf8'))
+      expect(r.problems, f).toEqual([])
+      for (const k of r.skipped) skipped.add(k)
+    }
+    // Only kustomize's own files and the two custom resources (checked above) have no OpenAPI schema here.
+    expect([...skipped].sort()).toEqual(['kustomize.config.k8s.io/v1beta1 Kustomization', 'monitoring.coreos.com/v1 PrometheusRule', 'monitoring.coreos.com/v1 ServiceMonitor'])
+  })
+
+  test('a mutated copy with one unknown or duplicated field fails, naming the object and the path', () => {
+    const original = readFileSync(join(K8S, 'base', 'cronjob-compute-kpis.yaml'), 'utf8')
+    expect(strictProblems(original).problems).toEqual([])
+    const typo = original.replace(/^(\s+)command: (.+)$/m, '$1command: $2\n$1imagePullPolicyy: Always')
+    expect(typo).not.toBe(original)
+    expect(strictProblems(typo).problems).toEqual(['CronJob compute-kpis: unknown field "spec.jobTemplate.spec.template.spec.containers[0].imagePullPolicyy"'])
+    const top = original.replace(/^spec:$/m, 'spec:\n  retries: 3')
+    expect(strictProblems(top).problems).toEqual(['CronJob compute-kpis: unknown field "spec.retries"'])
+    const dup = original.replace(/^(\s+)schedule: (.+)$/m, '$1schedule: $2\n$1schedule: "0 3 * * *"')
+    expect(strictProblems(dup).problems).toEqual(['CronJob compute-kpis: duplicate field "spec.schedule"'])
   })
 })
 

@@ -148,3 +148,27 @@ export function parseWithDuplicates(text: string): ParsedBody {
   visit(doc.contents as Node, '')
   return { value: doc.toJS({ maxAliasCount: 100 }), duplicates }
 }
+
+/**
+ * What a strict apiserver would refuse in a YAML file of manifests: for each document, its
+ * duplicate keys and the fields its kind's OpenAPI schema does not declare. Kinds without a
+ * schema here (custom resources, kustomize's own files) are returned in `skipped`.
+ */
+export function strictProblems(text: string): { problems: string[]; skipped: string[] } {
+  const problems: string[] = []
+  const skipped: string[] = []
+  const docs = text.split(/^---\s*$/m).filter((d) => d.trim() && !/^\s*(#.*)?$/s.test(d.replace(/^\s*#.*$/gm, '')))
+  for (const doc of docs) {
+    const { value, duplicates } = parseWithDuplicates(doc)
+    if (!value) continue
+    const where = `${value.kind ?? '?'} ${value.metadata?.name ?? ''}`.trim()
+    for (const d of duplicates) problems.push(`${where}: duplicate field "${d.path}"`)
+    const model = typeof value.apiVersion === 'string' && typeof value.kind === 'string' ? modelOf(value.apiVersion, value.kind) : undefined
+    if (!model || !/^(v1|[a-z0-9.]+\.k8s\.io\/v1|apps\/v1|batch\/v1)$/.test(value.apiVersion)) {
+      skipped.push(`${value.apiVersion} ${value.kind}`)
+      continue
+    }
+    for (const u of unknownFields(model, value)) problems.push(`${where}: unknown field "${u.path}"`)
+  }
+  return { problems, skipped }
+}
