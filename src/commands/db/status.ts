@@ -5,6 +5,7 @@ import { schemaStatus, type SchemaStatus } from '../../lib/db/migrate.js'
 import { renderTable } from '../../lib/output/index.js'
 
 export default class DbStatus extends BaseCommand<typeof DbStatus> {
+  static override summary = 'Show the database target, applied and pending migrations, and shape drift.'
   static override description =
     'Show the database target, the applied seedops migrations, what is pending, and every seedops-owned table or view whose live shape differs from the expected one.'
   static override examples = ['<%= config.bin %> db status', 'DATABASE_URL=postgres://… <%= config.bin %> db status --json']

@@ -6,6 +6,7 @@ import { runDemo, type DemoResult } from '../../lib/demo/pipeline.js'
 import { renderTable } from '../../lib/output/index.js'
 
 export default class Demo extends BaseCommand<typeof Demo> {
+  static override summary = 'Run the whole pipeline on demo data in the embedded database.'
   static override description =
     'The whole pipeline on demo data: migrate, seed demo data if the database is empty, run every stage, print a summary. Uses the embedded database unless DATABASE_URL is set.'
   static override examples = ['<%= config.bin %> demo', '<%= config.bin %> demo --learners 1000 --json', 'SEEDOPS_HOME=/tmp/demo <%= config.bin %> demo']

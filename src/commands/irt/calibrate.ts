@@ -7,6 +7,7 @@ import { cycleReporter } from '../../lib/irt/progress.js'
 import { renderTable } from '../../lib/output/index.js'
 
 export default class IrtCalibrate extends BaseCommand<typeof IrtCalibrate> {
+  static override summary = 'Calibrate item parameters from a responses CSV (offline, no database).'
   static override description =
     'Calibrate item parameters (1PL, Rasch, 2PL, 3PL) by marginal maximum likelihood (EM, Bock–Aitkin) from long-format responses user_id,item_id,is_correct. Offline: no database.'
   static override examples = [

@@ -5,6 +5,7 @@ import { scoreFile, type ScoreFileResult } from '../../lib/irt/offline.js'
 import type { ScoreMethod } from '../../lib/irt/score.js'
 
 export default class IrtScore extends BaseCommand<typeof IrtScore> {
+  static override summary = 'Score persons (θ, SE) from responses with fixed item parameters.'
   static override description =
     'Score persons (θ and its standard error) from long-format responses with fixed item parameters: EAP (default), MAP or ML. Writes CSV user_id,theta,se,n_responses,extreme to stdout or --out.'
   static override examples = [

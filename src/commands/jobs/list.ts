@@ -12,6 +12,7 @@ function age(iso?: string): string {
 }
 
 export default class JobsList extends BaseCommand<typeof JobsList> {
+  static override summary = 'List jobs, newest first, with their CronJob, state and duration.'
   static override description = 'List jobs in the namespace, newest first: the CronJob they came from, state, completions, duration.'
   static override examples = ['<%= config.bin %> jobs list', '<%= config.bin %> jobs list --failed -o wide', '<%= config.bin %> jobs list -o json']
   static override flags = {

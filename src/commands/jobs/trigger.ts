@@ -15,6 +15,7 @@ export interface TriggerResult {
 }
 
 export default class JobsTrigger extends BaseCommand<typeof JobsTrigger> {
+  static override summary = 'Run a CronJob now as a Job; --wait or --follow for its outcome.'
   static override description = 'Run a CronJob now: create a Job from its template (as `kubectl create job --from=cronjob/…`). With --wait or --follow the exit code is the job\'s outcome: 0 succeeded, 1 failed, timed out or stuck.'
   static override examples = ['<%= config.bin %> jobs trigger calibrate-irt --follow', '<%= config.bin %> jobs trigger compute-kpis --wait --timeout 30m --json']
   static override args = { cronjob: Args.string({ required: true, description: 'CronJob to run.' }) }

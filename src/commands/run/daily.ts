@@ -5,6 +5,7 @@ import { runDaily, type DailyReport } from '../../lib/stages/chain.js'
 import { asOfDays, renderStageReport } from '../../lib/stages/command.js'
 
 export default class RunDaily extends BaseCommand<typeof RunDaily> {
+  static override summary = 'Run the daily chain of stages in order, as the CronJobs do.'
   static override description =
     "Run the daily chain as the CronJobs do, in dependency order: aggregate-features → calibrate-irt → compute-kpis → detect-inactivity, and on a Monday generate-report for the week that just ended. Each stage takes its CronJob's configuration from the environment. With --from/--to, the chain for each day of an outage, in order. Stops at the first failure unless --keep-going."
   static override examples = [

@@ -6,6 +6,7 @@ import { getSchedules, type ScheduleInfo } from '../../lib/kube/schedule.js'
 import { renderTable } from '../../lib/output/index.js'
 
 export default class ScheduleGet extends BaseCommand<typeof ScheduleGet> {
+  static override summary = 'Show CronJob schedules, time zones and the next 3 runs.'
   static override description = 'Show CronJob schedules: the schedule, its time zone, whether suspended, and the next 3 runs in UTC.'
   static override examples = ['<%= config.bin %> schedule get', '<%= config.bin %> schedule get generate-report --json']
   static override args = { cronjob: Args.string({ description: 'One CronJob (default: all in the namespace).' }) }

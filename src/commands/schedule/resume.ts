@@ -5,7 +5,8 @@ import { connect } from '../../lib/kube/connect.js'
 import { patchCronJob, renderChange, type ScheduleChange } from '../../lib/kube/schedule.js'
 
 export default class ScheduleResume extends BaseCommand<typeof ScheduleResume> {
-  static override description = 'Resume a suspended CronJob.'
+  static override summary = 'Resume a suspended CronJob.'
+  static override description = 'Resume a suspended CronJob (spec.suspend back to false): it fires again on its schedule. --dry-run lets the server validate the change without storing it.'
   static override examples = ['<%= config.bin %> schedule resume generate-report']
   static override args = { cronjob: Args.string({ required: true, description: 'CronJob name.' }) }
   static override flags = { ...kubeFlags, 'dry-run': Flags.boolean({ description: 'Let the server validate the change without storing it.' }) }

@@ -5,6 +5,7 @@ import { connect } from '../../lib/kube/connect.js'
 import { patchCronJob, renderChange, type ScheduleChange } from '../../lib/kube/schedule.js'
 
 export default class ScheduleSuspend extends BaseCommand<typeof ScheduleSuspend> {
+  static override summary = 'Suspend a CronJob (running jobs continue).'
   static override description = 'Suspend a CronJob: no new runs until `schedule resume` (running jobs continue).'
   static override examples = ['<%= config.bin %> schedule suspend generate-report']
   static override args = { cronjob: Args.string({ required: true, description: 'CronJob name.' }) }

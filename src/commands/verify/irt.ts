@@ -6,6 +6,7 @@ import { driftOptionsFromFlags, irtGroup } from '../../lib/verify/irt.js'
 import type { VerifyReport } from '../../lib/verify/run.js'
 
 export default class VerifyIrt extends BaseCommand<typeof VerifyIrt> {
+  static override summary = 'SQL checks on item parameters, convergence and drift.'
   static override description =
     'SQL checks on item parameters and the calibration: freshness, convergence, ranges, coverage of answered items, drift since the previous calibration version. Exit 1 if any check fails.'
   static override examples = [

@@ -6,6 +6,7 @@ import { reportsGroup } from '../../lib/verify/reports.js'
 import type { VerifyReport } from '../../lib/verify/run.js'
 
 export default class VerifyReports extends BaseCommand<typeof VerifyReports> {
+  static override summary = 'Checks on the weekly reports and their stored objects.'
   static override description =
     'Checks on the weekly reports: generate-report fresh, a report_artifacts row per format for every user with KPIs for the ISO week, URLs well-formed, objects present (file:// always, s3:// with AWS configuration). Exit 1 if any check fails.'
   static override examples = ['<%= config.bin %> verify reports', '<%= config.bin %> verify reports --date 2026-11-16 --format both --junit verify-reports.xml']
