@@ -135,6 +135,34 @@ describe('seedops irt serve (Plumber contract)', () => {
 })
 
 describe.each(DB_KINDS)('POST /analysis/irt/update-theta on %s', (kind) => {
+  it('a session that comes after a later one: the later one is folded again onto it, online is the latest session\'s', async () => {
+    const db = await (await freshDatabase(kind)).open()
+    const s = await start({ token: TOKEN, logger: silentLogger, db })
+    try {
+      await db.pool.query(`INSERT INTO mirt_item_params (item_id, model, params, version) VALUES (1, '2PL', '{"a":1.2,"b":0,"c":0}', 't'), (2, '2PL', '{"a":0.9,"b":1,"c":0}', 't')`)
+      const day = Date.now() - 86_400_000
+      const q = (a: boolean, b: boolean) => [{ question_id: 1, is_correct: a }, { question_id: 2, is_correct: b }]
+      await insertExams(db.pool, [
+        { session_id: 'old', user_id: 'u7', at: new Date(day).toISOString(), questions: q(true, true) },
+        { session_id: 'new', user_id: 'u7', at: new Date(day + 3_600_000).toISOString(), questions: q(false, false) },
+      ])
+      const theta = async (session: string) => ((await (await post(`${s.url}/analysis/irt/update-theta`, { user_id: 'u7', session_id: session })).json()) as { theta: number }).theta
+      const newAlone = await theta('new') // prior N(0, 1): nothing before it yet
+      const old = await theta('old')
+      const hist = new Map((await db.pool.query(`SELECT key, theta FROM seedops_ability_history WHERE user_id = 'u7'`)).rows.map((r) => [r.key, r.theta]))
+      expect(hist.get('session:old')).toBe(old)
+      // 'new' now starts from 'old''s estimate: two wrong answers from a higher prior end higher than from N(0, 1).
+      expect(hist.get('session:new')).toBeGreaterThan(newAlone + 0.1)
+      const online = (await db.pool.query(`SELECT theta FROM mirt_ability WHERE user_id = 'u7' AND version = 'online'`)).rows[0].theta
+      expect(online).toBe(hist.get('session:new'))
+      // The same as calling in session order: calling 'new' again changes nothing.
+      expect(await theta('new')).toBe(hist.get('session:new'))
+    } finally {
+      s.server.close()
+      await db.close()
+    }
+  })
+
   it('updates the learner\'s θ from the session and returns the contract fields', async () => {
     const db = await (await freshDatabase(kind)).open()
     const s = await start({ token: TOKEN, logger: silentLogger, db })
