@@ -1,9 +1,7 @@
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import { ensureSecrets, parseEnvFile, SECRET_SPECS } from '../../src/lib/kube/secrets.js'
 import { findResource, startStandin, type Standin } from '../support/kube-standin/index.js'
-import { execFile } from 'node:child_process'
-import { join } from 'node:path'
-import { BIN, ROOT, runCli } from '../support/cli.js'
+import { runCli, runCliOnPty } from '../support/cli.js'
 import { clientsFor, kubeEnv } from './helpers.js'
 
 const DB_PASSWORD = 'pg-Zq81xYvTk3'
@@ -140,13 +138,7 @@ describe('seedops secrets ensure', { timeout: 180_000 }, () => {
   test('prompt path on a real pseudo-terminal: asked for the token, typed characters masked, never shown', async () => {
     const ns = freshNamespace()
     const typed = 'typed-on-a-tty-7Hq2'
-    const spec = { argv: [process.execPath, BIN, 'secrets', 'ensure', '--only', 'irt', '-n', ns], answers: [['r-irt-credentials token', typed]], timeout: 120 }
-    const env: Record<string, string | undefined> = { ...process.env, ...kubeEnv(s), NO_COLOR: '1', R_IRT_INTERNAL_TOKEN: undefined, IRT_TOKEN: undefined }
-    for (const key of Object.keys(env)) if (env[key] === undefined) delete env[key]
-    // Asynchronously: the stand-in lives in this process and must keep answering.
-    const r = await new Promise<{ status: number; stdout: string }>((resolve) => {
-      execFile('python3', [join(ROOT, 'test', 'support', 'kube-standin', 'pty-run.py'), JSON.stringify(spec)], { env: env as NodeJS.ProcessEnv, encoding: 'utf8', timeout: 150_000 }, (err, stdout) => resolve({ status: err ? ((err as { code?: number }).code ?? 1) : 0, stdout }))
-    })
+    const r = await runCliOnPty(['secrets', 'ensure', '--only', 'irt', '-n', ns], [['r-irt-credentials token', typed]], { env: { ...kubeEnv(s), R_IRT_INTERNAL_TOKEN: undefined, IRT_TOKEN: undefined } })
     expect(r.stdout).toContain('<<answered>>')
     expect(r.status).toBe(0)
     expect(r.stdout).toMatch(/r-irt-credentials\s+created/)

@@ -2,10 +2,14 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { S3Client } from '@aws-sdk/client-s3'
+import { createRequire } from 'node:module'
 import S3rver from 's3rver'
+import { PLANTED } from '../faults/support/secret-scan.js'
 
-export const S3_KEY = 'S3RVER'
-export const S3_SECRET = 'S3RVER'
+// Planted keys (not s3rver's default S3RVER): test/support/cli.ts fails any CLI run that prints them.
+export const S3_KEY = PLANTED.S3_ACCESS_KEY_ID
+export const S3_SECRET = PLANTED.S3_SECRET_ACCESS_KEY
+createRequire(import.meta.url)('s3rver/lib/models/account.js').DUMMY_ACCOUNT.createKeyPair(S3_KEY, S3_SECRET)
 
 export interface TestS3 {
   endpoint: string

@@ -3,6 +3,7 @@ import { join } from 'node:path'
 import pg from 'pg'
 import { inject } from 'vitest'
 import { openDb, type Db } from '../../src/lib/db/index.js'
+import { PLANTED } from '../faults/support/secret-scan.js'
 
 export type DbKind = 'embedded' | 'postgres'
 
@@ -35,6 +36,8 @@ export async function freshDatabase(kind: DbKind, opts: { migrated?: boolean } =
   await c.end()
   const u = new URL(admin)
   u.pathname = `/${name}`
+  // A planted password (the test server trusts 127.0.0.1 and ignores it): test/support/cli.ts fails any run that prints it.
+  u.password = PLANTED.DB_PASSWORD
   const url = u.toString()
   return { kind, env: { DATABASE_URL: url }, open: () => openDb({ databaseUrl: url }) }
 }
