@@ -4,7 +4,7 @@ import { applyOne } from '../kube/deploy.js'
 import { expectedCronJobs } from '../kube/expected.js'
 import { listJobs } from '../kube/jobs.js'
 import { loadManifests, type KubeObject } from '../kube/manifests.js'
-import { buildPlan, describeSource, permissionsFor, readSource, type Plan, type PlanOptions, type PlanRow, type Step } from './plan.js'
+import { buildPlan, describeSource, permissionsFor, readSource, type PlanOptions, type PlanRow, type Step } from './plan.js'
 import { emptyRecord, readRecord, RECORD_NAME, writeRecord, type AdoptionRecord } from './record.js'
 import { createObject, deleteObject, getObject, jsonPatch, mergePatch, REF, refOf, replaceObject, requirePermissions, type Permission } from './rest.js'
 
