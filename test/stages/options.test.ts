@@ -4,7 +4,8 @@ import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { z } from 'zod'
 import { translateError } from '../../src/lib/errors/index.js'
-import { resolveOptions } from '../../src/lib/stages/options.js'
+import { getStage, loadStages } from '../../src/lib/stages/all.js'
+import { resolveOptions, resolveStageParams } from '../../src/lib/stages/options.js'
 import { runCli } from '../support/cli.js'
 import { freshDatabase } from '../support/db.js'
 
@@ -18,37 +19,53 @@ const home = () => mkdtempSync(join(tmpdir(), 'seedops-options-'))
 
 interface BadCase {
   stage: string
-  args: string[]
+  /** What the command maps its flags to (the flag named in the message is the option's). */
+  options: Record<string, unknown>
   env?: Record<string, string>
   message: string
   suggestion: string
 }
 
 const BAD: BadCase[] = [
-  { stage: 'aggregate-features', args: ['--lookback-days', '400'], message: 'aggregate-features: lookbackDays from flag --lookback-days=400 must be ≤ 366', suggestion: 'seedops run aggregate-features --help' },
-  { stage: 'aggregate-features', args: [], env: { AGG_INCLUDE_THETA: 'maybe' }, message: 'includeTheta from env AGG_INCLUDE_THETA="maybe" is not a boolean', suggestion: 'Fix or unset AGG_INCLUDE_THETA (the flag --include-theta overrides it)' },
-  { stage: 'calibrate-irt', args: ['--model', '4PL'], message: 'calibrate-irt: model from flag --model="4PL" must be one of 1PL, Rasch, 2PL, 3PL', suggestion: 'seedops run calibrate-irt --help' },
+  { stage: 'aggregate-features', options: { lookbackDays: 400 }, message: 'aggregate-features: lookbackDays from flag --lookback-days=400 must be ≤ 366', suggestion: 'seedops run aggregate-features --help' },
+  { stage: 'aggregate-features', options: {}, env: { AGG_INCLUDE_THETA: 'maybe' }, message: 'includeTheta from env AGG_INCLUDE_THETA="maybe" is not a boolean', suggestion: 'Fix or unset AGG_INCLUDE_THETA (the flag --include-theta overrides it)' },
+  { stage: 'calibrate-irt', options: { model: '4PL' }, message: 'calibrate-irt: model from flag --model="4PL" must be one of 1PL, Rasch, 2PL, 3PL', suggestion: 'seedops run calibrate-irt --help' },
   // The predecessor's name is an env twin too, and is the one named.
-  { stage: 'calibrate-irt', args: [], env: { MIRT_LOOKBACK_DAYS: 'thirty' }, message: 'lookbackDays from env MIRT_LOOKBACK_DAYS="thirty" is not an integer', suggestion: 'Fix or unset MIRT_LOOKBACK_DAYS (the flag --lookback-days overrides it)' },
-  { stage: 'update-theta', args: ['--user', 'u1', '--lookback-days', '0'], message: 'update-theta: lookbackDays from flag --lookback-days=0 must be ≥ 1', suggestion: 'seedops run update-theta --help' },
-  { stage: 'update-theta', args: ['--user', 'u1'], env: { THETA_LOOKBACK_DAYS: '1.5' }, message: 'lookbackDays from env THETA_LOOKBACK_DAYS="1.5" is not an integer', suggestion: 'Fix or unset THETA_LOOKBACK_DAYS' },
-  { stage: 'compute-kpis', args: ['--goal-weeks', '0'], message: 'compute-kpis: horizonWeeks from flag --goal-weeks="0" must be > 0', suggestion: 'seedops run compute-kpis --help' },
-  { stage: 'compute-kpis', args: [], env: { METRICS_CHURN_HORIZON_DAYS: '400' }, message: 'churnHorizonDays from env METRICS_CHURN_HORIZON_DAYS="400" must be ≤ 365', suggestion: 'Fix or unset METRICS_CHURN_HORIZON_DAYS (the flag --churn-horizon-days overrides it)' },
-  { stage: 'detect-inactivity', args: ['--threshold-days', '0'], message: 'detect-inactivity: thresholdDays from flag --threshold-days=0 must be ≥ 1', suggestion: 'seedops run detect-inactivity --help' },
-  { stage: 'detect-inactivity', args: [], env: { INACTIVITY_LOOKBACK_DAYS: '1' }, message: 'inactivityLookbackDays from env INACTIVITY_LOOKBACK_DAYS="1" must be ≥ 2', suggestion: 'Fix or unset INACTIVITY_LOOKBACK_DAYS (the flag --lookback-days overrides it)' },
-  { stage: 'generate-report', args: ['--batch-size', '0'], message: 'generate-report: batchSize from flag --batch-size=0 must be ≥ 1', suggestion: 'seedops run generate-report --help' },
-  { stage: 'generate-report', args: [], env: { REPORT_RENDERER: 'latex' }, message: 'renderer from env REPORT_RENDERER="latex" must be one of auto, builtin, quarto', suggestion: 'Fix or unset REPORT_RENDERER (the flag --renderer overrides it)' },
+  { stage: 'calibrate-irt', options: {}, env: { MIRT_LOOKBACK_DAYS: 'thirty' }, message: 'lookbackDays from env MIRT_LOOKBACK_DAYS="thirty" is not an integer', suggestion: 'Fix or unset MIRT_LOOKBACK_DAYS (the flag --lookback-days overrides it)' },
+  { stage: 'update-theta', options: { user: 'u1', lookbackDays: 0 }, message: 'update-theta: lookbackDays from flag --lookback-days=0 must be ≥ 1', suggestion: 'seedops run update-theta --help' },
+  { stage: 'update-theta', options: { user: 'u1' }, env: { THETA_LOOKBACK_DAYS: '1.5' }, message: 'lookbackDays from env THETA_LOOKBACK_DAYS="1.5" is not an integer', suggestion: 'Fix or unset THETA_LOOKBACK_DAYS' },
+  { stage: 'compute-kpis', options: { horizonWeeks: '0' }, message: 'compute-kpis: horizonWeeks from flag --goal-weeks="0" must be > 0', suggestion: 'seedops run compute-kpis --help' },
+  { stage: 'compute-kpis', options: {}, env: { METRICS_CHURN_HORIZON_DAYS: '400' }, message: 'churnHorizonDays from env METRICS_CHURN_HORIZON_DAYS="400" must be ≤ 365', suggestion: 'Fix or unset METRICS_CHURN_HORIZON_DAYS (the flag --churn-horizon-days overrides it)' },
+  { stage: 'detect-inactivity', options: { thresholdDays: 0 }, message: 'detect-inactivity: thresholdDays from flag --threshold-days=0 must be ≥ 1', suggestion: 'seedops run detect-inactivity --help' },
+  { stage: 'detect-inactivity', options: {}, env: { INACTIVITY_LOOKBACK_DAYS: '1' }, message: 'inactivityLookbackDays from env INACTIVITY_LOOKBACK_DAYS="1" must be ≥ 2', suggestion: 'Fix or unset INACTIVITY_LOOKBACK_DAYS (the flag --lookback-days overrides it)' },
+  { stage: 'generate-report', options: { batchSize: 0 }, message: 'generate-report: batchSize from flag --batch-size=0 must be ≥ 1', suggestion: 'seedops run generate-report --help' },
+  { stage: 'generate-report', options: {}, env: { REPORT_RENDERER: 'latex' }, message: 'renderer from env REPORT_RENDERER="latex" must be one of auto, builtin, quarto', suggestion: 'Fix or unset REPORT_RENDERER (the flag --renderer overrides it)' },
 ]
 
 describe('stage options: bad values are usage errors naming the field and its source', () => {
-  // Concurrent: each case is a process start, nearly all of it waiting.
-  it.concurrent.each(BAD.map((c) => [`${c.stage} ${c.env ? `env ${Object.keys(c.env)[0]}` : c.args.join(' ')}`, c] as const))('%s exits 2', async (_, c) => {
-    const r = await runCli(['run', c.stage, ...c.args, '--json'], { env: { SEEDOPS_HOME: home(), ...c.env } })
-    expect(r.code, r.stderr).toBe(2)
-    const doc = JSON.parse(r.stdout)
-    expect(doc).toMatchObject({ status: 2, code: 'USAGE', exitCode: 2 })
-    expect(doc.message).toContain(c.message)
-    expect(doc.suggestions.join('\n')).toContain(c.suggestion)
+  it.each(BAD.map((c) => [`${c.stage} ${c.env ? `env ${Object.keys(c.env)[0]}` : `option ${Object.keys(c.options).at(-1)}`}`, c] as const))('%s: exit code 2', async (_, c) => {
+    await loadStages()
+    let thrown: unknown
+    try {
+      resolveStageParams(getStage(c.stage)!, c.options, c.env ?? {})
+    } catch (e) {
+      thrown = e
+    }
+    const err = translateError(thrown)
+    expect(err).toMatchObject({ code: 'USAGE', exitCode: 2 })
+    expect(err.message).toContain(c.message)
+    expect(err.suggestions.join('\n')).toContain(c.suggestion)
+  })
+
+  it('through the built CLI: a bad flag and a bad env value exit 2 with the error document', async () => {
+    const [flag, env] = await Promise.all([
+      runCli(['run', 'compute-kpis', '--goal-weeks', '0', '--json'], { env: { SEEDOPS_HOME: home() } }),
+      runCli(['run', 'calibrate-irt', '--json'], { env: { SEEDOPS_HOME: home(), MIRT_LOOKBACK_DAYS: 'thirty' } }),
+    ])
+    expect(flag.code, flag.stderr).toBe(2)
+    expect(JSON.parse(flag.stdout)).toMatchObject({ status: 2, code: 'USAGE', exitCode: 2, message: 'compute-kpis: horizonWeeks from flag --goal-weeks="0" must be > 0' })
+    expect(env.code, env.stderr).toBe(2)
+    expect(JSON.parse(env.stdout)).toMatchObject({ status: 2, code: 'USAGE', message: 'calibrate-irt: lookbackDays from env MIRT_LOOKBACK_DAYS="thirty" is not an integer', data: { issues: [{ field: 'lookbackDays', source: 'env MIRT_LOOKBACK_DAYS="thirty"' }] } })
   })
 
   it('a cross-field rule names its field and source: detect-inactivity threshold ≥ lookback (text output)', async () => {
