@@ -3,7 +3,7 @@ import { homedir } from 'node:os'
 import { join } from 'node:path'
 import { KubeConfig } from '@kubernetes/client-node'
 import { SeedopsError, usageError } from '../errors/index.js'
-import { makeClients, type KubeClients } from './client.js'
+import { makeClients, retryPolicyFromEnv, type KubeClients } from './client.js'
 
 export const DEFAULT_NAMESPACE = 'seedtest'
 
@@ -74,7 +74,7 @@ export function connect(flags: KubeFlagValues): KubeClients {
   // on purpose: seedops' objects live in `seedtest` unless told otherwise.
   const namespace = flags.namespace ?? (inCluster ? kc.getContextObject(kc.getCurrentContext())?.namespace : undefined) ?? DEFAULT_NAMESPACE
   const timeout = parseDuration(flags['request-timeout'] ?? '30s')
-  return makeClients(kc, namespace, { timeoutMs: timeout || undefined })
+  return makeClients(kc, namespace, { timeoutMs: timeout || undefined, retry: retryPolicyFromEnv() })
 }
 
 /**
@@ -84,6 +84,8 @@ export function connect(flags: KubeFlagValues): KubeClients {
 export function lazyConnect(flags: KubeFlagValues): { namespace: string; connect: () => KubeClients } {
   let k: KubeClients | undefined
   let err: unknown
+  // A bad retry knob is the user's to fix (exit 2), not a cluster check's failure.
+  retryPolicyFromEnv()
   try {
     k = connect(flags)
   } catch (e) {

@@ -59,6 +59,15 @@ export function kubectlNs(ns?: string): string {
   return ns ? ` -n ${ns}` : ''
 }
 
+/** " (gave up after 5 attempts in 12.3 s)" when client.ts retried the call (its RetryTrace on the error). */
+function triedText(e: unknown): string {
+  const t = (e as { retryTrace?: { attempts: number; elapsedMs: number; budgetExhausted?: boolean } } | undefined)?.retryTrace
+  if (!t || (t.attempts < 2 && !t.budgetExhausted)) return ''
+  return ` (gave up after ${t.attempts} attempt${t.attempts === 1 ? '' : 's'} in ${(t.elapsedMs / 1000).toFixed(1)} s${t.budgetExhausted ? ', the next wait would pass SEEDOPS_KUBE_RETRY_BUDGET_MS' : ''})`
+}
+
+const RETRY_HINT = 'The API server is overloaded or failing: try again later, or allow more time with SEEDOPS_KUBE_MAX_ATTEMPTS / SEEDOPS_KUBE_RETRY_BUDGET_MS'
+
 export function translateKubeError(e: unknown, op: KubeOp, where: { server?: string; context?: string } = {}): SeedopsError {
   if (e instanceof SeedopsError) return e
   const ns = kubectlNs(op.namespace)
@@ -97,12 +106,16 @@ export function translateKubeError(e: unknown, op: KubeOp, where: { server?: str
       case 422:
         return new SeedopsError(`the cluster rejected ${target}: ${msg}`, { code: 'KUBE_INVALID', exitCode: EXIT.FAILURE, data: { ...data, causes: st.status.details?.causes } })
       default:
-        return new SeedopsError(`${op.verb} ${target} failed (HTTP ${st.code}): ${msg}`, { code: 'KUBE_ERROR', data })
+        return new SeedopsError(`${op.verb} ${target} failed (HTTP ${st.code}${st.status.reason ? ` ${st.status.reason}` : ''}): ${msg}${triedText(e)}`, {
+          code: 'KUBE_ERROR',
+          suggestions: st.code === 429 || st.code >= 500 ? [RETRY_HINT] : [],
+          data: { ...data, attempts: (e as { retryTrace?: { attempts: number } }).retryTrace?.attempts },
+        })
     }
   }
   const nc = netCode(e)
   if (nc) {
-    return new SeedopsError(nc === 'TIMEOUT' ? `the cluster at ${where.server} did not answer in time` : `cannot reach the cluster at ${where.server} (${nc})`, {
+    return new SeedopsError(nc === 'TIMEOUT' ? `${op.verb} ${target}: the cluster at ${where.server} did not answer in time${triedText(e)}` : `cannot reach the cluster at ${where.server} (${nc})${triedText(e)}`, {
       code: nc === 'TIMEOUT' ? 'KUBE_TIMEOUT' : 'KUBE_UNREACHABLE',
       suggestions: [`Check the context: kubectl config current-context (seedops used "${where.context}")`, 'Pick another with --context or --kubeconfig', ...(nc === 'TIMEOUT' ? ['Raise --request-timeout'] : [])],
       cause: e,

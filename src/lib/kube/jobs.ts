@@ -9,6 +9,12 @@ import { kubeCall } from './errors.js'
  * waited on with the pods' reasons when they fail, and listed.
  */
 export const MANUAL_ANNOTATION = 'cronjob.kubernetes.io/instantiate'
+/**
+ * A random id per `jobs trigger`, on the Job: when a create is retried after an answer that hid
+ * its success (500, timeout), the retry meets 409 AlreadyExists, and this id tells our Job from
+ * another one of that name.
+ */
+export const TRIGGER_ANNOTATION = 'seedops.io/trigger-id'
 
 function suffix(n = 5): string {
   const a = 'bcdfghjklmnpqrstvwxz2456789'
@@ -24,6 +30,7 @@ export async function triggerJob(k: KubeClients, cronjob: string, opts: { name?:
   const cj = await kubeCall(k, { verb: 'get', resource: 'cronjobs.batch', namespace: k.namespace, name: cronjob }, () => k.batch.readNamespacedCronJob({ name: cronjob, namespace: k.namespace }))
   const tpl = cj.spec!.jobTemplate
   const name = opts.name ?? manualJobName(cronjob)
+  const triggerId = randomBytes(8).toString('hex')
   const job: V1Job = {
     apiVersion: 'batch/v1',
     kind: 'Job',
@@ -31,12 +38,20 @@ export async function triggerJob(k: KubeClients, cronjob: string, opts: { name?:
       name,
       namespace: k.namespace,
       ...(tpl.metadata?.labels ? { labels: tpl.metadata.labels } : {}),
-      annotations: { ...(tpl.metadata?.annotations ?? {}), [MANUAL_ANNOTATION]: 'manual' },
+      annotations: { ...(tpl.metadata?.annotations ?? {}), [MANUAL_ANNOTATION]: 'manual', [TRIGGER_ANNOTATION]: triggerId },
       ownerReferences: [{ apiVersion: 'batch/v1', kind: 'CronJob', name: cj.metadata!.name!, uid: cj.metadata!.uid!, controller: true }],
     },
     spec: tpl.spec,
   }
-  return kubeCall(k, { verb: 'create', resource: 'jobs.batch', namespace: k.namespace, name }, () => k.batch.createNamespacedJob({ namespace: k.namespace, body: job, fieldManager: 'seedops', dryRun: opts.dryRun ? 'All' : undefined }))
+  try {
+    return await kubeCall(k, { verb: 'create', resource: 'jobs.batch', namespace: k.namespace, name }, () => k.batch.createNamespacedJob({ namespace: k.namespace, body: job, fieldManager: 'seedops', dryRun: opts.dryRun ? 'All' : undefined }))
+  } catch (e) {
+    if (!(e instanceof SeedopsError && e.code === 'KUBE_ALREADY_EXISTS') || opts.dryRun) throw e
+    // Our own earlier attempt may have created it: then it is the Job we made, not a second one.
+    const existing = await readJob(k, name)
+    if (existing.metadata?.annotations?.[TRIGGER_ANNOTATION] === triggerId) return existing
+    throw e
+  }
 }
 
 export type JobState = 'succeeded' | 'failed' | 'running' | 'suspended' | 'pending'

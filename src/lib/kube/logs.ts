@@ -1,6 +1,7 @@
 import type { V1Pod } from '@kubernetes/client-node'
 import { kubeRequest, type KubeClients } from './client.js'
-import { translateKubeError } from './errors.js'
+import { SeedopsError } from '../errors/index.js'
+import { isNotFound, kubeCall, translateKubeError } from './errors.js'
 import { jobPods, jobState, pollInterval, readJob } from './jobs.js'
 
 /**
@@ -30,20 +31,79 @@ function containerStarted(pod: V1Pod, name: string): 'waiting' | 'running' | 'te
   return 'waiting'
 }
 
+/**
+ * A log timestamp as a string that sorts in time order: the kubelet prints RFC3339Nano, which drops
+ * trailing zeros of the fraction (`…:05.1Z` is later than `…:05.01Z` but sorts before it as text).
+ */
+export function timestampKey(ts: string): string {
+  const m = /^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d{1,9}))?Z$/.exec(ts)
+  return m ? `${m[1]}.${(m[2] ?? '').padEnd(9, '0')}Z` : ts
+}
+
+/**
+ * What has been printed of one container, to resume after a drop without repeating or losing a
+ * line. A resumed stream starts at `sinceTime`, which the apiserver passes to the kubelet in whole
+ * seconds, so it repeats what came earlier in that second: lines before the last printed timestamp
+ * are skipped, and of the lines carrying exactly that timestamp, as many as were printed.
+ */
+export class LogCursor {
+  lastKey = ''
+  lastTs = ''
+  private atLast = 0
+  private seenAtLast = 0
+
+  /** A new stream (first or resumed) begins. */
+  restart(): void {
+    this.seenAtLast = 0
+  }
+
+  /** True when the line is new (and records it as printed). */
+  accept(ts: string): boolean {
+    if (!ts) return true
+    const key = timestampKey(ts)
+    if (this.lastKey && key < this.lastKey) return false
+    if (key === this.lastKey) {
+      if (this.seenAtLast < this.atLast) {
+        this.seenAtLast++
+        return false
+      }
+      this.atLast++
+      this.seenAtLast++
+      return true
+    }
+    this.lastKey = key
+    this.lastTs = ts
+    this.atLast = 1
+    this.seenAtLast = 1
+    return true
+  }
+
+  /** `sinceTime` for a resumed stream (the apiserver takes whole seconds). */
+  sinceTime(): string | undefined {
+    return this.lastTs ? this.lastTs.replace(/\.\d+Z$/, 'Z') : undefined
+  }
+}
+
+/** Resumed streams in a row that may drop before a new line, before following gives up (it would repeat forever). */
+const MAX_FRUITLESS_RESUMES = 10
+
 /** Streams one container; returns when the container is done (or, without follow, when the server stops sending). */
 async function streamContainer(k: KubeClients, pod: string, container: string, sink: LogSink, opts: LogOptions): Promise<void> {
-  let lastTs = ''
+  const cursor = new LogCursor()
+  const op = { verb: 'get' as const, resource: 'pods/log', namespace: k.namespace, name: pod }
   let first = true
   let failures = 0
+  let fruitless = 0
   for (;;) {
     const q = new URLSearchParams({ container, timestamps: 'true' })
     if (opts.follow) q.set('follow', 'true')
-    if (lastTs) q.set('sinceTime', lastTs.replace(/\.\d+Z$/, 'Z'))
+    const since = cursor.sinceTime()
+    if (since) q.set('sinceTime', since)
     else if (opts.tail !== undefined && opts.tail >= 0) q.set('tailLines', String(opts.tail))
     const path = `/api/v1/namespaces/${encodeURIComponent(k.namespace)}/pods/${encodeURIComponent(pod)}/log?${q}`
     let res
     try {
-      res = await kubeRequest(k, path, { signal: opts.signal, headers: { Accept: '*/*' } })
+      res = await kubeRequest(k, path, { signal: opts.signal, headers: { Accept: '*/*' }, streaming: true })
       failures = 0
     } catch (e) {
       if (opts.signal?.aborted) return
@@ -53,7 +113,7 @@ async function streamContainer(k: KubeClients, pod: string, container: string, s
         await sleep(pollInterval() * failures)
         continue
       }
-      throw translateKubeError(e, { verb: 'get', resource: 'pods/log', namespace: k.namespace, name: pod }, k)
+      throw translateKubeError(e, op, k)
     }
     if (res.status === 400 && opts.follow) {
       // "container … is waiting to start": not yet; try again.
@@ -63,11 +123,13 @@ async function streamContainer(k: KubeClients, pod: string, container: string, s
     }
     if (res.status !== 200) {
       const body = await res.text()
-      throw translateKubeError({ code: res.status, body }, { verb: 'get', resource: 'pods/log', namespace: k.namespace, name: pod }, k)
+      throw translateKubeError({ code: res.status, body }, op, k)
     }
     if (first) sink.marker(`+ ${pod} › ${container}`)
     first = false
+    cursor.restart()
     let buf = ''
+    let printed = 0
     const ended = await new Promise<boolean>((resolve) => {
       res.stream.setEncoding('utf8')
       res.stream.on('data', (d: string) => {
@@ -78,9 +140,8 @@ async function streamContainer(k: KubeClients, pod: string, container: string, s
           buf = buf.slice(i + 1)
           const sp = raw.indexOf(' ')
           const ts = sp > 0 ? raw.slice(0, sp) : ''
-          // After a resume, sinceTime (whole seconds) repeats lines we already printed.
-          if (ts && lastTs && ts <= lastTs) continue
-          if (ts) lastTs = ts
+          if (!cursor.accept(ts)) continue
+          printed++
           sink.line(sp > 0 ? raw.slice(sp + 1) : raw)
         }
       })
@@ -89,19 +150,34 @@ async function streamContainer(k: KubeClients, pod: string, container: string, s
       res.stream.on('aborted', () => resolve(false))
       res.stream.on('close', () => resolve(res.stream.complete))
     })
-    if (!opts.follow || opts.signal?.aborted) return
-    // Ended: finished, or the connection dropped. Ask the pod which.
-    const p = await k.core.readNamespacedPod({ name: pod, namespace: k.namespace }).catch(() => undefined)
+    if (opts.signal?.aborted) return
+    if (ended && !opts.follow) return
+    // Dropped (with or without follow), or a followed stream ended: ask the pod whether it is done.
+    if (!ended) {
+      fruitless = printed ? 0 : fruitless + 1
+      if (fruitless > MAX_FRUITLESS_RESUMES) {
+        throw new SeedopsError(`the log stream of ${pod} › ${container} dropped ${fruitless} times in a row before a new line (last line printed at ${cursor.lastTs || 'the start'})`, {
+          code: 'KUBE_LOG_STREAM',
+          suggestions: [`Read the rest once the cluster is stable: seedops jobs logs <job> -n ${k.namespace}`, `Or: kubectl logs ${pod} -c ${container} -n ${k.namespace} --since-time ${cursor.sinceTime() ?? ''}`],
+        })
+      }
+      sink.marker(`- ${pod} › ${container} (stream dropped, resuming from ${cursor.lastTs || 'the start'})`)
+      if (!opts.follow) continue
+    }
+    const p = await kubeCall(k, { verb: 'get', resource: 'pods', namespace: k.namespace, name: pod }, () => k.core.readNamespacedPod({ name: pod, namespace: k.namespace })).catch((e) => {
+      // Deleted (the Job's TTL, a cleanup): nothing more to read. Any other failure is reported, not taken for the end.
+      if (isNotFound(e)) return undefined
+      throw e
+    })
     if (!p) return
     const st = containerStarted(p, container)
     if (ended && st === 'terminated') return
-    if (!ended) sink.marker(`- ${pod} › ${container} (stream dropped, resuming from ${lastTs || 'the start'})`)
     if (st === 'terminated') {
       // The container is done: one last read without follow picks up what the drop cut off.
       opts = { ...opts, follow: false }
       continue
     }
-    await sleep(pollInterval())
+    await sleep(pollInterval() * Math.min(1 + fruitless, 5))
   }
 }
 

@@ -109,14 +109,22 @@ export function renderChange(c: ScheduleChange): void {
 
 /** Merge patch of `spec.schedule` / `spec.suspend`, guarded by the resourceVersion read (409 → re-read and retry). */
 export async function patchCronJob(k: KubeClients, name: string, change: { schedule?: string; suspend?: boolean }, opts: { dryRun?: boolean; now?: Date } = {}): Promise<ScheduleChange> {
+  // What the first read saw: when a patch went through but its answer was lost (500, timeout), the
+  // retried patch meets 409 and the re-read shows the change made; it is still reported as a change.
+  let first: ScheduleInfo | undefined
   return withConflictRetry(async () => {
     const op = { verb: 'get' as const, resource: 'cronjobs.batch', namespace: k.namespace, name }
     const cur = await kubeCall(k, op, () => k.batch.readNamespacedCronJob({ name, namespace: k.namespace }))
-    const before = infoOf(cur, opts.now)
+    const now = infoOf(cur, opts.now)
+    first ??= now
+    const before = now
     const spec: Record<string, unknown> = {}
     if (change.schedule !== undefined && change.schedule !== before.schedule) spec.schedule = change.schedule
     if (change.suspend !== undefined && change.suspend !== before.suspend) spec.suspend = change.suspend
-    if (!Object.keys(spec).length) return { name, before, after: before, changed: false, dryRun: Boolean(opts.dryRun) }
+    if (!Object.keys(spec).length) {
+      const changed = !opts.dryRun && (first.schedule !== now.schedule || first.suspend !== now.suspend)
+      return { name, before: changed ? first : before, after: before, changed, dryRun: Boolean(opts.dryRun) }
+    }
     const body = { metadata: { resourceVersion: cur.metadata!.resourceVersion }, spec }
     const updated = await kubeCall(k, { ...op, verb: 'patch' }, () =>
       k.batch.patchNamespacedCronJob({ name, namespace: k.namespace, body, fieldManager: 'seedops', dryRun: opts.dryRun ? 'All' : undefined }, setHeaderOptions('Content-Type', PatchStrategy.MergePatch)),

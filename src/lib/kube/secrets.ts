@@ -196,7 +196,14 @@ export async function ensureSecrets(k: KubeClients, opts: EnsureOptions): Promis
       const body = manifestFor(spec, k.namespace, values, labels, false)
       await kubeCall(k, { verb: 'create', resource, namespace: k.namespace, name: spec.name }, () =>
         spec.kind === 'Secret' ? k.core.createNamespacedSecret({ namespace: k.namespace, body: body as V1Secret, dryRun: dr, fieldManager: 'seedops' }) : k.core.createNamespacedConfigMap({ namespace: k.namespace, body: body as V1ConfigMap, dryRun: dr, fieldManager: 'seedops' }),
-      )
+      ).catch(async (e) => {
+        // A create retried after an answer that hid its success (500, timeout) meets 409: if the
+        // object holds exactly what we wrote, it is ours; anything else is someone else's object.
+        if (dr || !(e instanceof SeedopsError && e.code === 'KUBE_ALREADY_EXISTS')) throw e
+        const now = await readObject(k, spec)
+        const same = now && Object.entries(body.data ?? {}).every(([kk, v]) => now.data?.[kk] === v) && Object.keys(now.data ?? {}).length === Object.keys(body.data ?? {}).length
+        if (!same) throw e
+      })
       items.push({ kind: spec.kind, name: spec.name, action: dr ? 'would-create' : 'created', keys: written, missingKeys: [] })
     } else {
       // Merge patch of the given keys only: other keys in the object stay as they are.

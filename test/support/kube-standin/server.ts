@@ -1,3 +1,4 @@
+import { appendFileSync } from 'node:fs'
 import type { IncomingMessage, Server, ServerResponse } from 'node:http'
 import { createServer } from 'node:https'
 import type { AddressInfo } from 'node:net'
@@ -22,6 +23,8 @@ export interface RequestRecord {
   contentType?: string
   accept?: string
   auth?: string
+  /** Warnings sent back (fieldValidation=Warn: unknown or duplicate fields that were dropped). */
+  warnings?: string[]
 }
 
 /** Faults the tests switch on to prove seedops copes (e.g. a log stream dropped mid-way). */
@@ -32,6 +35,39 @@ export interface Faults {
   conflicts?: { resource: string; remaining: number }
   /** Answer every API request this much later (a slow or overloaded apiserver). */
   delayMs?: number
+  /** Answer the next `remaining` matching requests with an error status, as an overloaded or failing apiserver does. */
+  errors?: ErrorFault[]
+  /** Never answer the next `remaining` matching requests (an apiserver hanging past the client's timeout). */
+  hangs?: RequestMatch & { remaining: number }
+  /** End the next `remaining` watch streams after `afterEvents` events (an apiserver or load balancer closing them). */
+  watchClose?: { afterEvents: number; remaining: number }
+  /** Answer the next `remaining` watches from a resourceVersion with an ERROR event 410 "too old resource version". */
+  watchGone?: { remaining: number }
+  /** Cut log streams (followed or not) after `afterLines` lines, `remaining` times. */
+  dropLogStreams?: { afterLines: number; remaining: number }
+}
+
+/** Which requests a fault hits: any, or only this verb (`get`, `create`, …) and/or resource (`jobs`, `pods/log`). */
+export interface RequestMatch {
+  verb?: string
+  resource?: string
+}
+
+export interface ErrorFault extends RequestMatch {
+  /** 429 TooManyRequests (API Priority and Fairness), 500 InternalError, 503 ServiceUnavailable, 504 Timeout. */
+  status: 429 | 500 | 503 | 504
+  remaining: number
+  /** Sent as the `Retry-After` header and `details.retryAfterSeconds`, as the apiserver does. */
+  retryAfterSeconds?: number
+  /** Carry the request out, then answer with the error (a write that happened though the client saw a failure). */
+  afterHandling?: boolean
+}
+
+const FAULT_STATUS: Record<ErrorFault['status'], [string, string]> = {
+  429: ['TooManyRequests', 'Too many requests, please try again later.'],
+  500: ['InternalError', 'Internal error occurred: etcdserver: request timed out'],
+  503: ['ServiceUnavailable', 'the server is currently unable to handle the request'],
+  504: ['Timeout', 'Timeout: request did not complete within the allotted timeout'],
 }
 
 interface Route {
@@ -82,6 +118,10 @@ export class ApiServer {
   readonly logs = new LogStore()
   readonly requests: RequestRecord[] = []
   readonly faults: Faults = {}
+  /** Every fault that fired, in order (`429 get cronjobs`, `drop pods/log after 3 lines`, …), for tests to check it hit. */
+  readonly faultLog: string[] = []
+  /** Responses to replace by an error once the request has been carried out (`afterHandling`). */
+  private replaced = new WeakMap<ServerResponse, StatusError>()
   /** What GET /version answers; tests set an older server (e.g. 1.28, before native sidecars). */
   version = { major: '1', minor: '35', gitVersion: 'v1.35.0-seedops-standin' }
   private server?: Server
@@ -120,12 +160,19 @@ export class ApiServer {
   }
 
   private sendJson(res: ServerResponse, code: number, body: unknown) {
+    const swap = this.replaced.get(res)
+    if (swap && code < 400) {
+      this.replaced.delete(res)
+      return this.sendError(res, swap)
+    }
     const s = JSON.stringify(body)
     res.writeHead(code, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(s), 'Audit-Id': 'standin' })
     res.end(s)
   }
 
   private sendError(res: ServerResponse, e: StatusError) {
+    const after = e.details?.retryAfterSeconds
+    if (typeof after === 'number') res.setHeader('Retry-After', String(after))
     this.sendJson(res, e.code, e.toStatus())
   }
 
@@ -200,6 +247,7 @@ export class ApiServer {
       if (rt.namespaced && r.namespace === undefined && req.method !== 'GET') throw new StatusError(404, 'NotFound', 'the server could not find the requested resource')
       const verb = this.verbOf(req.method ?? 'GET', r, q)
       rec.verb = verb
+      if (this.injectFault(req, res, verb, r.subresource ? `${rt.resource}/${r.subresource}` : rt.resource)) return
       const attrs: Attributes = { verb, group: rt.group, resource: rt.resource, subresource: r.subresource, namespace: rt.namespaced ? r.namespace : undefined, name: r.name }
       if (rt.resource === 'selfsubjectaccessreviews') return await this.accessReview(req, res, user)
       if (!authorize(this.rbacSource(), user, attrs)) {
@@ -213,7 +261,11 @@ export class ApiServer {
       if (!['Strict', 'Warn', 'Ignore'].includes(validation)) throw badRequest(`fieldValidation ${JSON.stringify(validation)} is invalid: valid values are Ignore, Warn, or Strict`)
       const ctx: WriteCtx = { user, manager: managerOf(q, req.headers['user-agent']), validation, warnings: [] }
       const send = (code: number, body: unknown) => {
-        if (ctx.warnings.length) res.setHeader('Warning', ctx.warnings.map((w) => `299 - ${JSON.stringify(w)}`))
+        if (ctx.warnings.length) {
+          rec.warnings = ctx.warnings
+          res.setHeader('Warning', ctx.warnings.map((w) => `299 - ${JSON.stringify(w)}`))
+          if (process.env.STANDIN_WARN_LOG) appendFileSync(process.env.STANDIN_WARN_LOG, `${rec.method} ${rec.path} ${req.headers['user-agent']} ${ctx.warnings.join('; ')}\n`)
+        }
         this.sendJson(res, code, body)
       }
       switch (verb) {
@@ -248,6 +300,29 @@ export class ApiServer {
       if (e instanceof PatchError) return this.sendError(res, new StatusError(422, 'Invalid', e.message))
       throw e
     }
+  }
+
+  /** Switched-on faults for this request: true when the request is to go unanswered (hang). Errors before handling are thrown. */
+  private injectFault(req: IncomingMessage, res: ServerResponse, verb: string, resource: string): boolean {
+    const hits = (m: RequestMatch & { remaining: number }) => m.remaining > 0 && (!m.verb || m.verb === verb) && (!m.resource || m.resource === resource)
+    const h = this.faults.hangs
+    if (h && hits(h)) {
+      h.remaining--
+      this.faultLog.push(`hang ${verb} ${resource}`)
+      // Held until the client gives up (its socket closes) or the server stops.
+      req.resume()
+      return true
+    }
+    const f = this.faults.errors?.find(hits)
+    if (!f) return false
+    f.remaining--
+    this.faultLog.push(`${f.status}${f.afterHandling ? ' after handling' : ''} ${verb} ${resource}`)
+    const [reason, message] = FAULT_STATUS[f.status]
+    const details = f.retryAfterSeconds !== undefined ? { retryAfterSeconds: f.retryAfterSeconds } : undefined
+    const err = new StatusError(f.status, reason, message, details)
+    if (!f.afterHandling) throw err
+    this.replaced.set(res, err)
+    return false
   }
 
   /**
@@ -374,8 +449,26 @@ export class ApiServer {
     const s = this.selectors(q)
     const matches = (o: any) => (!ns || o.metadata.namespace === ns) && matchLabels(s.labels, o.metadata.labels) && matchFields(s.fields, o)
     res.writeHead(200, { 'Content-Type': 'application/json', 'Transfer-Encoding': 'chunked' })
-    const send = (type: string, o: any) => res.write(JSON.stringify({ type, object: o }) + '\n')
     const rv = q.get('resourceVersion')
+    const gone = this.faults.watchGone
+    if (gone && gone.remaining > 0 && rv && rv !== '0') {
+      gone.remaining--
+      this.faultLog.push(`410 watch ${rt.resource} from ${rv}`)
+      // As the watch cache answers a resourceVersion it no longer holds: 200, then one ERROR event.
+      const status = { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message: `too old resource version: ${rv} (${this.store.currentRv()})`, reason: 'Expired', code: 410 }
+      return void res.end(JSON.stringify({ type: 'ERROR', object: status }) + '\n')
+    }
+    const close = this.faults.watchClose
+    const closeAfter = close && close.remaining > 0 ? (close.remaining--, close.afterEvents) : undefined
+    let events = 0
+    const send = (type: string, o: any) => {
+      if (res.writableEnded) return
+      res.write(JSON.stringify({ type, object: o }) + '\n')
+      if (closeAfter !== undefined && ++events >= closeAfter) {
+        this.faultLog.push(`close watch ${rt.resource} after ${events} events`)
+        res.end()
+      }
+    }
     if (q.get('sendInitialEvents') === 'true') {
       // WatchList (kubectl wait, informers): the state as ADDED events, then a bookmark marking their end.
       for (const o of this.store.list(rt, ns)) if (matches(o)) send('ADDED', o)
@@ -566,10 +659,16 @@ export class ApiServer {
     let sent = 0
     const dropAfter = follow ? this.faults.dropLogStreamAfterLines : undefined
     if (dropAfter !== undefined) this.faults.dropLogStreamAfterLines = undefined
+    const drops = this.faults.dropLogStreams
     const write = (e: { ts: string; line: string }): boolean => {
       res.write(fmt(e))
       sent++
-      if (dropAfter !== undefined && sent >= dropAfter) {
+      const repeated = dropAfter === undefined && drops !== undefined && drops.remaining > 0 && sent >= drops.afterLines
+      if (repeated) {
+        drops.remaining--
+        this.faultLog.push(`drop pods/log ${name} after ${sent} lines`)
+      }
+      if (repeated || (dropAfter !== undefined && sent >= dropAfter)) {
         // The connection drops (as when an apiserver or kubelet restarts), after what was written reached the client.
         setTimeout(() => res.socket?.destroy(), 20)
         return false
