@@ -6,11 +6,11 @@ import { z } from 'zod'
 import { addDays, envFirst, utcDayStart } from '../config/index.js'
 import { SeedopsError, usageError } from '../errors/index.js'
 import { calibrate, type AnchorItem, type CalibratedItem } from '../irt/calibrate.js'
-import { ResponseMatrixBuilder, type ResponseMatrix } from '../irt/data.js'
+import { ResponseMatrixBuilder, type BuildReport, type ResponseMatrix } from '../irt/data.js'
 import { attachItemFit } from '../irt/itemfit.js'
 import { MODELS, type IrtModel } from '../irt/model.js'
 import type { Logger } from '../output/index.js'
-import type { Stage } from '../stages/types.js'
+import type { Stage, StageContext } from '../stages/types.js'
 import { plumberPost, type PlumberCalibrateResponse } from './plumber-client.js'
 import { readObservations, type RawObservation } from './observations.js'
 import { ABILITY_COPY, ABILITY_STAGE_ROWS, ABILITY_STAGING, ANCHORS, DELETE_VERSION_HISTORY, INSERT_VERSION_HISTORY, UPSERT_ABILITY, UPSERT_FIT_META, UPSERT_HISTORY, UPSERT_ITEMS, WRITE_BACK } from './sql.js'
@@ -114,16 +114,6 @@ const sd = (xs: number[]) => {
   return Math.sqrt(xs.reduce((s, x) => s + (x - m) ** 2, 0) / (xs.length - 1))
 }
 
-/**
- * calibrate-irt (SPEC 2/3): marginal-ML calibration of every item answered in the lookback with the
- * native engine, then EAP abilities for every learner on the new scale. Anchors (question.meta
- * tagged "anchor", or an irt block marked `anchor: true` or unmarked and not written by seedops: see
- * IS_ANCHOR) are held fixed (default) or used for mean/sigma linking afterwards. Writes
- * mirt_item_params (+ its history under the version), mirt_ability (+ ability history) and mirt_fit_meta in the runner's one
- * transaction. A non-converged fit (unless --allow-non-converged) writes no parameters: its
- * mirt_fit_meta row (converged=false, run id …:not-converged) is recorded after the rollback and the
- * run fails (exit 1). --write-back marks what it writes `anchor: false`, so written-back items stay free.
- */
 interface EngineOutput {
   items: CalibratedItem[]
   theta: ArrayLike<number>
@@ -223,6 +213,113 @@ async function plumberEngine(
   }
 }
 
+/**
+ * The window's observations, streamed into typed arrays (no row objects) inside the runner's
+ * transaction; the R service is sent the rows themselves, so only that engine keeps them.
+ */
+async function readWindow(params: CalibrateParams, ctx: StageContext, from: string, warnings: string[]): Promise<{ data: ResponseMatrix; report: BuildReport; raw: RawObservation[] | null }> {
+  const { logger } = ctx
+  const t0 = performance.now()
+  const builder = new ResponseMatrixBuilder({ duplicates: 'first' })
+  const streams = params.readStreams ?? READ_STREAMS
+  if (streams > 1 && ctx.db.kind !== 'postgres') logger.debug(`calibrate-irt: the embedded database has one connection: observations read in one stream, not ${streams}`)
+  const read = await readObservations(ctx.tx, { from: utcDayStart(from), to: utcDayStart(addDays(ctx.asOf, 1)) }, builder, {
+    keepRows: params.engine === 'r-plumber',
+    split: { db: ctx.db, streams, signal: ctx.signal },
+  })
+  if (read.rows === 0) {
+    throw new SeedopsError(`no answered questions between ${from} and ${ctx.asOf}: nothing to calibrate`, {
+      code: 'EMPTY_LOOKBACK',
+      suggestions: [`Check the date, or widen the window: seedops run calibrate-irt --lookback-days ${params.lookbackDays * 2}`, 'Previous item parameters are unchanged'],
+    })
+  }
+  const { data, report } = builder.finish()
+  if (report.rejected.count) warnings.push(`${report.rejected.count} observation(s) without a learner, item or 0/1 value left out (${Object.entries(report.rejected.byReason).map(([k, v]) => `${k}: ${v}`).join(', ')})`)
+  logger.progress(`calibrate-irt: read ${read.rows} observations in ${((performance.now() - t0) / 1000).toFixed(1)} s${read.streams > 1 ? ` (${read.streams} connections)` : ''}`)
+  logger.progress(`calibrate-irt: ${data.nPersons} learners, ${data.nItems} items, ${data.nObs} responses (${report.duplicates.count} repeats: first attempt kept), ${from}..${ctx.asOf}`)
+  return { data, report, raw: read.raw }
+}
+
+/** The anchors (see ANCHORS) answered in the window; c only for the 3PL. */
+async function answeredAnchors(tx: pg.ClientBase, data: ResponseMatrix, params: CalibrateParams, warnings: string[]): Promise<AnchorItem[]> {
+  const answered = new Set(data.itemIds)
+  const anchorRows = (await tx.query<{ item_id: string; a: number; b: number; c: number; tagged: boolean }>(ANCHORS)).rows.filter((r) => answered.has(r.item_id))
+  const anchors: AnchorItem[] = anchorRows.map((r) => ({ item_id: r.item_id, a: r.a, b: r.b, c: params.model === '3PL' ? r.c : 0 }))
+  if (params.anchorMode === 'linking' && anchors.length < 2) warnings.push(`mean/sigma linking needs at least 2 anchors answered in the window, found ${anchors.length}: results stay on the N(0,1) scale`)
+  return anchors
+}
+
+/**
+ * --anchor-mode linking: mean/sigma linking (Marco 1977) onto the anchors' published scale,
+ * b* = A·b + B, a* = a/A (θ* = A·θ + B when the abilities are written). Other modes: the items as estimated.
+ */
+function linkToAnchors(estimated: CalibratedItem[], anchors: AnchorItem[], params: CalibrateParams, warnings: string[]): { linking: { A: number; B: number } | null; items: CalibratedItem[] } {
+  let linking: { A: number; B: number } | null = null
+  if (params.anchorMode === 'linking' && anchors.length >= 2) {
+    const est = new Map(estimated.map((it) => [it.item_id, it]))
+    const pairs = anchors.filter((x) => est.has(x.item_id))
+    const bRef = pairs.map((x) => x.b)
+    const bEst = pairs.map((x) => est.get(x.item_id)!.b)
+    const A = sd(bRef) / sd(bEst)
+    const B = mean(bRef) - A * mean(bEst)
+    if (Number.isFinite(A) && A > 0) linking = { A, B }
+    else warnings.push('linking constants are not finite (anchors with identical difficulty?): results stay on the N(0,1) scale')
+  }
+  const L = linking ?? { A: 1, B: 0 }
+  const items = estimated.map((it) => ({
+    ...it,
+    a: it.a / L.A,
+    b: L.A * it.b + L.B,
+    d: -(it.a / L.A) * (L.A * it.b + L.B),
+    se_a: it.se_a === null ? null : it.se_a / L.A,
+    se_b: it.se_b === null ? null : it.se_b * L.A,
+  }))
+  return { linking, items }
+}
+
+/** Item parameters (+ the version's history rows), abilities (+ history) and --write-back, in the run's transaction. */
+async function writeEstimates(
+  ctx: StageContext,
+  params: CalibrateParams,
+  w: { version: string; runId: string; items: CalibratedItem[]; personIds: readonly string[]; theta: ArrayLike<number>; se: ArrayLike<number>; L: { A: number; B: number } },
+): Promise<{ abilities: number; writtenBack: number }> {
+  const { tx } = ctx
+  const { version, runId, items } = w
+  const itemRows = [
+    items.map((it) => Number(it.item_id)),
+    items.map((it) => JSON.stringify({ a: it.a, b: it.b, c: it.c })),
+    items.map((it) => JSON.stringify({ a: it.se_a, b: it.se_b, c: it.se_c, d: it.se_d })),
+    items.map((it) => JSON.stringify({ n: it.n, p_correct: it.p_correct, infit: it.infit, outfit: it.outfit, anchored: it.anchored, flags: it.flags })),
+  ]
+  await tx.query(UPSERT_ITEMS, [params.model, version, ...itemRows])
+  // The version's rows in the history too (a re-run of the version replaces them): drift and rollback read them.
+  await tx.query(DELETE_VERSION_HISTORY, [version])
+  await tx.query(INSERT_VERSION_HISTORY, [params.model, version, ...itemRows, runId])
+  await tx.query(ABILITY_STAGING)
+  const abilities = await stageAbilities(tx, ctx.db.kind !== 'postgres', w.personIds, w.theta, w.se, w.L)
+  // mirt_ability keeps the latest estimate per learner and model (version = the model), not one
+  // row per day; the dated version is in the ability history, mirt_item_params and mirt_fit_meta.
+  await tx.query(UPSERT_ABILITY, [params.model, params.model])
+  await tx.query(UPSERT_HISTORY, [params.model, version, 'calibrate-irt', runId, `${ctx.asOf}T23:59:59.999Z`])
+  let writtenBack = 0
+  if (params.writeBack) {
+    const free = items.filter((it) => !it.anchored)
+    writtenBack =
+      (await tx.query(WRITE_BACK, [free.map((it) => Number(it.item_id)), free.map((it) => JSON.stringify({ a: it.a, b: it.b, c: it.c, model: params.model, version }))])).rowCount ?? 0
+  }
+  return { abilities, writtenBack }
+}
+
+/**
+ * calibrate-irt (SPEC 2/3): marginal-ML calibration of every item answered in the lookback with the
+ * native engine, then EAP abilities for every learner on the new scale. Anchors (question.meta
+ * tagged "anchor", or an irt block marked `anchor: true` or unmarked and not written by seedops: see
+ * IS_ANCHOR) are held fixed (default) or used for mean/sigma linking afterwards. Writes
+ * mirt_item_params (+ its history under the version), mirt_ability (+ ability history) and mirt_fit_meta in the runner's one
+ * transaction. A non-converged fit (unless --allow-non-converged) writes no parameters: its
+ * mirt_fit_meta row (converged=false, run id …:not-converged) is recorded after the rollback and the
+ * run fails (exit 1). --write-back marks what it writes `anchor: false`, so written-back items stay free.
+ */
 export const calibrateIrt: Stage<CalibrateParams, CalibrateSummary> = {
   id: 'calibrate-irt',
   description: 'IRT calibration (item parameters, abilities, fit) over the lookback window; anchors: tag "anchor" or meta.irt not written back by seedops.',
@@ -233,62 +330,14 @@ export const calibrateIrt: Stage<CalibrateParams, CalibrateSummary> = {
     return p
   },
   async run(params, ctx) {
-    const { tx, logger } = ctx
     const from = addDays(ctx.asOf, -(params.lookbackDays - 1))
     const warnings: string[] = []
     if (envFirst(['MIRT_MAX_OBS'], ctx.env)) warnings.push('MIRT_MAX_OBS is ignored: seedops calibrates every observation in the lookback (no cap)')
-
-    // Streamed into typed arrays (no row objects) inside the runner's transaction; the R service
-    // is sent the rows themselves, so only that engine keeps them.
-    const t0 = performance.now()
-    const builder = new ResponseMatrixBuilder({ duplicates: 'first' })
-    const streams = params.readStreams ?? READ_STREAMS
-    if (streams > 1 && ctx.db.kind !== 'postgres') logger.debug(`calibrate-irt: the embedded database has one connection: observations read in one stream, not ${streams}`)
-    const read = await readObservations(tx, { from: utcDayStart(from), to: utcDayStart(addDays(ctx.asOf, 1)) }, builder, {
-      keepRows: params.engine === 'r-plumber',
-      split: { db: ctx.db, streams, signal: ctx.signal },
-    })
-    if (read.rows === 0) {
-      throw new SeedopsError(`no answered questions between ${from} and ${ctx.asOf}: nothing to calibrate`, {
-        code: 'EMPTY_LOOKBACK',
-        suggestions: [`Check the date, or widen the window: seedops run calibrate-irt --lookback-days ${params.lookbackDays * 2}`, 'Previous item parameters are unchanged'],
-      })
-    }
-    const { data, report } = builder.finish()
-    const answered = new Set(data.itemIds)
-    if (report.rejected.count) warnings.push(`${report.rejected.count} observation(s) without a learner, item or 0/1 value left out (${Object.entries(report.rejected.byReason).map(([k, v]) => `${k}: ${v}`).join(', ')})`)
-    logger.progress(`calibrate-irt: read ${read.rows} observations in ${((performance.now() - t0) / 1000).toFixed(1)} s${read.streams > 1 ? ` (${read.streams} connections)` : ''}`)
-    logger.progress(`calibrate-irt: ${data.nPersons} learners, ${data.nItems} items, ${data.nObs} responses (${report.duplicates.count} repeats: first attempt kept), ${from}..${ctx.asOf}`)
-
-    const anchorRows = (await tx.query<{ item_id: string; a: number; b: number; c: number; tagged: boolean }>(ANCHORS)).rows.filter((r) => answered.has(r.item_id))
-    const anchors: AnchorItem[] = anchorRows.map((r) => ({ item_id: r.item_id, a: r.a, b: r.b, c: params.model === '3PL' ? r.c : 0 }))
-    if (params.anchorMode === 'linking' && anchors.length < 2) warnings.push(`mean/sigma linking needs at least 2 anchors answered in the window, found ${anchors.length}: results stay on the N(0,1) scale`)
-
-    const res = params.engine === 'native' ? await nativeEngine(data, params, anchors, logger) : await plumberEngine(data, read.raw!, params, anchors, ctx.env, logger)
+    const { data, report, raw } = await readWindow(params, ctx, from, warnings)
+    const anchors = await answeredAnchors(ctx.tx, data, params, warnings)
+    const res = params.engine === 'native' ? await nativeEngine(data, params, anchors, ctx.logger) : await plumberEngine(data, raw!, params, anchors, ctx.env, ctx.logger)
     warnings.push(...res.warnings)
-    const { theta, se } = res
-
-    // Mean/sigma linking (Marco 1977) onto the anchors' published scale: b* = A·b + B, a* = a/A, θ* = A·θ + B.
-    let linking: { A: number; B: number } | null = null
-    if (params.anchorMode === 'linking' && anchors.length >= 2) {
-      const est = new Map(res.items.map((it) => [it.item_id, it]))
-      const pairs = anchors.filter((x) => est.has(x.item_id))
-      const bRef = pairs.map((x) => x.b)
-      const bEst = pairs.map((x) => est.get(x.item_id)!.b)
-      const A = sd(bRef) / sd(bEst)
-      const B = mean(bRef) - A * mean(bEst)
-      if (Number.isFinite(A) && A > 0) linking = { A, B }
-      else warnings.push('linking constants are not finite (anchors with identical difficulty?): results stay on the N(0,1) scale')
-    }
-    const L = linking ?? { A: 1, B: 0 }
-    const items: CalibratedItem[] = res.items.map((it) => ({
-      ...it,
-      a: it.a / L.A,
-      b: L.A * it.b + L.B,
-      d: -(it.a / L.A) * (L.A * it.b + L.B),
-      se_a: it.se_a === null ? null : it.se_a / L.A,
-      se_b: it.se_b === null ? null : it.se_b * L.A,
-    }))
+    const { linking, items } = linkToAnchors(res.items, anchors, params, warnings)
 
     const version = `${ctx.asOf}.${params.model}`
     const runId = `calibrate-irt:${ctx.asOf}:${params.model}`
@@ -338,33 +387,11 @@ export const calibrateIrt: Stage<CalibrateParams, CalibrateSummary> = {
       )
     }
     const tw = performance.now()
-    await tx.query(UPSERT_FIT_META, fitMeta(runId))
+    await ctx.tx.query(UPSERT_FIT_META, fitMeta(runId))
     if (!res.fit.converged) warnings.push(`calibration did not converge in ${res.fit.iterations} cycles: estimates written anyway (--allow-non-converged), mirt_fit_meta says converged=false`)
-    const itemIds = items.map((it) => Number(it.item_id))
-    const itemRows = [
-      itemIds,
-      items.map((it) => JSON.stringify({ a: it.a, b: it.b, c: it.c })),
-      items.map((it) => JSON.stringify({ a: it.se_a, b: it.se_b, c: it.se_c, d: it.se_d })),
-      items.map((it) => JSON.stringify({ n: it.n, p_correct: it.p_correct, infit: it.infit, outfit: it.outfit, anchored: it.anchored, flags: it.flags })),
-    ]
-    await tx.query(UPSERT_ITEMS, [params.model, version, ...itemRows])
-    // The version's rows in the history too (a re-run of the version replaces them): drift and rollback read them.
-    await tx.query(DELETE_VERSION_HISTORY, [version])
-    await tx.query(INSERT_VERSION_HISTORY, [params.model, version, ...itemRows, runId])
-    await tx.query(ABILITY_STAGING)
-    const abilities = await stageAbilities(tx, ctx.db.kind !== 'postgres', data.personIds, theta, se, L)
-    // mirt_ability keeps the latest estimate per learner and model (version = the model), not one
-    // row per day; the dated version is in the ability history, mirt_item_params and mirt_fit_meta.
-    await tx.query(UPSERT_ABILITY, [params.model, params.model])
-    await tx.query(UPSERT_HISTORY, [params.model, version, 'calibrate-irt', runId, `${ctx.asOf}T23:59:59.999Z`])
-    let writtenBack = 0
-    if (params.writeBack) {
-      const free = items.filter((it) => !it.anchored)
-      writtenBack =
-        (await tx.query(WRITE_BACK, [free.map((it) => Number(it.item_id)), free.map((it) => JSON.stringify({ a: it.a, b: it.b, c: it.c, model: params.model, version }))])).rowCount ?? 0
-    }
-    logger.progress(`calibrate-irt: wrote ${items.length} item parameters and ${abilities} abilities (+ history) in ${((performance.now() - tw) / 1000).toFixed(1)} s`)
-    logger.progress(`calibrate-irt: ${fit.converged ? 'converged' : 'NOT converged'} in ${fit.iterations} cycles, logLik ${fit.logLik.toFixed(2)}, ${fit.seconds.toFixed(1)} s`)
+    const { abilities, writtenBack } = await writeEstimates(ctx, params, { version, runId, items, personIds: data.personIds, theta: res.theta, se: res.se, L: linking ?? { A: 1, B: 0 } })
+    ctx.logger.progress(`calibrate-irt: wrote ${items.length} item parameters and ${abilities} abilities (+ history) in ${((performance.now() - tw) / 1000).toFixed(1)} s`)
+    ctx.logger.progress(`calibrate-irt: ${fit.converged ? 'converged' : 'NOT converged'} in ${fit.iterations} cycles, logLik ${fit.logLik.toFixed(2)}, ${fit.seconds.toFixed(1)} s`)
     const sample = items.slice(0, 15)
     return {
       rows: { mirt_item_params: items.length, seedops_item_params_history: items.length, mirt_ability: abilities, seedops_ability_history: abilities, mirt_fit_meta: 1, question_write_back: writtenBack, degenerate_items: res.degenerate.length },
