@@ -311,8 +311,9 @@ async function writeEstimates(
 }
 
 /**
- * calibrate-irt (SPEC 2/3): marginal-ML calibration of every item answered in the lookback with the
- * native engine, then EAP abilities for every learner on the new scale. Anchors (question.meta
+ * calibrate-irt (SPEC 2/3): marginal-ML calibration of every item answered in the lookback (the
+ * native engine, or the R service with --engine r-plumber), then EAP abilities for every learner on
+ * the new scale. Anchors (question.meta
  * tagged "anchor", or an irt block marked `anchor: true` or unmarked and not written by seedops: see
  * IS_ANCHOR) are held fixed (default) or used for mean/sigma linking afterwards. Writes
  * mirt_item_params (+ its history under the version), mirt_ability (+ ability history) and mirt_fit_meta in the runner's one
