@@ -50,21 +50,22 @@ describe.each(DB_KINDS)('seedops status (%s)', { timeout: 120_000 }, (kind) => {
     const r = await status(t.env)
     expect(r.cluster.available).toBe(true)
     expect(r.cluster.rows.map((c) => c.name)).toEqual(['aggregate-features', 'calibrate-irt', 'compute-kpis', 'detect-inactivity', 'generate-report'])
-    expect(r.cluster.rows.find((c) => c.name === 'compute-kpis')).toEqual({ name: 'compute-kpis', stage: 'compute-kpis', schedule: '10 2 * * *', suspended: true, lastScheduleTime: '2026-11-21T02:10:00.000Z', lastSuccessfulTime: '2026-11-21T02:12:31.000Z', active: 1 })
+    expect(r.cluster.rows.find((c) => c.name === 'compute-kpis')).toEqual({ name: 'compute-kpis', stage: 'compute-kpis', schedule: '10 2 * * *', timeZone: 'Etc/UTC', suspended: true, lastScheduleTime: '2026-11-21T02:10:00.000Z', lastSuccessfulTime: '2026-11-21T02:12:31.000Z', active: 1 })
     expect(r.cluster.rows.find((c) => c.name === 'generate-report')).toMatchObject({ schedule: '0 4 * * 1', suspended: false, active: 0, lastScheduleTime: undefined })
 
     expect(r.database.available).toBe(true)
     const agg = r.database.rows.find((x) => x.stage === 'aggregate-features')!
     expect(agg.lastRun).toMatchObject({ status: 'succeeded', asOf: '2026-11-21', durationSeconds: 62, rows: { features_topic_daily: 18412 }, error: null })
-    expect(agg.lastSuccess).toEqual({ asOf: '2026-11-21', finishedAt: '2026-11-21T01:16:02.000Z', ageSeconds: 7 * 3600 + 43 * 60 + 58 })
+    // Fresh against its daily schedule (24 h + 2 h grace); compute-kpis' last success is not.
+    expect(agg.lastSuccess).toEqual({ asOf: '2026-11-21', finishedAt: '2026-11-21T01:16:02.000Z', ageSeconds: 7 * 3600 + 43 * 60 + 58, maxAgeHours: 26, stale: false })
     const kpi = r.database.rows.find((x) => x.stage === 'compute-kpis')!
     expect(kpi.lastRun).toMatchObject({ status: 'failed', asOf: '2026-11-21', durationSeconds: 5, error: 'cannot reach the database at db.internal:5432' })
-    expect(kpi.lastSuccess).toMatchObject({ asOf: '2026-11-20', ageSeconds: 30 * 3600 + 49 * 60 })
+    expect(kpi.lastSuccess).toMatchObject({ asOf: '2026-11-20', ageSeconds: 30 * 3600 + 49 * 60, maxAgeHours: 26, stale: true })
     expect(r.database.rows.find((x) => x.stage === 'calibrate-irt')).toEqual({ stage: 'calibrate-irt' })
 
     const text = renderStatus(r, NOW)
     expect(text).toMatch(/compute-kpis\s+10 2 \* \* \*\s+yes\s+6h50m ago\s+6h47m ago\s+1/)
-    expect(text).toMatch(/compute-kpis\s+failed 6h50m ago\s+2026-11-21\s+5s\s+—\s+30h49m ago \(as of 2026-11-20\)\s+cannot reach the database at db\.internal:5432/)
+    expect(text).toMatch(/compute-kpis\s+failed 6h50m ago\s+2026-11-21\s+5s\s+—\s+30h49m ago \(as of 2026-11-20\), stale \(> 26 h\)\s+cannot reach the database at db\.internal:5432/)
     expect(text).toMatch(/aggregate-features\s+succeeded 7h45m ago\s+2026-11-21\s+62s\s+features_topic_daily=18,412\s+7h44m ago \(as of 2026-11-21\)/)
     expect(text).toMatch(/calibrate-irt\s+never\s+—\s+—\s+—\s+never/)
 

@@ -24,9 +24,11 @@ export interface StageRun {
   params: Record<string, unknown>
   rows: Record<string, unknown> | null
   error: string | null
+  host: string | null
+  pid: number | null
 }
 
-const COLUMNS = `id::text AS id, stage, status, as_of::text AS as_of, started_at, finished_at, dry_run, params, rows, error`
+const COLUMNS = `id::text AS id, stage, status, as_of::text AS as_of, started_at, finished_at, dry_run, params, rows, error, host, pid`
 
 interface Row {
   id: string
@@ -39,6 +41,8 @@ interface Row {
   params: Record<string, unknown> | null
   rows: Record<string, unknown> | null
   error: string | null
+  host: string | null
+  pid: number | null
 }
 
 const toRun = (r: Row): StageRun => ({
@@ -52,6 +56,8 @@ const toRun = (r: Row): StageRun => ({
   params: r.params ?? {},
   rows: r.rows,
   error: r.error,
+  host: r.host,
+  pid: r.pid,
 })
 
 /** False before `seedops db migrate` has created the log (status says so instead of failing). */
@@ -86,6 +92,15 @@ export async function lastSuccess(q: Queryable, stage: string, f: SuccessFilter 
     where.push(v === null ? `(params -> ${arg(k)}::text) IS NULL OR jsonb_typeof(params -> $${args.length}::text) = 'null'` : `params ->> ${arg(k)}::text = ${arg(v)}::text`)
   }
   const r = await q.query<Row>(`SELECT ${COLUMNS} FROM seedops_stage_runs WHERE ${where.map((w) => `(${w})`).join(' AND ')} ORDER BY finished_at DESC, id DESC LIMIT 1`, args)
+  return r.rows[0] ? toRun(r.rows[0]) : undefined
+}
+
+/** The newest run of a stage still marked running under a lock scope (null: the stage's whole lock): who holds the lock. */
+export async function runningRun(q: Queryable, stage: string, lockScope: string | null): Promise<StageRun | undefined> {
+  const r = await q.query<Row>(
+    `SELECT ${COLUMNS} FROM seedops_stage_runs WHERE stage = $1 AND status = 'running' AND params->>'lockScope' IS NOT DISTINCT FROM $2 ORDER BY started_at DESC, id DESC LIMIT 1`,
+    [stage, lockScope],
+  )
   return r.rows[0] ? toRun(r.rows[0]) : undefined
 }
 

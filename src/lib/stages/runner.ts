@@ -7,6 +7,7 @@ import { pushIfConfigured, type RunOutcome } from '../metrics/push.js'
 import { withBindings, type Logger } from '../output/index.js'
 import { seedopsVersion } from '../paths.js'
 import type { Stage, StageRunReport } from './types.js'
+import { runningRun } from './run-log.js'
 
 /** Stages must do all their database work through ctx.tx (see runner). Same-process guard: on the embedded server all connections share one backend, where
  *  advisory locks cannot exclude each other. Cross-process exclusion there is the data-folder lock. */
@@ -45,12 +46,8 @@ function lockKey(stageId: string, scope?: string): string {
 }
 
 async function describeHolder(db: Db, stageId: string, scope?: string): Promise<string> {
-  const r = await db.pool.query<{ id: number; host: string | null; pid: number | null; started_at: Date }>(
-    `SELECT id, host, pid, started_at FROM seedops_stage_runs WHERE stage = $1 AND status = 'running' AND params->>'lockScope' IS NOT DISTINCT FROM $2 ORDER BY started_at DESC LIMIT 1`,
-    [stageId, scope ?? null],
-  )
-  const h = r.rows[0]
-  return h ? ` (run #${h.id} on ${h.host ?? '?'} pid ${h.pid ?? '?'}, started ${new Date(h.started_at).toISOString()})` : ''
+  const h = await runningRun(db.pool, stageId, scope ?? null)
+  return h ? ` (run #${h.id} on ${h.host ?? '?'} pid ${h.pid ?? '?'}, started ${h.startedAt.toISOString()})` : ''
 }
 
 function lockedError(stageId: string, holder: string): SeedopsError {

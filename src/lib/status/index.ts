@@ -1,8 +1,9 @@
+import type { V1CronJob } from '@kubernetes/client-node'
 import { kubeCall } from '../kube/errors.js'
 import type { KubeClients } from '../kube/client.js'
-import { expectedFor } from '../kube/expected.js'
+import { expectedFor, type ExpectedCronJob } from '../kube/expected.js'
 import { openDb } from '../db/index.js'
-import { hasRunLog, lastRuns, lastSuccesses } from '../stages/run-log.js'
+import { hasRunLog, lastRuns, lastSuccesses, stageCadences } from '../stages/run-log.js'
 import { redact, SeedopsError, translateError } from '../errors/index.js'
 import { age, dbTarget } from '../doctor/service-checks.js'
 import { IRT_DEPLOYMENTS } from '../doctor/checks/irt-deployment.js'
@@ -17,6 +18,7 @@ export interface CronJobRow {
   name: string
   stage?: string
   schedule: string
+  timeZone?: string
   suspended: boolean
   lastScheduleTime?: string
   lastSuccessfulTime?: string
@@ -41,7 +43,14 @@ export interface IrtServiceRow {
 export interface StageRow {
   stage: string
   lastRun?: { status: string; asOf: string | null; startedAt: string; finishedAt: string | null; durationSeconds: number | null; rows: Record<string, unknown> | null; error: string | null; dryRun: boolean }
-  lastSuccess?: { asOf: string | null; finishedAt: string; ageSeconds: number }
+  lastSuccess?: {
+    asOf: string | null
+    finishedAt: string
+    ageSeconds: number
+    /** The freshness limit from the stage's CronJob schedule (the cluster's, else k8s/), and whether the success is older. */
+    maxAgeHours?: number
+    stale?: boolean
+  }
 }
 
 export interface Part<T> {
@@ -72,6 +81,7 @@ export async function clusterStatus(connect: () => KubeClients): Promise<Part<Cr
         name: c.metadata!.name!,
         stage: c.metadata?.labels?.['seedops.io/stage'],
         schedule: c.spec?.schedule ?? '',
+        ...(c.spec?.timeZone ? { timeZone: c.spec.timeZone } : {}),
         suspended: Boolean(c.spec?.suspend),
         lastScheduleTime: iso(c.status?.lastScheduleTime),
         lastSuccessfulTime: iso(c.status?.lastSuccessfulTime),
@@ -166,8 +176,10 @@ export async function databaseStatus(flagUrl: string | undefined, env: NodeJS.Pr
 }
 
 export async function collectStatus(opts: { namespace: string; connect: () => KubeClients; databaseUrl?: string; env?: NodeJS.ProcessEnv; now?: Date; manifests?: string }): Promise<StatusResult> {
-  const stages = expectedFor({ dir: opts.manifests, namespace: opts.namespace }).map((e) => e.stage)
+  const expected = expectedFor({ dir: opts.manifests, namespace: opts.namespace })
+  const stages = expected.map((e) => e.stage)
   const [cluster, irt, database] = await Promise.all([clusterStatus(opts.connect), irtServiceStatus(opts.connect), databaseStatus(opts.databaseUrl, opts.env ?? process.env, stages, opts.now)])
+  markStale(database, cluster, expected, opts.now ?? new Date())
   if (!cluster.available && !database.available) {
     throw new SeedopsError(`neither the cluster nor the database is available: cluster: ${cluster.reason}; database: ${database.reason}`, {
       code: 'STATUS_UNAVAILABLE',
@@ -176,6 +188,20 @@ export async function collectStatus(opts: { namespace: string; connect: () => Ku
     })
   }
   return { namespace: opts.namespace, cluster, irt, database }
+}
+
+/** Each last success against its stage's cadence (run-log.ts), with the schedules the cluster showed when it answered. */
+function markStale(database: Part<StageRow>, cluster: Part<CronJobRow>, expected: ExpectedCronJob[], now: Date): void {
+  const deployed: V1CronJob[] | undefined = cluster.available
+    ? cluster.rows.map((c): V1CronJob => ({ metadata: { name: c.name, labels: c.stage ? { 'seedops.io/stage': c.stage } : {} }, spec: { schedule: c.schedule, timeZone: c.timeZone, jobTemplate: {} } }))
+    : undefined
+  const cadences = stageCadences(expected, deployed, now)
+  for (const row of database.rows) {
+    const cad = cadences.get(row.stage)
+    if (!cad || !row.lastSuccess) continue
+    row.lastSuccess.maxAgeHours = cad.maxAgeHours
+    row.lastSuccess.stale = row.lastSuccess.ageSeconds > cad.maxAgeHours * 3600
+  }
 }
 
 function rowsText(rows: Record<string, unknown> | null | undefined): string {
@@ -216,7 +242,7 @@ export function renderStatus(r: StatusResult, now = new Date()): string {
           s.lastRun?.asOf ?? '—',
           s.lastRun?.durationSeconds != null ? `${s.lastRun.durationSeconds}s` : '—',
           rowsText(s.lastRun?.rows),
-          s.lastSuccess ? `${age(s.lastSuccess.ageSeconds * 1000)} ago (as of ${s.lastSuccess.asOf ?? '?'})` : 'never',
+          s.lastSuccess ? `${age(s.lastSuccess.ageSeconds * 1000)} ago (as of ${s.lastSuccess.asOf ?? '?'})${s.lastSuccess.stale ? color.red(`, stale (> ${s.lastSuccess.maxAgeHours} h)`) : ''}` : 'never',
           s.lastRun?.error ?? '',
         ]),
       ),

@@ -1,10 +1,11 @@
-import { writeFileSync } from 'node:fs'
+import { existsSync, writeFileSync } from 'node:fs'
+import { homedir } from 'node:os'
+import { join } from 'node:path'
 import { resolveDate } from '../config/index.js'
 import { openDb, type Db } from '../db/index.js'
 import { assertMigrated } from '../db/migrate.js'
 import type { V1CronJob } from '@kubernetes/client-node'
 import { mergeReports, renderChecks, toJUnit } from '../checks/index.js'
-import { lazyConnect } from '../kube/connect.js'
 import { expectedFor } from '../kube/expected.js'
 import { freshnessLimit, resolveCadences, stageAsOf } from '../stages/run-log.js'
 import { runChecks, type VerifyReport } from './run.js'
@@ -53,9 +54,16 @@ export async function executeVerify(groups: CheckGroup[], flags: VerifyCliFlags 
   return executeVerifyParts([{ groups, ...opts }], flags)
 }
 
-/** The CronJobs of the default kubeconfig's namespace; throws when there is no cluster (the caller falls back to k8s/). */
-function defaultCronJobLister(): () => Promise<V1CronJob[]> {
+/**
+ * The CronJobs of the default kubeconfig's namespace; throws when there is no cluster (the caller
+ * falls back to k8s/). The Kubernetes client is loaded only when a kubeconfig or a pod's
+ * service-account token exists: it costs seconds of start-up that a verify without a cluster need not pay.
+ */
+function defaultCronJobLister(env: NodeJS.ProcessEnv = process.env): () => Promise<V1CronJob[]> {
   return async () => {
+    const home = env.HOME || homedir()
+    if (!env.KUBECONFIG && !existsSync(join(home, '.kube', 'config')) && !existsSync('/var/run/secrets/kubernetes.io/serviceaccount/token')) throw new Error('no kubeconfig')
+    const { lazyConnect } = await import('../kube/connect.js')
     const k = lazyConnect({ 'request-timeout': '5s' }).connect()
     return (await k.batch.listNamespacedCronJob({ namespace: k.namespace })).items
   }
