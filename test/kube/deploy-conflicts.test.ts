@@ -67,4 +67,9 @@ describe('seedops deploy after someone else changed a field it sets', { timeout:
     await deploy(clientsFor(s, NS), { namespace: NS, force: true })
     expect(s.api.store.get(cj, NS, 'generate-report').spec.startingDeadlineSeconds).toBe(3600)
   })
+
+  test('nothing seedops or kubectl sent in these runs had a field the server dropped (no Warning answered)', () => {
+    expect(s.api.requests.filter((r) => r.method !== 'GET').length).toBeGreaterThan(30)
+    expect(s.api.requests.filter((r) => r.warnings).map((r) => `${r.method} ${r.path}: ${r.warnings}`)).toEqual([])
+  })
 })

@@ -31,7 +31,8 @@ function jobShape(j: any) {
   const strip = (labels: Record<string, string> = {}) => Object.fromEntries(Object.entries(labels).filter(([, v]) => v !== uid && v !== j.metadata.name))
   return {
     labels: strip(j.metadata.labels),
-    annotations: j.metadata.annotations,
+    // seedops marks its Job so a retried create can recognise it (jobs.ts); kubectl has no such marker.
+    annotations: Object.fromEntries(Object.entries(j.metadata.annotations ?? {}).filter(([k]) => k !== 'seedops.io/trigger-id')),
     ownerReferences: j.metadata.ownerReferences,
     spec: { ...j.spec, selector: undefined, template: { ...j.spec.template, metadata: { ...j.spec.template.metadata, labels: strip(j.spec.template.metadata.labels) } } },
   }

@@ -1,4 +1,3 @@
-import { appendFileSync } from 'node:fs'
 import type { IncomingMessage, Server, ServerResponse } from 'node:http'
 import { createServer } from 'node:https'
 import type { AddressInfo } from 'node:net'
@@ -264,7 +263,6 @@ export class ApiServer {
         if (ctx.warnings.length) {
           rec.warnings = ctx.warnings
           res.setHeader('Warning', ctx.warnings.map((w) => `299 - ${JSON.stringify(w)}`))
-          if (process.env.STANDIN_WARN_LOG) appendFileSync(process.env.STANDIN_WARN_LOG, `${rec.method} ${rec.path} ${req.headers['user-agent']} ${ctx.warnings.join('; ')}\n`)
         }
         this.sendJson(res, code, body)
       }
