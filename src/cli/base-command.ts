@@ -2,8 +2,6 @@ import { Command, Errors, Flags, Interfaces } from '@oclif/core'
 import { createLogger, type Logger, errColor } from '../lib/output/index.js'
 import { EXIT, SeedopsError, translateError, redact } from '../lib/errors/index.js'
 
-export type BaseFlags<T extends typeof Command> = Interfaces.InferredFlags<(typeof BaseCommand)['baseFlags'] & T['flags']>
-
 /**
  * Every seedops command extends this. `run()` returns the typed result. With --json (oclif's own
  * flag: `enableJsonFlag`) oclif prints what `toSuccessJson` makes of it, one document
@@ -11,7 +9,7 @@ export type BaseFlags<T extends typeof Command> = Interfaces.InferredFlags<(type
  * `render()`. Errors print `Error (CODE): message` and a "Try this:" list on stderr and exit
  * 1 (failure) or 2 (usage); with --json the error is the document `toErrorJson` makes.
  */
-export abstract class BaseCommand<T extends typeof Command = typeof Command> extends Command {
+export abstract class BaseCommand extends Command {
   static override enableJsonFlag = true
   static override baseFlags = {
     // Replaces oclif's own --json definition (same flag; this description says what it prints).

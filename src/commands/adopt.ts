@@ -5,7 +5,7 @@ import { adoptApply, adoptPlan, adoptPrune, adoptRollback, adoptSummary, renderA
 import { usageError } from '../lib/errors/index.js'
 import { connect } from '../lib/kube/connect.js'
 
-export default class Adopt extends BaseCommand<typeof Adopt> {
+export default class Adopt extends BaseCommand {
   static override summary = 'Take over the predecessor\'s namespace: plan, --yes, --rollback, --prune-legacy.'
   static override description = `Take over the predecessor's namespace. Without flags: the plan, one row per object — legacy CronJobs mapped to seedops stages (by name, label or python module path), secrets and config map keys copied to the names and keys seedops reads (values never shown), the r-irt-plumber Service pointed at seedops irt serve — and nothing changes.
 --yes applies it: deploys seedops' objects (server-side apply), copies the keys, suspends the legacy CronJobs (never deletes them), and records every change in the ConfigMap seedops-adoption. Idempotent. --rollback undoes exactly what was recorded. --prune-legacy deletes the legacy CronJobs once every replacing stage has a successful run.`

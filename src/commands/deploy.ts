@@ -5,7 +5,7 @@ import { deploy, type DeployResult } from '../lib/kube/deploy.js'
 import { connect } from '../lib/kube/connect.js'
 import { renderTable } from '../lib/output/index.js'
 
-export default class Deploy extends BaseCommand<typeof Deploy> {
+export default class Deploy extends BaseCommand {
   static override summary = 'Apply k8s/ by server-side apply: CronJobs, the IRT service, RBAC.'
   static override description = 'Apply the manifests in k8s/ (server-side apply, field manager "seedops"): CronJobs for every stage, the IRT service, ServiceAccounts and RBAC. --image pins one image on every seedops workload (the report CronJob gets <tag>-report). Idempotent: a second run changes nothing.'
   static override examples = ['<%= config.bin %> deploy --image ghcr.io/seedtest/seedops:1.4.0', '<%= config.bin %> deploy --dry-run client > rendered.yaml', '<%= config.bin %> deploy -n seedtest-staging --manifests k8s/overlays/staging --dry-run server', { description: 'After `schedule set` or `kubectl patch` changed a field the manifests set, deploy exits 1 naming it; make the manifests win:', command: '<%= config.bin %> deploy --force-conflicts' }]

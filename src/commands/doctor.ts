@@ -8,7 +8,7 @@ import { renderTable } from '../lib/output/index.js'
 
 type Result = DoctorReport | { checks: ReturnType<typeof listChecks> }
 
-export default class Doctor extends BaseCommand<typeof Doctor> {
+export default class Doctor extends BaseCommand {
   static override summary = 'Diagnose the installation: cluster, database, storage, IRT service.'
   static override description = `Diagnose the seedops installation: the cluster (CronJobs present once with the expected image, command and schedule, the predecessor's CronJobs, CronJobs that did not fire; the IRT Deployment; image pull errors; stuck pods; jobs without pods; commands or modules missing from the image; OOMKilled containers; jobs held open by a sidecar; failed jobs; missing secrets and keys), the database (reachable, schema current, stages fresh), the object store and the R IRT service. With no kubeconfig the cluster checks are skipped (--require-cluster: fail).
 One line per finding (failures first) with its cause and the command that fixes it. Exit 1 when any check fails. --fix applies the safe fixes (create missing secrets from the environment, delete an exact duplicate CronJob, reset a CronJob's image to the one seedops deploy recorded or --image) after asking, each only when a SelfSubjectAccessReview allows it; --yes for CI.`

@@ -4,7 +4,7 @@ import { dbFlags, kubeFlags } from '../cli/flags.js'
 import { lazyConnect } from '../lib/kube/connect.js'
 import { collectStatus, renderStatus, type StatusResult } from '../lib/status/index.js'
 
-export default class Status extends BaseCommand<typeof Status> {
+export default class Status extends BaseCommand {
   static override summary = 'The CronJobs, the IRT service and each stage\'s last run, at a glance.'
   static override description = 'At a glance: the CronJobs (schedule, suspended, last schedule, last success, active jobs), the IRT service Deployments (seedops-irt, and the predecessor\'s r-irt-plumber if present: ready/desired replicas, restarts over their pods, image) and, from the database, each stage\'s last run (status, as-of, duration, rows, error) and last success with its age. Works with only the cluster or only the database; exit 1 only when neither is available.'
   static override examples = ['<%= config.bin %> status', '<%= config.bin %> status -n seedtest-staging --json', 'DATABASE_URL=… <%= config.bin %> status']

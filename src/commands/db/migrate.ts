@@ -4,7 +4,7 @@ import { dbFlags } from '../../cli/flags.js'
 import { withDb } from '../../lib/db/index.js'
 import { migrate, type MigrateResult } from '../../lib/db/migrate.js'
 
-export default class DbMigrate extends BaseCommand<typeof DbMigrate> {
+export default class DbMigrate extends BaseCommand {
   static override summary = 'Create or adopt seedops\' schema in one transaction (--dry-run: the plan).'
   static override description =
     'Create what seedops needs in the database (derived tables, the attempt view, ability history, run log) and adopt what another system left there (the predecessor\'s attempt view, derived tables in an older shape), in one transaction. Idempotent; never touches platform rows; derived rows that must be merged are archived in seedops_archive first.'

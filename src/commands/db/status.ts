@@ -4,7 +4,7 @@ import { withDb } from '../../lib/db/index.js'
 import { schemaStatus, type SchemaStatus } from '../../lib/db/migrate.js'
 import { renderTable } from '../../lib/output/index.js'
 
-export default class DbStatus extends BaseCommand<typeof DbStatus> {
+export default class DbStatus extends BaseCommand {
   static override summary = 'Show the database target, applied and pending migrations, and shape drift.'
   static override description =
     'Show the database target, the applied seedops migrations, what is pending, and every seedops-owned table or view whose live shape differs from the expected one.'

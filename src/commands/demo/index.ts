@@ -5,7 +5,7 @@ import { withDb } from '../../lib/db/index.js'
 import { runDemo, type DemoResult } from '../../lib/demo/pipeline.js'
 import { renderTable } from '../../lib/output/index.js'
 
-export default class Demo extends BaseCommand<typeof Demo> {
+export default class Demo extends BaseCommand {
   static override summary = 'Run the whole pipeline on demo data in the embedded database.'
   static override description =
     'The whole pipeline on demo data: migrate, seed demo data if the database is empty, run every stage, print a summary. Uses the embedded database unless DATABASE_URL is set.'

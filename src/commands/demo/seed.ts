@@ -6,7 +6,7 @@ import { withDb } from '../../lib/db/index.js'
 import { assertMigrated } from '../../lib/db/migrate.js'
 import { seedDemo, type SeedSummary } from '../../lib/demo/seed.js'
 
-export default class DemoSeed extends BaseCommand<typeof DemoSeed> {
+export default class DemoSeed extends BaseCommand {
   static override summary = 'Write deterministic demo platform data (learners, answers, goals).'
   static override description =
     'Write realistic demo platform data (questions, exam_results from a true 2PL model, goals, churners, a few malformed rows). Deterministic for a seed; true parameters go to seedops_demo_truth.'

@@ -6,7 +6,7 @@ import { MODELS, type IrtModel } from '../../lib/irt/model.js'
 import { cycleReporter } from '../../lib/irt/progress.js'
 import { renderTable } from '../../lib/output/index.js'
 
-export default class IrtCalibrate extends BaseCommand<typeof IrtCalibrate> {
+export default class IrtCalibrate extends BaseCommand {
   static override summary = 'Calibrate item parameters from a responses CSV (offline, no database).'
   static override description =
     'Calibrate item parameters (1PL, Rasch, 2PL, 3PL) by marginal maximum likelihood (EM, Bock–Aitkin) from long-format responses user_id,item_id,is_correct. Offline: no database.'

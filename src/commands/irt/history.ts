@@ -10,7 +10,7 @@ export type HistoryResult = { versions: VersionSummary[] } | { item: string; ver
 
 const f = (v: number | null, d = 3) => (v === null ? '—' : v.toFixed(d))
 
-export default class IrtHistory extends BaseCommand<typeof IrtHistory> {
+export default class IrtHistory extends BaseCommand {
   static override summary = 'List calibration versions newest first, or one item\'s parameters over time.'
   static override description =
     'Calibration versions kept in the item-parameter history, newest first, with their fit (logLik, converged, items, persons, fitted at); the current one (what mirt_item_params holds) is marked. With --item: that item\'s a, b, c and standard errors across versions.'

@@ -6,7 +6,7 @@ import { rollbackItemParams, type RollbackSummary } from '../../lib/irt-stage/ro
 import { renderStageReport } from '../../lib/stages/command.js'
 import type { StageRunReport } from '../../lib/stages/types.js'
 
-export default class IrtRollback extends BaseCommand<typeof IrtRollback> {
+export default class IrtRollback extends BaseCommand {
   static override summary = 'Make an earlier calibration version current again.'
   static override description =
     'Make an earlier calibration version current again: mirt_item_params becomes what it was right after that version was calibrated (from the item-parameter history). One transaction, recorded in the run log as irt-rollback, never at the same time as calibrate-irt. Undo: roll back to the version that was current (printed). Unknown version: exit 2 with the known ones.'

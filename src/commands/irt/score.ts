@@ -4,7 +4,7 @@ import { formatCsv } from '../../lib/irt/io.js'
 import { scoreFile, type ScoreFileResult } from '../../lib/irt/offline.js'
 import type { ScoreMethod } from '../../lib/irt/score.js'
 
-export default class IrtScore extends BaseCommand<typeof IrtScore> {
+export default class IrtScore extends BaseCommand {
   static override summary = 'Score persons (θ, SE) from responses with fixed item parameters.'
   static override description =
     'Score persons (θ and its standard error) from long-format responses with fixed item parameters: EAP (default), MAP or ML. Writes CSV user_id,theta,se,n_responses,extreme to stdout or --out.'

@@ -2,7 +2,7 @@ import { Flags } from '@oclif/core'
 import { BaseCommand } from '../../cli/base-command.js'
 import { resolveServiceConfig, runService, WORKERS_ENV } from '../../lib/irt-service/run.js'
 
-export default class IrtServe extends BaseCommand<typeof IrtServe> {
+export default class IrtServe extends BaseCommand {
   static override summary = 'Serve the R Plumber IRT API on the native engine.'
   static override description =
     `Serve the R Plumber IRT contract with the native engine (GET /healthz, POST /irt/calibrate, /irt/score, /analysis/irt/update-theta), so R_IRT_BASE_URL can point here unchanged. Callers must send the bearer token from R_IRT_INTERNAL_TOKEN.

@@ -11,7 +11,7 @@ function age(iso?: string): string {
   return s < 120 ? `${s}s` : s < 7200 ? `${Math.round(s / 60)}m` : s < 172800 ? `${Math.round(s / 3600)}h` : `${Math.round(s / 86400)}d`
 }
 
-export default class JobsList extends BaseCommand<typeof JobsList> {
+export default class JobsList extends BaseCommand {
   static override summary = 'List jobs, newest first, with their CronJob, state and duration.'
   static override description = 'List jobs in the namespace, newest first: the CronJob they came from, state, completions, duration.'
   static override examples = ['<%= config.bin %> jobs list', '<%= config.bin %> jobs list --failed -o wide', '<%= config.bin %> jobs list -o json']

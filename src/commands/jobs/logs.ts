@@ -5,7 +5,7 @@ import { connect } from '../../lib/kube/connect.js'
 import { jobLogs } from '../../lib/kube/logs.js'
 import { redact } from '../../lib/errors/index.js'
 
-export default class JobsLogs extends BaseCommand<typeof JobsLogs> {
+export default class JobsLogs extends BaseCommand {
   static override summary = 'Print a job\'s logs from every pod; -f follows.'
   static override description = 'Print a job\'s logs (every pod, retries included): lines on stdout, `+ pod › container` on stderr. -f follows until the job finishes, resuming dropped streams.'
   static override examples = ['<%= config.bin %> jobs logs calibrate-irt-manual-x7k2p -f', '<%= config.bin %> jobs logs compute-kpis-29410530 --tail 50']

@@ -14,7 +14,7 @@ export interface TriggerResult {
   outcome?: WaitResult
 }
 
-export default class JobsTrigger extends BaseCommand<typeof JobsTrigger> {
+export default class JobsTrigger extends BaseCommand {
   static override summary = 'Run a CronJob now as a Job; --wait or --follow for its outcome.'
   static override description = 'Run a CronJob now: create a Job from its template (as `kubectl create job --from=cronjob/…`). With --wait or --follow the exit code is the job\'s outcome: 0 succeeded, 1 failed, timed out or stuck.'
   static override examples = ['<%= config.bin %> jobs trigger calibrate-irt --follow', '<%= config.bin %> jobs trigger compute-kpis --wait --timeout 30m --json']

@@ -4,7 +4,7 @@ import { dbFlags, runPlan, stageFlags } from '../../cli/flags.js'
 import aggregateFeatures from '../../lib/features/stage.js'
 import { executeStage, renderStageReport, type StageCommandResult } from '../../lib/stages/command.js'
 
-export default class RunAggregateFeatures extends BaseCommand<typeof RunAggregateFeatures> {
+export default class RunAggregateFeatures extends BaseCommand {
   static override summary = 'Daily per user × topic features into features_topic_daily.'
   static override description =
     'Compute daily per user × topic features (features_topic_daily) for the lookback window ending at --date. Idempotent, all-or-nothing, one run at a time.'

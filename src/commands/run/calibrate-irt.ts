@@ -4,7 +4,7 @@ import { dbFlags, runPlan, stageFlags } from '../../cli/flags.js'
 import calibrateIrt from '../../lib/irt-stage/calibrate-stage.js'
 import { executeStage, renderStageReport, type StageCommandResult } from '../../lib/stages/command.js'
 
-export default class RunCalibrateIrt extends BaseCommand<typeof RunCalibrateIrt> {
+export default class RunCalibrateIrt extends BaseCommand {
   static override summary = 'Calibrate item parameters and abilities over the lookback window.'
   static override description =
     'Calibrate IRT item parameters and learner abilities (native MML-EM engine) over the lookback window ending at --date; writes mirt_item_params, mirt_ability (+ history) and mirt_fit_meta.'

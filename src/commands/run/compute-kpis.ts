@@ -4,7 +4,7 @@ import { dbFlags, kpiFlags, kpiOptions, runPlan, stageFlags } from '../../cli/fl
 import computeKpisStage from '../../lib/kpi/stage.js'
 import { executeStage, renderStageReport, type StageCommandResult } from '../../lib/stages/command.js'
 
-export default class RunComputeKpis extends BaseCommand<typeof RunComputeKpis> {
+export default class RunComputeKpis extends BaseCommand {
   static override summary = 'Weekly KPIs (I_t, E_t, R_t, A_t, P, S) per active learner.'
   static override description =
     'Compute the weekly KPIs (I_t, E_t, R_t, A_t, P, S) for every user active in the lookback, for the ISO week of --date (as of its Sunday), into weekly_kpi. The first run of a new week first finalises the previous week (its KPIs again, with all of Sunday). Idempotent, all-or-nothing, one run at a time.'

@@ -4,7 +4,7 @@ import { dbFlags, kpiFlags, kpiOptions, runPlan, stageFlags } from '../../cli/fl
 import detectInactivityStage from '../../lib/kpi/inactivity.js'
 import { executeStage, renderStageReport, type StageCommandResult } from '../../lib/stages/command.js'
 
-export default class RunDetectInactivity extends BaseCommand<typeof RunDetectInactivity> {
+export default class RunDetectInactivity extends BaseCommand {
   static override summary = 'Flag learners inactive in every source; recompute their P and S.'
   static override description =
     'Flag users with activity in the lookback but none in the last --threshold-days (ending at --date) in ANY source (exam_results, responses, features_topic_daily.last_seen_at, session.ended_at), and recompute their P and S for the week, keeping I/E/R/A. Lists who was flagged and why.'

@@ -4,7 +4,7 @@ import { dbFlags, runPlan, stageFlags } from '../../cli/flags.js'
 import generateReport, { type ReportSummary } from '../../lib/reports/stage.js'
 import { executeStage, isRange, renderStageReport, type StageCommandResult } from '../../lib/stages/command.js'
 
-export default class RunGenerateReport extends BaseCommand<typeof RunGenerateReport> {
+export default class RunGenerateReport extends BaseCommand {
   static override summary = 'Render and store the weekly report of every learner.'
   static override description =
     'Render the weekly report of every learner with KPIs for the last complete ISO week (on Monday: the week that just ended; its KPIs are finalised first), or the week of --week/--date (HTML, PDF via headless Chromium, or Quarto) into a local folder or S3, and record each in report_artifacts. Re-runs overwrite the same keys; --shard splits the learners for an Indexed Job. Exit 1 if any report failed.'

@@ -4,7 +4,7 @@ import { dbFlags, runPlan, stageFlags } from '../../cli/flags.js'
 import updateThetaStage from '../../lib/irt-stage/update-theta.js'
 import { executeStage, renderStageReport, type StageCommandResult } from '../../lib/stages/command.js'
 
-export default class RunUpdateTheta extends BaseCommand<typeof RunUpdateTheta> {
+export default class RunUpdateTheta extends BaseCommand {
   static override summary = 'Update one learner\'s θ after a session (online EAP).'
   static override description = "Update one learner's θ after a session (online EAP from the previous estimate); writes mirt_ability and the ability history."
   static override examples = ['<%= config.bin %> run update-theta --user learner-00042', '<%= config.bin %> run update-theta --user learner-00042 --session demo-42-42-59 --json']

@@ -5,7 +5,7 @@ import { connect } from '../../lib/kube/connect.js'
 import { getSchedules, type ScheduleInfo } from '../../lib/kube/schedule.js'
 import { renderTable } from '../../lib/output/index.js'
 
-export default class ScheduleGet extends BaseCommand<typeof ScheduleGet> {
+export default class ScheduleGet extends BaseCommand {
   static override summary = 'Show CronJob schedules, time zones and the next 3 runs.'
   static override description = 'Show CronJob schedules: the schedule, its time zone, whether suspended, and the next 3 runs in UTC.'
   static override examples = ['<%= config.bin %> schedule get', '<%= config.bin %> schedule get generate-report --json']

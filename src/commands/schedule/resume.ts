@@ -4,7 +4,7 @@ import { kubeFlags } from '../../cli/flags.js'
 import { connect } from '../../lib/kube/connect.js'
 import { patchCronJob, renderChange, type ScheduleChange } from '../../lib/kube/schedule.js'
 
-export default class ScheduleResume extends BaseCommand<typeof ScheduleResume> {
+export default class ScheduleResume extends BaseCommand {
   static override summary = 'Resume a suspended CronJob.'
   static override description = 'Resume a suspended CronJob (spec.suspend back to false): it fires again on its schedule. --dry-run lets the server validate the change without storing it.'
   static override examples = ['<%= config.bin %> schedule resume generate-report']

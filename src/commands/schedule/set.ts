@@ -4,7 +4,7 @@ import { kubeFlags } from '../../cli/flags.js'
 import { connect } from '../../lib/kube/connect.js'
 import { patchCronJob, renderChange, resolveSchedule, type ScheduleChange } from '../../lib/kube/schedule.js'
 
-export default class ScheduleSet extends BaseCommand<typeof ScheduleSet> {
+export default class ScheduleSet extends BaseCommand {
   static override summary = 'Change a CronJob\'s schedule (validated, before/after shown).'
   static override description = 'Change a CronJob\'s schedule (validated first, merge patch), and show before/after with the next runs. SCHEDULE: 5-field cron, @daily/@weekly/@hourly/@monthly, daily/weekly/hourly/monthly, or default (the schedule in k8s/).'
   static override examples = ['<%= config.bin %> schedule set generate-report daily', '<%= config.bin %> schedule set calibrate-irt "30 2 * * *"', '<%= config.bin %> schedule set generate-report default']

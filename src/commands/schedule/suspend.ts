@@ -4,7 +4,7 @@ import { kubeFlags } from '../../cli/flags.js'
 import { connect } from '../../lib/kube/connect.js'
 import { patchCronJob, renderChange, type ScheduleChange } from '../../lib/kube/schedule.js'
 
-export default class ScheduleSuspend extends BaseCommand<typeof ScheduleSuspend> {
+export default class ScheduleSuspend extends BaseCommand {
   static override summary = 'Suspend a CronJob (running jobs continue).'
   static override description = 'Suspend a CronJob: no new runs until `schedule resume` (running jobs continue).'
   static override examples = ['<%= config.bin %> schedule suspend generate-report']

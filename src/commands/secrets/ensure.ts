@@ -5,7 +5,7 @@ import { connect } from '../../lib/kube/connect.js'
 import { ensureSecrets, readEnvFile, SECRET_SPECS, type EnsureResult, type Prompt } from '../../lib/kube/secrets.js'
 import { renderTable } from '../../lib/output/index.js'
 
-export default class SecretsEnsure extends BaseCommand<typeof SecretsEnsure> {
+export default class SecretsEnsure extends BaseCommand {
   static override summary = 'Create the secrets and config map the workloads need (values never shown).'
   static override description = `Create the secrets and config map the seedops workloads need, when missing: ${SECRET_SPECS.map((s) => `${s.name} (${s.keys.map((k) => k.key).join(', ')})`).join('; ')}.
 Values come from the environment, --from-env-file (KEY=VALUE lines; - reads stdin), or a prompt on a terminal; never from a flag, and they are never printed. Existing objects are left alone unless --update.`

@@ -8,7 +8,7 @@ import { kpisGroup } from '../../lib/verify/kpis.js'
 import { reportsGroup } from '../../lib/verify/reports.js'
 import type { VerifyReport } from '../../lib/verify/run.js'
 
-export default class VerifyAll extends BaseCommand<typeof VerifyAll> {
+export default class VerifyAll extends BaseCommand {
   static override summary = 'Every verify group in one report.'
   static override description =
     'Every verify group (features, kpis, irt, theta, reports) in one report, each at the as-of of its stage\'s last successful run (or --date). Exit 1 if any check fails.'

@@ -5,7 +5,7 @@ import { executeVerify, renderVerify } from '../../lib/verify/command.js'
 import { driftOptionsFromFlags, irtGroup } from '../../lib/verify/irt.js'
 import type { VerifyReport } from '../../lib/verify/run.js'
 
-export default class VerifyIrt extends BaseCommand<typeof VerifyIrt> {
+export default class VerifyIrt extends BaseCommand {
   static override summary = 'SQL checks on item parameters, convergence and drift.'
   static override description =
     'SQL checks on item parameters and the calibration: freshness, convergence, ranges, coverage of answered items, drift since the previous calibration version. Exit 1 if any check fails.'

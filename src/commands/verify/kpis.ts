@@ -7,7 +7,7 @@ import { executeVerify, renderVerify } from '../../lib/verify/command.js'
 import { kpisGroup, maxNullOptions } from '../../lib/verify/kpis.js'
 import type { VerifyReport } from '../../lib/verify/run.js'
 
-export default class VerifyKpis extends BaseCommand<typeof VerifyKpis> {
+export default class VerifyKpis extends BaseCommand {
   static override summary = 'SQL checks on weekly_kpi for one ISO week.'
   static override description =
     'SQL checks on weekly_kpi for the ISO week of --date (default: the last compute-kpis run): freshness, coverage of active users, value ranges, null rate per KPI. Exit 1 if any check fails.'

@@ -5,7 +5,7 @@ import { executeVerify, renderVerify } from '../../lib/verify/command.js'
 import { reportsGroup } from '../../lib/verify/reports.js'
 import type { VerifyReport } from '../../lib/verify/run.js'
 
-export default class VerifyReports extends BaseCommand<typeof VerifyReports> {
+export default class VerifyReports extends BaseCommand {
   static override summary = 'Checks on the weekly reports and their stored objects.'
   static override description =
     'Checks on the weekly reports: generate-report fresh, a report_artifacts row per format for every user with KPIs for the ISO week, URLs well-formed, objects present (file:// always, s3:// with AWS configuration). Exit 1 if any check fails.'

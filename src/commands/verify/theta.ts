@@ -4,7 +4,7 @@ import { executeVerify, renderVerify } from '../../lib/verify/command.js'
 import { thetaGroup } from '../../lib/verify/irt.js'
 import type { VerifyReport } from '../../lib/verify/run.js'
 
-export default class VerifyTheta extends BaseCommand<typeof VerifyTheta> {
+export default class VerifyTheta extends BaseCommand {
   static override summary = 'SQL checks on learner abilities.'
   static override description = 'SQL checks on learner abilities: coverage of active learners, ranges in mirt_ability and the ability history. Exit 1 if any check fails.'
   static override examples = ['<%= config.bin %> verify theta', '<%= config.bin %> verify theta --json --junit verify-theta.xml']
