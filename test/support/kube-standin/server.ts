@@ -50,6 +50,8 @@ export interface Faults {
 export interface RequestMatch {
   verb?: string
   resource?: string
+  /** Let this many matching requests through first (to hit a call in the middle of a command). */
+  skip?: number
 }
 
 export interface ErrorFault extends RequestMatch {
@@ -302,7 +304,12 @@ export class ApiServer {
 
   /** Switched-on faults for this request: true when the request is to go unanswered (hang). Errors before handling are thrown. */
   private injectFault(req: IncomingMessage, res: ServerResponse, verb: string, resource: string): boolean {
-    const hits = (m: RequestMatch & { remaining: number }) => m.remaining > 0 && (!m.verb || m.verb === verb) && (!m.resource || m.resource === resource)
+    const hits = (m: RequestMatch & { remaining: number }) => {
+      if (m.remaining <= 0 || (m.verb && m.verb !== verb) || (m.resource && m.resource !== resource)) return false
+      if (!m.skip) return true
+      m.skip--
+      return false
+    }
     const h = this.faults.hangs
     if (h && hits(h)) {
       h.remaining--
