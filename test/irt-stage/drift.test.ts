@@ -203,7 +203,7 @@ describe.each(DB_KINDS)('calibration history, drift and rollback on %s', (kind) 
 
       const warn = await runCli(['verify', 'irt'], { env: t.env })
       expect(warn.code, warn.stdout + warn.stderr).toBe(0)
-      expect(warn.stdout).toMatch(/warn\s+irt\.drift/)
+      expect(warn.stdout).toMatch(/^WARN\s+irt\.drift/m)
       expect(warn.stdout).toContain('irt.drift: flagged rows (first 3)')
       const fail = await runCli(['verify', 'irt', '--drift-fail-count', '2', '--json'], { env: t.env })
       expect(fail.code).toBe(1)
