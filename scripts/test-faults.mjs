@@ -21,11 +21,18 @@ if (trials !== undefined && !/^[1-9][0-9]*$/.test(String(trials))) {
 }
 const dir = mkdtempSync(join(tmpdir(), 'seedops-faults-'))
 const table = join(dir, 'table.jsonl')
-const env = { ...process.env, FAULTS_TABLE_FILE: table }
+const scan = join(dir, 'secret-scan.jsonl')
+const env = { ...process.env, FAULTS_TABLE_FILE: table, SECRET_SCAN_FILE: scan }
 if (trials) env.FAULT_TRIALS = String(trials)
 const started = Date.now()
 const r = spawnSync(process.execPath, ['node_modules/vitest/vitest.mjs', 'run', '--config', 'vitest.faults.config.ts', ...rest], { stdio: 'inherit', env })
 const rows = existsSync(table) ? readFileSync(table, 'utf8').trim().split('\n').filter(Boolean).map((l) => JSON.parse(l)) : []
+// Every CLI run of the suite was scanned for planted secrets (test/support/cli.ts): one row for all of them.
+if (existsSync(scan)) {
+  const runs = readFileSync(scan, 'utf8').trim().split('\n').filter(Boolean).map((l) => JSON.parse(l))
+  const hits = runs.reduce((s, x) => s + x.hits, 0)
+  rows.push({ scenario: 'secret scan over the suite', trials: runs.length, ok: runs.length - runs.filter((x) => x.hits > 0).length, lost: hits, outcome: `${runs.length} runs, ${hits} hits` })
+}
 rmSync(dir, { recursive: true, force: true })
 
 const head = ['scenario', 'trials', 'ok', 'lost', 'outcome']

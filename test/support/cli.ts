@@ -24,7 +24,10 @@ function childEnv(extra: Record<string, string | undefined> = {}): Record<string
  * Runs the built CLI (npm test builds first) as a user would: a separate process. Every run's stdout and
  * stderr are scanned for secrets (test/faults/support/secret-scan.ts): a hit rejects, naming the variable.
  */
-export function runCli(args: string[], opts: { env?: Record<string, string | undefined>; input?: string; timeoutMs?: number; cwd?: string } = {}): Promise<CliResult> {
+export function runCli(
+  args: string[],
+  opts: { env?: Record<string, string | undefined>; input?: string; timeoutMs?: number; cwd?: string; /** More values the run must not print (e.g. held in the cluster), by name. */ secrets?: Record<string, string> } = {},
+): Promise<CliResult> {
   return new Promise((resolve, reject) => {
     const env = childEnv(opts.env)
     const child = spawn(process.execPath, [BIN, ...args], { env: env as NodeJS.ProcessEnv, cwd: opts.cwd ?? ROOT })
@@ -37,7 +40,7 @@ export function runCli(args: string[], opts: { env?: Record<string, string | und
     child.on('close', (code, signal) => {
       clearTimeout(timer)
       try {
-        scanRun({ stdout, stderr }, secretsOf(env, args, opts.input), args)
+        scanRun({ stdout, stderr }, [...secretsOf(env, args, opts.input), ...Object.entries(opts.secrets ?? {}).map(([name, value]) => ({ name, value }))], args)
       } catch (e) {
         reject(e)
         return
