@@ -45,10 +45,12 @@ export interface VerifyOptions {
   now?: Date
 }
 
-/** The flag record of the verify commands → options (until the commands pass options themselves). */
+/** The flag record of the verify commands, until they pass VerifyOptions themselves. */
 type VerifyCliFlags = { 'database-url'?: string; date?: string; junit?: string; 'max-age-hours'?: number; days: number }
-const toOptions = (f: VerifyCliFlags | VerifyOptions): VerifyOptions =>
-  'days' in f && !('database-url' in f || 'max-age-hours' in f) ? (f as VerifyOptions) : { databaseUrl: (f as VerifyCliFlags)['database-url'], date: f.date, junit: f.junit, maxAgeHours: (f as VerifyCliFlags)['max-age-hours'], days: f.days }
+const toOptions = (f: VerifyCliFlags | VerifyOptions): VerifyOptions => {
+  const cli = f as Partial<VerifyCliFlags> & Partial<VerifyOptions>
+  return { ...(f as VerifyOptions), databaseUrl: cli.databaseUrl ?? cli['database-url'], maxAgeHours: cli.maxAgeHours ?? cli['max-age-hours'] }
+}
 
 export async function executeVerify(groups: CheckGroup[], flags: VerifyCliFlags | VerifyOptions, opts: Omit<VerifyPart, 'groups'> = {}): Promise<VerifyReport> {
   return executeVerifyParts([{ groups, ...opts }], flags)
