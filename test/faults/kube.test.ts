@@ -2,14 +2,14 @@ import { mkdtempSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
-import { makeClients, retryPolicyFromEnv, withRetries, RETRY_DEFAULTS, type RetryTrace } from '../../src/lib/kube/client.js'
+import { kubeRequest, makeClients, repeatChanges, retryPolicyFromEnv, withRetries, RETRY_DEFAULTS, type RetryTrace } from '../../src/lib/kube/client.js'
 import { translateKubeError } from '../../src/lib/kube/errors.js'
 import { TRIGGER_ANNOTATION } from '../../src/lib/kube/jobs.js'
 import { LogCursor, timestampKey } from '../../src/lib/kube/logs.js'
 import { getSchedules } from '../../src/lib/kube/schedule.js'
 import { kubeEnv, seedManifests } from '../kube/helpers.js'
 import { runCli, type CliResult } from '../support/cli.js'
-import { findResource, startStandin, type Standin } from '../support/kube-standin/index.js'
+import { findResource, kubectl, startStandin, type Standin } from '../support/kube-standin/index.js'
 import type { ErrorFault } from '../support/kube-standin/server.js'
 import { KubeConfig } from '@kubernetes/client-node'
 import { record, trials } from './support/table.js'
@@ -163,6 +163,30 @@ describe('retry policy (library level, against the stand-in)', { timeout: 60_000
     await withRetries(RETRY_DEFAULTS, async () => (o++, Promise.reject({ code: 400, body: '{}', headers: {} }))).catch(() => {})
     expect(o).toBe(2)
     expect(translateKubeError(e, { verb: 'create', resource: 'jobs.batch', namespace: 'seedtest' }).message).toBe('create jobs.batch in namespace seedtest failed (HTTP 500 InternalError): HTTP 500')
+    // What would change more when done twice, and what would not.
+    expect(repeatChanges('POST', { metadata: { generateName: 'x-' } })).toBe(true)
+    expect(repeatChanges('POST', { metadata: { name: 'x' } })).toBe(false)
+    expect(repeatChanges('PATCH', [{ op: 'remove', path: '/data/k' }])).toBe(true)
+    expect(repeatChanges('PATCH', [{ op: 'test', path: '/data/k', value: 'v' }, { op: 'remove', path: '/data/k' }])).toBe(false)
+    expect(repeatChanges('PATCH', [{ op: 'replace', path: '/spec/schedule', value: '0 3 * * *' }])).toBe(false)
+    expect(repeatChanges('PATCH', { spec: { schedule: '0 3 * * *' } })).toBe(false)
+  })
+
+  test('a JSON patch that removes is not retried after a 500 that may mean it was applied; after a 503 it is', async () => {
+    const k = clients()
+    s.seed({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'kf-jsonpatch', namespace: 'seedtest' }, data: { a: '1', b: '2' } })
+    const path = '/api/v1/namespaces/seedtest/configmaps/kf-jsonpatch'
+    const patch = (key: string) => kubeRequest(k, path, { method: 'PATCH', headers: { 'Content-Type': 'application/json-patch+json' }, body: JSON.stringify([{ op: 'remove', path: `/data/${key}` }]) })
+    clearFaults()
+    s.api.faults.errors = [{ status: 500, remaining: 1, verb: 'patch', afterHandling: true }]
+    const first = await patch('a')
+    // The caller sees the 500 (and can re-read), not a 422 from a second remove that hides that the first one worked.
+    expect(first.status).toBe(500)
+    expect(s.api.store.get(CONFIGMAPS(), 'seedtest', 'kf-jsonpatch').data).toEqual({ b: '2' })
+    s.api.faults.errors = [{ status: 503, remaining: 1, verb: 'patch' }]
+    expect((await patch('b')).status).toBe(200)
+    expect(s.api.store.get(CONFIGMAPS(), 'seedtest', 'kf-jsonpatch').data ?? {}).toEqual({})
+    clearFaults()
   })
 
   test('the knobs: bad values are usage errors naming the variable', () => {
@@ -203,8 +227,9 @@ describe('Kubernetes API faults under the CLI', { timeout: 600_000 }, () => {
     clearFaults()
     const base = await cli(['status', '--json'])
     expect(base.code, base.stderr).toBe(0)
-    const view = (r: CliResult) => (JSON.parse(r.stdout).result.cluster.rows as Record<string, unknown>[]).map((x) => JSON.stringify([x.name, x.schedule, x.suspend]))
+    const view = (r: CliResult) => (JSON.parse(r.stdout).result.cluster.rows as Record<string, unknown>[]).map((x) => JSON.stringify([x.name, x.schedule, x.suspended]))
     const want = view(base)
+    expect(want).toHaveLength(5)
     const n = kubeTrials(3)
     let ok = 0
     let lost = 0
@@ -235,10 +260,12 @@ describe('Kubernetes API faults under the CLI', { timeout: 600_000 }, () => {
       const cur = s.api.store.get(CRONJOBS(), 'seedtest', 'compute-kpis').spec.schedule
       const target = cur === '0 3 * * *' ? '15 4 * * *' : '0 3 * * *'
       const from = s.api.faultLog.length
-      s.api.faults.errors = [transientFault({ verb: 'patch', resource: 'cronjobs' }, { afterHandling: rand() < 0.7 }), transientFault({ verb: 'get', resource: 'cronjobs' })]
-      s.api.faults.errors[0].skip = 0
+      // The first two trials lose the answer of an applied patch (500, then 504); later ones draw any fault.
+      const onPatch: ErrorFault = i < 2 ? { status: i === 0 ? 500 : 504, remaining: 1, afterHandling: true } : transientFault({}, { afterHandling: rand() < 0.7 })
+      s.api.faults.errors = [{ ...onPatch, verb: 'patch', resource: 'cronjobs', skip: 0 }, transientFault({ verb: 'get', resource: 'cronjobs' })]
       const r = await cli(['schedule', 'set', 'compute-kpis', target])
       kinds.push(...fired(from))
+      if (i < 2) expect(fired(from)).toContain(`${onPatch.status} after handling patch cronjobs`)
       expect(r.code, r.stderr).toBe(0)
       const now = s.api.store.get(CRONJOBS(), 'seedtest', 'compute-kpis').spec.schedule
       const reported = r.stdout.includes(`after:  ${target} (`) && r.stdout.includes(`before: ${cur} (`) && !r.stdout.includes('unchanged')
@@ -439,5 +466,30 @@ describe('Kubernetes API faults under the CLI', { timeout: 600_000 }, () => {
       expect(got).toEqual(want)
     }
     record({ scenario: 'kube transient faults under doctor --only cluster', trials: n, ok, lost, outcome: `${faults} faults; same ${want.length} findings as without (seed ${SEED})` })
+  })
+})
+
+describe('watch faults (the stand-in as a real client sees them; seedops itself polls and never watches)', { timeout: 120_000 }, () => {
+  test('kubectl wait re-watches after its watches are closed after one event; a watch from an old resourceVersion gets ERROR 410 Expired', async () => {
+    clearFaults()
+    nextLines = ['one', 'two', 'three', 'four', 'five', 'six']
+    const made = await cli(['jobs', 'trigger', 'aggregate-features'])
+    expect(made.code, made.stderr).toBe(0)
+    const from = s.api.faultLog.length
+    s.api.faults.watchClose = { afterEvents: 1, remaining: 3 }
+    const r = await kubectl(s.kubeconfig, ['-n', 'seedtest', 'wait', '--for=condition=complete', `job/${made.stdout.trim()}`, '--timeout=60s'])
+    expect(fired(from)).toEqual(['close watch jobs after 1 events', 'close watch jobs after 1 events', 'close watch jobs after 1 events'])
+    expect(r.code, r.stderr).toBe(0)
+    expect(r.stdout).toBe(`job.batch/${made.stdout.trim()} condition met\n`)
+
+    // kubectl 1.35 watches with sendInitialEvents (no resourceVersion to be too old); a client resuming from one sees this:
+    s.api.faults.watchGone = { remaining: 1 }
+    const kc = new KubeConfig()
+    kc.loadFromFile(s.kubeconfig)
+    const res = await kubeRequest(makeClients(kc, 'seedtest', { timeoutMs: 5000 }), '/apis/batch/v1/namespaces/seedtest/jobs?watch=true&resourceVersion=1')
+    expect(res.status).toBe(200)
+    const ev = JSON.parse((await res.text()).trim())
+    expect(ev).toMatchObject({ type: 'ERROR', object: { kind: 'Status', code: 410, reason: 'Expired' } })
+    expect(ev.object.message).toMatch(/^too old resource version: 1 \(\d+\)$/)
   })
 })

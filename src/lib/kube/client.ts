@@ -11,8 +11,8 @@ import { usageError } from '../errors/index.js'
  * names a wait and a doubling backoff otherwise, and never starting a retry after `budgetMs`.
  * What is not retried: other 4xx (the answer will not change), a 500 that is not InternalError
  * (a typed-patch error is deterministic), a refused connection or a TLS/DNS failure (a wrong
- * kubeconfig fails at once), and a create whose name the server generates, after an answer that
- * may mean it was carried out (a retry could make a second object; named creates get 409 instead).
+ * kubeconfig fails at once), and, after an answer that may mean it was carried out (500, 504, no
+ * answer), a request that would change more when done twice (`repeatChanges`).
  */
 export interface RetryPolicy {
   maxAttempts: number
@@ -101,8 +101,9 @@ export const sleep = (ms: number, signal?: AbortSignal) =>
   })
 
 /**
- * Runs `attempt` until it succeeds, fails for good, or the policy is spent. `mayDuplicate`: a
- * create the server names (generateName) — not retried after an answer that may mean it was done.
+ * Runs `attempt` until it succeeds, fails for good, or the policy is spent. `mayDuplicate`: the
+ * request would change more when done twice (`repeatChanges`), so it is not retried after an
+ * answer that may mean it was done.
  */
 export async function withRetries<T>(policy: RetryPolicy, attempt: () => Promise<T>, opts: { mayDuplicate?: boolean; signal?: AbortSignal; onRetry?: (waitMs: number, why: string) => void } = {}): Promise<T> {
   const start = Date.now()
@@ -135,6 +136,24 @@ function methodOf(name: string): string {
   return 'GET'
 }
 
+/**
+ * Whether carrying a request out twice differs from once: a create whose name the server generates
+ * (a second object), and a JSON patch that adds, removes, moves or copies without a `test` guard
+ * (a second `remove` fails, a second `add` to a list appends again). Merge patches, replaces,
+ * named creates (409) and deletes (404) are not.
+ */
+export function repeatChanges(method: string, body: unknown): boolean {
+  if (method === 'POST') {
+    const m = (body as { metadata?: { name?: string; generateName?: string } } | undefined)?.metadata
+    return Boolean(m?.generateName) && !m?.name
+  }
+  if (method === 'PATCH' && Array.isArray(body)) {
+    const ops = body.map((o) => (o as { op?: string })?.op)
+    return !ops.includes('test') && ops.some((o) => o === 'add' || o === 'remove' || o === 'move' || o === 'copy')
+  }
+  return false
+}
+
 /** A typed API whose every call goes through `withRetries` (each retry builds a new request, with a fresh timeout). */
 function retrying<T extends object>(api: T, policy: RetryPolicy): T {
   return new Proxy(api, {
@@ -142,9 +161,8 @@ function retrying<T extends object>(api: T, policy: RetryPolicy): T {
       const v = Reflect.get(target, prop, receiver)
       if (typeof v !== 'function' || typeof prop !== 'string') return v
       return (...args: unknown[]) => {
-        const body = (args[0] as { body?: { metadata?: { name?: string; generateName?: string } } } | undefined)?.body
-        const mayDuplicate = methodOf(prop) === 'POST' && Boolean(body?.metadata?.generateName) && !body?.metadata?.name
-        return withRetries(policy, () => v.apply(target, args), { mayDuplicate })
+        const body = (args[0] as { body?: unknown } | undefined)?.body
+        return withRetries(policy, () => v.apply(target, args), { mayDuplicate: repeatChanges(methodOf(prop), body) })
       }
     },
   })
@@ -221,7 +239,13 @@ export interface RequestInit {
  * typed calls are; an answer that is not retried is handed back whatever its status.
  */
 export async function kubeRequest(k: KubeClients, path: string, init: RequestInit = {}): Promise<RawResponse> {
-  const mayDuplicate = (init.method ?? 'GET') === 'POST' && /"generateName"/.test(init.body ?? '') && !/"name"\s*:/.test(init.body ?? '')
+  let body: unknown
+  try {
+    body = init.body ? JSON.parse(init.body) : undefined
+  } catch {
+    body = undefined // YAML (server-side apply): an apply is idempotent
+  }
+  const mayDuplicate = repeatChanges(init.method ?? 'GET', body)
   return withRetries(
     k.retry ?? RETRY_DEFAULTS,
     async () => {
