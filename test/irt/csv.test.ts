@@ -79,12 +79,10 @@ describe('streaming CSV scanner', () => {
     expect(r).toHaveLength(2)
   })
 
-  it('an unterminated quote runs to the end of the file, as the whole-file parser does', () => {
+  it('an unterminated quote is an error naming its line, as in the whole-file parser (it would swallow the lines after it)', () => {
     const p = file('a,b\n"open,1\n2,3')
-    expect(records(p, 5)).toEqual([
-      { line: 1, fields: ['a', 'b'] },
-      { line: 2, fields: ['open,1\n2,3'] },
-    ])
+    expect(() => records(p, 5)).toThrow(/a quoted field opened on line 2 never closes/)
+    expect(() => parseCsv('a,b\n"open,1\n2,3')).toThrow(/opened on line 2 never closes/)
   })
 })
 

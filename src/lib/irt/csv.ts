@@ -60,10 +60,20 @@ export class CsvFields {
   }
 }
 
+/** parseRecord's answer for a record whose quoted field is still open at the end of the file. */
+const UNTERMINATED = -2
+
+function unterminated(path: string, where: string): SeedopsError {
+  return new SeedopsError(`${path}: a quoted field opened ${where} never closes (no closing " before the end of the file)`, {
+    code: 'IRT_BAD_CSV',
+    suggestions: ['Close the quote, or remove it: ids and values need no quotes unless they contain a comma'],
+  })
+}
+
 /**
  * Parses one record starting at `pos`. Returns the position after its terminator, or -1 when the
  * record is not complete in buf[0, len) and more input may follow (the caller reads more and
- * parses the record again from its start). `lines` receives the newlines inside quotes.
+ * parses the record again from its start), or UNTERMINATED. `lines` receives the newlines inside quotes.
  */
 function parseRecord(buf: Buffer, pos: number, len: number, eof: boolean, f: CsvFields, lines: Int32Array): number {
   const scratch = f.scratch
@@ -90,6 +100,8 @@ function parseRecord(buf: Buffer, pos: number, len: number, eof: boolean, f: Csv
       for (;;) {
         if (p >= len) {
           if (!eof) return -1
+          // A quote still open at the end of the file would swallow every line after it into one field.
+          if (inQ) return UNTERMINATED
           break
         }
         c = buf[p]
@@ -223,6 +235,7 @@ export function scanCsvFile(path: string, onRecord: (f: CsvFields, line: number)
     attach(f, buf)
     while (pos < len) {
       const end = parseRecord(buf, pos, len, eof, f, lines)
+      if (end === UNTERMINATED) throw unterminated(path, `on line ${line}`)
       if (end < 0) break
       if (!isEmptyRecord(f)) onRecord(f, line)
       line += 1 + lines[0]
@@ -423,6 +436,7 @@ class ResponsesReader {
       }
       // The header, or a record with a quote: the general parser.
       const end = parseRecord(buf, pos, len, eof, this.f, this.lines)
+      if (end === UNTERMINATED) throw unterminated(this.path, this.cu < 0 ? 'in the header' : `in row ${this.row + 1}`)
       if (end < 0) return pos
       if (!isEmptyRecord(this.f)) {
         if (this.cu < 0) this.header()

@@ -42,6 +42,8 @@ export function parseCsv(text: string): { header: string[]; rows: string[][]; li
         break
       } else field += ch
     }
+    // A quote still open at the end would have swallowed every line after it into one field.
+    if (inQ) throw new SeedopsError(`a quoted field opened on line ${start} never closes (no closing " before the end of the file)`, { code: 'IRT_BAD_CSV' })
     fields.push(field)
     if (!(fields.length === 1 && fields[0] === '')) {
       out.push(fields)
