@@ -67,7 +67,9 @@ export abstract class BaseCommand extends Command {
   private toSeedopsError(e: unknown): SeedopsError {
     const oclifErr = e as { oclif?: { exit?: number }; message?: string }
     if (oclifErr?.oclif && !(e instanceof SeedopsError)) {
-      return new SeedopsError(redact(oclifErr.message ?? String(e)), { code: 'USAGE', exitCode: EXIT.USAGE, suggestions: [`Run: seedops ${this.id?.replace(/:/g, ' ') ?? ''} --help`] })
+      // One line: oclif's parse messages span lines ("Parsing --x \n\tExpected …\nSee more help with --help"); the suggestion below says the last part.
+      const message = (oclifErr.message ?? String(e)).replace(/\n\s*See more help with --help\s*$/, '').split('\n').map((l) => l.trim()).filter(Boolean).join(': ')
+      return new SeedopsError(redact(message), { code: 'USAGE', exitCode: EXIT.USAGE, suggestions: [`Run: seedops ${this.id?.replace(/:/g, ' ') ?? ''} --help`] })
     }
     return translateError(e)
   }
