@@ -22,6 +22,12 @@ export const stageFlags = {
   from: Flags.string({ description: 'Recovery: run for each as-of day from this date (YYYY-MM-DD) to --to, in order, one run each.', helpGroup: 'RECOVERY', exclusive: ['date'] }),
   to: Flags.string({ description: 'Last as-of day of a --from range (default: today UTC).', helpGroup: 'RECOVERY', dependsOn: ['from'] }),
   'keep-going': Flags.boolean({ description: 'With --from: go on after a failed day (default: stop there).', helpGroup: 'RECOVERY', dependsOn: ['from'] }),
+  'lock-wait': Flags.string({
+    description: "When the stage's lock is held by a run whose process is gone (killed; its backend still finishing a statement), wait this long for it: 60s, 2m [env SEEDOPS_<STAGE>_LOCK_WAIT, SEEDOPS_LOCK_WAIT, default 60s]. A live holder is refused at once.",
+    helpGroup: 'STAGE',
+  }),
+  'statement-timeout': Flags.string({ description: "The stage session's statement_timeout: 30s, 10m, 0 for none [env SEEDOPS_<STAGE>_STATEMENT_TIMEOUT, SEEDOPS_STATEMENT_TIMEOUT, default the server's].", helpGroup: 'STAGE' }),
+  'lock-timeout': Flags.string({ description: "The stage session's lock_timeout: 10s, 1m, 0 for none [env SEEDOPS_<STAGE>_LOCK_TIMEOUT, SEEDOPS_LOCK_TIMEOUT, default the server's].", helpGroup: 'STAGE' }),
 }
 
 /** KPI knobs shared by compute-kpis and detect-inactivity (P and S use the same ones). */
@@ -57,8 +63,16 @@ export const verifyFlags = {
 }
 
 /** The run plan of a `run <stage>` command (days, dry run, database) from its dbFlags and stageFlags. */
-export function runPlan(flags: { 'database-url'?: string; date?: string; from?: string; to?: string; 'keep-going'?: boolean; 'dry-run'?: boolean }): RunPlan {
-  return { databaseUrl: flags['database-url'], date: flags.date, from: flags.from, to: flags.to, keepGoing: flags['keep-going'], dryRun: flags['dry-run'] }
+export function runPlan(flags: { 'database-url'?: string; date?: string; from?: string; to?: string; 'keep-going'?: boolean; 'dry-run'?: boolean; 'lock-wait'?: string; 'statement-timeout'?: string; 'lock-timeout'?: string }): RunPlan {
+  return {
+    databaseUrl: flags['database-url'],
+    date: flags.date,
+    from: flags.from,
+    to: flags.to,
+    keepGoing: flags['keep-going'],
+    dryRun: flags['dry-run'],
+    runnerOptions: { lockWait: flags['lock-wait'], statementTimeout: flags['statement-timeout'], lockTimeout: flags['lock-timeout'] },
+  }
 }
 
 /** compute-kpis' and detect-inactivity's P and S options from kpiFlags. */

@@ -4,7 +4,7 @@ import { withDb } from '../../lib/db/index.js'
 import { runDaily, type DailyReport } from '../../lib/stages/chain.js'
 import { asOfDays, renderStageReport } from '../../lib/stages/command.js'
 
-export default class RunDaily extends BaseCommand<typeof RunDaily> {
+export default class RunDaily extends BaseCommand {
   static override summary = 'Run the daily chain of stages in order, as the CronJobs do.'
   static override description =
     "Run the daily chain as the CronJobs do, in dependency order: aggregate-features → calibrate-irt → compute-kpis → detect-inactivity, and on a Monday generate-report for the week that just ended. Each stage takes its CronJob's configuration from the environment. With --from/--to, the chain for each day of an outage, in order. Stops at the first failure unless --keep-going."
@@ -18,8 +18,9 @@ export default class RunDaily extends BaseCommand<typeof RunDaily> {
 
   async run(): Promise<DailyReport> {
     const { flags } = await this.parse(RunDaily)
-    const days = asOfDays(runPlan(flags))
-    const r = await withDb({ databaseUrl: flags['database-url'] }, (db) => runDaily(db, { days, keepGoing: Boolean(flags['keep-going']), dryRun: Boolean(flags['dry-run']), logger: this.logger, env: process.env }))
+    const plan = runPlan(flags)
+    const days = asOfDays(plan)
+    const r = await withDb({ databaseUrl: flags['database-url'] }, (db) => runDaily(db, { days, keepGoing: Boolean(flags['keep-going']), dryRun: Boolean(flags['dry-run']), logger: this.logger, env: process.env, runnerOptions: plan.runnerOptions }))
     this.failed = r.status === 'failed'
     return r
   }

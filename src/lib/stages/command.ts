@@ -3,7 +3,8 @@ import { withDb } from '../db/index.js'
 import { usageError } from '../errors/index.js'
 import type { Logger } from '../output/index.js'
 import { renderTable } from '../output/index.js'
-import { resolveStageParams } from './options.js'
+import { resolveRunSettings, resolveStageParams, type RunnerOptions } from './options.js'
+import { explainFailure } from './runner.js'
 import { dayRange, runRange, runWithPrerequisites, type RangeReport } from './chain.js'
 import type { Stage, StageRunReport } from './types.js'
 
@@ -22,6 +23,8 @@ export interface RunPlan {
   to?: string
   keepGoing?: boolean
   dryRun?: boolean
+  /** The runner's options as given (`30s`, `2m`; see resolveRunSettings): else their env twins, else the defaults. */
+  runnerOptions?: RunnerOptions
 }
 
 /** The as-of days of a command: from..to, else the one date (default today UTC). */
@@ -38,11 +41,19 @@ export function asOfDays(plan: Pick<RunPlan, 'date' | 'from' | 'to'>): string[] 
 export async function executeStage<P, S>(stage: Stage<P, S>, given: Record<string, unknown>, plan: RunPlan, logger: Logger, env: NodeJS.ProcessEnv = process.env): Promise<StageCommandResult<S>> {
   const days = asOfDays(plan)
   const params = resolveStageParams(stage, given, env)
+  // Checked before connecting: a bad value is a usage error (exit 2), not a failed run.
+  const runnerOptions = plan.runnerOptions ?? {}
+  const settings = resolveRunSettings(stage.id, runnerOptions, env)
   const dryRun = Boolean(plan.dryRun)
   return withDb({ databaseUrl: plan.databaseUrl }, async (db) => {
-    if (plan.from) return runRange(db, stage, params, { days, keepGoing: Boolean(plan.keepGoing), dryRun, logger, env })
-    const { before, report } = await runWithPrerequisites(db, stage, params, { asOf: days[0]!, dryRun, logger, env })
-    return before.length ? { ...report, before } : report
+    try {
+      if (plan.from) return await runRange(db, stage, params, { days, keepGoing: Boolean(plan.keepGoing), dryRun, logger, env, runnerOptions })
+      const { before, report } = await runWithPrerequisites(db, stage, params, { asOf: days[0]!, dryRun, logger, env, runnerOptions })
+      return before.length ? { ...report, before } : report
+    } catch (e) {
+      // A refused connection before the run (prerequisites read first) names the server as the runner does.
+      throw explainFailure(e, stage.id, db, settings, 'connect') ?? e
+    }
   })
 }
 

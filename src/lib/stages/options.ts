@@ -1,4 +1,4 @@
-import type { z } from 'zod'
+import { z } from 'zod'
 import { envFirst } from '../config/index.js'
 import { EXIT, SeedopsError } from '../errors/index.js'
 import type { Stage } from './types.js'
@@ -152,4 +152,54 @@ function usageThrow(message: string, suggestions: string[], issues: unknown[]): 
 export function resolveStageParams<P>(stage: Stage<P, any>, given: Record<string, unknown>, env: NodeJS.ProcessEnv): P {
   const { options } = resolveOptions(stage.options, given, env, stage.id)
   return stage.toParams ? stage.toParams(options, env) : (options as P)
+}
+
+/** `60s`, `1m`, `500ms`, `2h`, or a bare number of seconds; `0` is 0 (for the timeouts: no limit). */
+const DURATION = /^(\d+(?:\.\d+)?)\s*(ms|s|m|h)?$/i
+const UNIT_MS = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 } as const
+const duration = z
+  .string()
+  .regex(DURATION, 'is not a duration (e.g. 30s, 2m, 500ms; 0 for none)')
+  .transform((s) => {
+    const m = DURATION.exec(s.trim())!
+    return Math.round(Number(m[1]) * UNIT_MS[(m[2]?.toLowerCase() ?? 's') as keyof typeof UNIT_MS])
+  })
+
+/** What the runner, not the stage, takes from a run's options: the same for every stage, settable per stage. */
+export interface RunSettings {
+  /** How long to wait for the stage lock while its holder is a run whose process is gone (its backend still finishing a statement). */
+  lockWaitMs: number
+  /** The session's statement_timeout / lock_timeout (ms, 0: none); undefined leaves the server's (or role's) setting. */
+  statementTimeoutMs?: number
+  lockTimeoutMs?: number
+}
+
+/**
+ * The runner's options for one stage. Each has a stage's own env twin first (SEEDOPS_COMPUTE_KPIS_STATEMENT_TIMEOUT),
+ * then the one for every stage (SEEDOPS_STATEMENT_TIMEOUT): one CronJob, or `run daily` with one
+ * environment, can give each stage its own value.
+ */
+export function runSettingsOptions(stageId: string) {
+  const own = stageId.toUpperCase().replace(/[^A-Z0-9]+/g, '_')
+  const env = (name: string) => [`SEEDOPS_${own}_${name}`, `SEEDOPS_${name}`]
+  return z.object({
+    lockWait: duration.optional().meta({ flag: 'lock-wait', env: env('LOCK_WAIT') }),
+    statementTimeout: duration.optional().meta({ flag: 'statement-timeout', env: env('STATEMENT_TIMEOUT') }),
+    lockTimeout: duration.optional().meta({ flag: 'lock-timeout', env: env('LOCK_TIMEOUT') }),
+  })
+}
+
+export const DEFAULT_LOCK_WAIT_MS = 60_000
+
+/** The runner's options as a command gives them (flag values such as `30s`). */
+export interface RunnerOptions {
+  lockWait?: string
+  statementTimeout?: string
+  lockTimeout?: string
+}
+
+/** The given values (flags, as strings such as `30s`), else the env twins, else the defaults; a bad one is a usage error naming it. */
+export function resolveRunSettings(stageId: string, given: RunnerOptions, env: NodeJS.ProcessEnv): RunSettings {
+  const { options } = resolveOptions(runSettingsOptions(stageId), given, env, stageId)
+  return { lockWaitMs: options.lockWait ?? DEFAULT_LOCK_WAIT_MS, statementTimeoutMs: options.statementTimeout, lockTimeoutMs: options.lockTimeout }
 }
