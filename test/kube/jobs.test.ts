@@ -52,6 +52,18 @@ describe('jobs', { timeout: 180_000 }, () => {
     expect(r.stderr).toMatch(new RegExp(`job ${job.metadata.name} succeeded`))
   })
 
+  test('trigger --follow whose log stream cannot be read: the exit code is the job outcome, and a warning says lines may be missing', async () => {
+    s.api.faults.errors = [{ status: 503, remaining: 1000, verb: 'get', resource: 'pods/log' }]
+    try {
+      const r = await runCli(['jobs', 'trigger', 'aggregate-features', '--follow', '--timeout', '60s'], { env: kubeEnv(s) })
+      expect(r.code, r.stderr).toBe(0)
+      expect(r.stdout).not.toContain(LINES[0])
+      expect(r.stderr).toMatch(/following the logs of job aggregate-features-manual-\w+ stopped early \(.+\); lines may be missing above\. Read them all with: seedops jobs logs aggregate-features-manual-\w+ -n seedtest/)
+    } finally {
+      s.api.faults.errors = []
+    }
+  })
+
   test('trigger --wait on a failing job exits 1 with the exit code and the logs command', async () => {
     const r = await runCli(['jobs', 'trigger', 'compute-kpis', '--wait', '--json'], { env: kubeEnv(s) })
     expect(r.code).toBe(1)

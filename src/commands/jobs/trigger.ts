@@ -52,13 +52,24 @@ export default class JobsTrigger extends BaseCommand {
     process.on('SIGTERM', onTerm)
     let outcome: WaitResult
     try {
+      // A log stream that gives up (after its own resumes) must not decide the exit code, which is the
+      // Job's outcome, but it must be said: lines may be missing from what was printed.
+      let logFailure: unknown
       const logs = flags.follow
-        ? jobLogs(k, name, { line: (t) => !this.jsonMode && process.stdout.write(redact(t) + '\n'), marker: (t) => this.logger.info(t) }, { follow: true, signal: stop.signal })
+        ? jobLogs(k, name, { line: (t) => !this.jsonMode && process.stdout.write(redact(t) + '\n'), marker: (t) => this.logger.info(t) }, { follow: true, signal: stop.signal }).catch(
+            (e: unknown) => {
+              if (!stop.signal.aborted) logFailure = e
+            },
+          )
         : undefined
       outcome = await waitForJob(k, name, { timeoutMs, signal: stop.signal })
-      if (!interrupted && (outcome.state === 'succeeded' || outcome.state === 'failed')) await logs?.catch(() => {})
+      if (!interrupted && (outcome.state === 'succeeded' || outcome.state === 'failed')) await logs
       stop.abort()
-      await logs?.catch(() => {})
+      await logs
+      if (logFailure !== undefined) {
+        const why = logFailure instanceof Error ? logFailure.message : String(logFailure)
+        this.logger.warn(`following the logs of job ${name} stopped early (${redact(why)}); lines may be missing above. Read them all with: seedops jobs logs ${name} -n ${k.namespace}`)
+      }
     } finally {
       process.off('SIGINT', onInt)
       process.off('SIGTERM', onTerm)
