@@ -59,7 +59,7 @@ export const verifyFlags = {
   date: Flags.string({ description: 'As-of date YYYY-MM-DD (UTC) for window checks (default: the as-of of the last successful run of the stage, else today).' }),
   junit: Flags.string({ description: 'Also write a JUnit XML report to this file (for CI).' }),
   'max-age-hours': Flags.integer({ description: "Freshness: the last successful run must be younger than this (default: from the stage's CronJob schedule, the interval between fires plus a grace: daily 26 h, weekly 192 h).", min: 0 }),
-  days: Flags.integer({ description: 'Window length in days for coverage and range checks.', default: 7 }),
+  days: Flags.integer({ description: 'Window length in days for coverage and range checks.', default: 7, min: 1, max: 366 }),
 }
 
 /** The run plan of a `run <stage>` command (days, dry run, database) from its dbFlags and stageFlags. */

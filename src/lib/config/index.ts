@@ -38,11 +38,15 @@ export function resolveInt(
 
 /** As-of date: YYYY-MM-DD in UTC; default today (UTC). */
 export function resolveDate(flag: string | undefined, now: Date = new Date()): string {
-  if (flag === undefined || flag === '' || flag === 'today') return now.toISOString().slice(0, 10)
+  if (flag === undefined || flag === 'today') return now.toISOString().slice(0, 10)
+  // An empty value is a mistake (an unset shell variable: --date "$AS_OF"), not "today".
+  if (flag.trim() === '') throw usageError('--date is empty', ['Use YYYY-MM-DD (UTC), e.g. --date 2026-11-20, or leave --date out for today'])
   if (flag === 'yesterday') return new Date(now.getTime() - 86_400_000).toISOString().slice(0, 10)
   if (!/^\d{4}-\d{2}-\d{2}$/.test(flag)) throw usageError(`--date ${JSON.stringify(flag)} is not a date`, ['Use YYYY-MM-DD (UTC), e.g. --date 2026-11-20'])
   const d = new Date(`${flag}T00:00:00Z`)
   if (Number.isNaN(d.getTime()) || d.toISOString().slice(0, 10) !== flag) throw usageError(`--date ${flag} is not a valid calendar date`)
+  // JavaScript has a year 0; PostgreSQL's calendar goes from 1 BC to AD 1 (it would refuse the date mid-run).
+  if (flag.startsWith('0000')) throw usageError(`--date ${flag}: there is no year 0`, ['Use YYYY-MM-DD (UTC), e.g. --date 2026-11-20'])
   return flag
 }
 
