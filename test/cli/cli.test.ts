@@ -40,6 +40,19 @@ describe('the CLI', () => {
     expect(r.stdout + r.stderr).not.toContain(secret)
   })
 
+  it.runIf(process.env.TEST_DATABASE_URL)('a URL asking for TLS from a server without it is DB_TLS naming sslmode (exit 1), not INTERNAL', async () => {
+    const u = new URL(process.env.TEST_DATABASE_URL!)
+    u.password = 'tls-test-secret-4711'
+    for (const mode of ['require', 'bogus']) {
+      u.searchParams.set('sslmode', mode)
+      const r = await runCli(['db', 'status', '--json'], { env: { DATABASE_URL: u.toString() } })
+      expect(r.code, r.stderr).toBe(1)
+      const doc = JSON.parse(r.stdout)
+      expect(doc.code).toBe('DB_TLS')
+      expect(doc.suggestions[0]).toContain('sslmode')
+    }
+  })
+
   it('--json shape is {status, result, warnings} and stays silent of tables; verify fails (exit 1) on an unfed database', async () => {
     const t = await freshDatabase('embedded')
     const run = await runCli(['run', 'aggregate-features', '--date', '2026-03-15', '--json'], { env: t.env })

@@ -48,6 +48,14 @@ function translatePg(e: PgLikeError): SeedopsError | undefined {
       cause: e,
     })
   }
+  // pg's own words when the URL asks for TLS (sslmode=require/verify-*/an unknown mode) and the server offers none.
+  if (/server does not support SSL connections/i.test(msg)) {
+    return new SeedopsError(`database connection: ${msg}`, {
+      code: 'DB_TLS',
+      suggestions: ['Check sslmode in DATABASE_URL (disable, prefer, require, verify-ca, verify-full): the server does not offer TLS', 'Or enable TLS on the server'],
+      cause: e,
+    })
+  }
   if (code === '28P01' || code === '28000') {
     return new SeedopsError(`database rejected the credentials: ${msg}`, {
       code: 'DB_AUTH',
