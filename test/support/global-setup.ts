@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from 'node:fs'
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import pg from 'pg'
@@ -6,6 +6,7 @@ import type { TestProject } from 'vitest/node'
 import { startEmbedded } from '../../src/lib/db/embedded.js'
 import { createPool } from '../../src/lib/db/index.js'
 import { migrate } from '../../src/lib/db/migrate.js'
+import { scanTotals } from '../faults/support/secret-scan.js'
 
 /**
  * Once per suite: a migrated embedded data folder that each test copies (creating a PGlite
@@ -48,7 +49,17 @@ export default async function setup(project: TestProject) {
   project.provide('pgTemplate', pgTemplate)
   process.stderr.write(`seedops tests: databases covered: ${await coverage(admin)}\n`)
 
+  // Every CLI run of the suite is scanned for planted secrets (test/support/cli.ts); the runs are counted
+  // here and the total printed at the end, so a green run also says how much it looked at.
+  const scanFile = process.env.SECRET_SCAN_FILE ?? join(root, 'secret-scan.jsonl')
+  const ownScanFile = !process.env.SECRET_SCAN_FILE
+  process.env.SECRET_SCAN_FILE = scanFile
+
   return async () => {
+    if (ownScanFile) {
+      const t = existsSync(scanFile) ? scanTotals(readFileSync(scanFile, 'utf8')) : { runs: 0, hits: 0 }
+      process.stderr.write(`seedops tests: secret scan: ${t.runs} CLI runs scanned for planted secrets, ${t.hits} hits\n`)
+    }
     if (admin && pgTemplate) {
       const c = new pg.Client({ connectionString: admin })
       await c.connect()
