@@ -4,7 +4,7 @@
  * parsed values to the typed option objects that src/lib takes.
  */
 import { Flags } from '@oclif/core'
-import { DEFAULT_NAMESPACE } from '../lib/kube/connect.js'
+import { DEFAULT_NAMESPACE, type KubeConnectOptions } from '../lib/kube/connect.js'
 import type { RunPlan } from '../lib/stages/command.js'
 
 /** The database every database command talks to. */
@@ -52,6 +52,11 @@ export const kubeFlags = {
   context: Flags.string({ description: 'The kubeconfig context to use (default: its current-context).', env: 'SEEDOPS_KUBE_CONTEXT', helpGroup: 'KUBERNETES' }),
   namespace: Flags.string({ char: 'n', description: `Namespace (default: the in-cluster namespace when run in a pod, else ${DEFAULT_NAMESPACE}).`, env: 'SEEDOPS_NAMESPACE', helpGroup: 'KUBERNETES' }),
   'request-timeout': Flags.string({ description: 'Time to wait for one API request: 30s, 1m, 500ms; 0 for no limit.', default: '30s', helpGroup: 'KUBERNETES' }),
+}
+
+/** The connection options of kubeFlags. */
+export function kubeOptions(flags: { kubeconfig?: string; context?: string; namespace?: string; 'request-timeout'?: string }): KubeConnectOptions {
+  return { kubeconfig: flags.kubeconfig, context: flags.context, namespace: flags.namespace, requestTimeout: flags['request-timeout'] }
 }
 
 /** The `seedops verify <group>` flags. */

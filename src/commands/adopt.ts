@@ -1,6 +1,6 @@
 import { Flags } from '@oclif/core'
 import { BaseCommand } from '../cli/base-command.js'
-import { dbFlags, kubeFlags } from '../cli/flags.js'
+import { dbFlags, kubeFlags, kubeOptions } from '../cli/flags.js'
 import { adoptApply, adoptPlan, adoptPrune, adoptRollback, adoptSummary, renderAdopt, runLogReader, type AdoptResult } from '../lib/adopt/index.js'
 import { usageError } from '../lib/errors/index.js'
 import { connect } from '../lib/kube/connect.js'
@@ -30,7 +30,7 @@ export default class Adopt extends BaseCommand {
     const { flags } = await this.parse(Adopt)
     const modes = [flags.yes && '--yes', flags.rollback && '--rollback', flags['prune-legacy'] && '--prune-legacy'].filter(Boolean)
     if (modes.length > 1) throw usageError(`${modes.join(' and ')} cannot be combined`, ['Plan first: seedops adopt', 'Then one of: --yes, --rollback, --prune-legacy'])
-    const k = connect(flags)
+    const k = connect(kubeOptions(flags))
     const opts = { dir: flags.manifests, image: flags.image, reportImage: flags['report-image'] }
     const r = flags.rollback ? await adoptRollback(k) : flags['prune-legacy'] ? await adoptPrune(k, { dir: flags.manifests, runLog: runLogReader(flags['database-url'], process.env) }) : flags.yes ? await adoptApply(k, opts) : await adoptPlan(k, opts)
     for (const w of r.warnings) this.logger.warn(w)

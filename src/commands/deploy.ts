@@ -1,6 +1,6 @@
 import { Flags } from '@oclif/core'
 import { BaseCommand } from '../cli/base-command.js'
-import { kubeFlags } from '../cli/flags.js'
+import { kubeFlags, kubeOptions } from '../cli/flags.js'
 import { deploy, type DeployResult } from '../lib/kube/deploy.js'
 import { connect } from '../lib/kube/connect.js'
 import { renderTable } from '../lib/output/index.js'
@@ -20,7 +20,7 @@ export default class Deploy extends BaseCommand {
 
   async run(): Promise<DeployResult> {
     const { flags } = await this.parse(Deploy)
-    const k = connect(flags)
+    const k = connect(kubeOptions(flags))
     return deploy(k, { dir: flags.manifests, image: flags.image, reportImage: flags['report-image'], namespace: flags.namespace, dryRun: flags['dry-run'] as 'none', force: flags['force-conflicts'] })
   }
 

@@ -1,6 +1,6 @@
 import { Flags } from '@oclif/core'
 import { BaseCommand } from '../cli/base-command.js'
-import { dbFlags, kubeFlags } from '../cli/flags.js'
+import { dbFlags, kubeFlags, kubeOptions } from '../cli/flags.js'
 import { executeDoctor } from '../lib/doctor/command.js'
 import { listChecks, renderReport } from '../lib/doctor/run.js'
 import type { DoctorReport } from '../lib/doctor/types.js'
@@ -38,7 +38,20 @@ One line per finding (failures first) with its cause and the command that fixes 
   async run(): Promise<Result> {
     const { flags } = await this.parse(Doctor)
     if (flags['list-checks']) return { checks: listChecks() }
-    const r = await executeDoctor(flags, {
+    const options = {
+      kube: kubeOptions(flags),
+      only: flags.only,
+      fix: flags.fix,
+      yes: flags.yes,
+      requireDb: flags['require-db'],
+      requireCluster: flags['require-cluster'],
+      databaseUrl: flags['database-url'],
+      image: flags.image,
+      reportImage: flags['report-image'],
+      manifests: flags.manifests,
+      junit: flags.junit,
+    }
+    const r = await executeDoctor(options, {
       logger: this.logger,
       interactive: Boolean(process.stdin.isTTY && process.stderr.isTTY),
       confirm: async (message) => {

@@ -1,6 +1,6 @@
 import { Flags } from '@oclif/core'
 import { BaseCommand } from '../cli/base-command.js'
-import { dbFlags, kubeFlags } from '../cli/flags.js'
+import { dbFlags, kubeFlags, kubeOptions } from '../cli/flags.js'
 import { lazyConnect } from '../lib/kube/connect.js'
 import { collectStatus, renderStatus, type StatusResult } from '../lib/status/index.js'
 
@@ -16,7 +16,7 @@ export default class Status extends BaseCommand {
 
   async run(): Promise<StatusResult> {
     const { flags } = await this.parse(Status)
-    const conn = lazyConnect(flags)
+    const conn = lazyConnect(kubeOptions(flags))
     const r = await collectStatus({ namespace: conn.namespace, connect: conn.connect, databaseUrl: flags['database-url'], manifests: flags.manifests })
     if (!r.cluster.available) this.logger.warn(`cluster unavailable: ${r.cluster.reason}`)
     else if (!r.irt.available) this.logger.warn(`IRT service unavailable: ${r.irt.reason}`)

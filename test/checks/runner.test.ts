@@ -138,7 +138,7 @@ describe('JUnit of a doctor run', () => {
     const dir = mkdtempSync(join(tmpdir(), 'seedops-junit-'))
     const file = join(dir, 'doctor.xml')
     const io = { logger: { info() {}, warn() {}, debug() {}, progress() {} }, interactive: false, confirm: async () => false }
-    const r = await executeDoctor({ kubeconfig: join(dir, 'no-such-kubeconfig'), namespace: 'seedtest', only: ['cluster.reachable', 'cronjobs.present', 'storage', 'irt'], junit: file }, io, {})
+    const r = await executeDoctor({ kube: { kubeconfig: join(dir, 'no-such-kubeconfig'), namespace: 'seedtest' }, only: ['cluster.reachable', 'cronjobs.present', 'storage', 'irt'], junit: file }, io, {})
     expect(r.checks.map((c) => [c.id, c.status])).toEqual([
       ['cluster.reachable', 'fail'],
       ['cronjobs.present', 'skip'],

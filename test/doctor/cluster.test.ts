@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import { findResource, startStandin, type Script, type Standin } from '../support/kube-standin/index.js'
 import { runCli } from '../support/cli.js'
 import { kubeEnv } from '../kube/helpers.js'
-import { executeDoctor, type DoctorFlags } from '../../src/lib/doctor/command.js'
+import { executeDoctor, type DoctorOptions } from '../../src/lib/doctor/command.js'
 import { renderReport, listChecks } from '../../src/lib/doctor/run.js'
 import { finished, manifestsFor, newNamespace, runJob, secretLeaks, seedAll, seedSecrets, SECRET_VALUES, waitingReason } from './helpers.js'
 import type { CheckFinding } from '../../src/lib/doctor/types.js'
@@ -27,9 +27,10 @@ async function doctor(args: string[], env: Record<string, string> = {}) {
 }
 
 /** The library behind the command, in-process (a spawned CLI costs seconds on a loaded machine). */
-async function doctorJson(ns: string, flags: Partial<DoctorFlags> = {}, env: Record<string, string> = {}) {
+async function doctorJson(ns: string, opts: Partial<DoctorOptions> & { kubeconfig?: string } = {}, env: Record<string, string> = {}) {
+  const { kubeconfig = s.kubeconfig, ...rest } = opts
   const logs: string[] = []
-  const report = await executeDoctor({ kubeconfig: s.kubeconfig, namespace: ns, only: ['cluster'], 'request-timeout': '10s', ...flags }, { logger: { info: (m) => logs.push(m), warn: (m) => logs.push(m), debug() {}, progress() {} }, interactive: false, confirm: async () => false }, { ...env })
+  const report = await executeDoctor({ kube: { kubeconfig, namespace: ns, requestTimeout: '10s' }, only: ['cluster'], ...rest }, { logger: { info: (m) => logs.push(m), warn: (m) => logs.push(m), debug() {}, progress() {} }, interactive: false, confirm: async () => false }, { ...env })
   const text = JSON.stringify(report) + renderReport(report) + logs.join('\n')
   expect(secretLeaks(text)).toEqual([])
   return { report, findings: report.checks.filter((c) => c.status !== 'skip') as Finding[], logs, code: report.summary.fail > 0 ? 1 : 0 }

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
-import { executeDoctor, type DoctorFlags } from '../../src/lib/doctor/command.js'
+import { executeDoctor, type DoctorOptions } from '../../src/lib/doctor/command.js'
 import { pullCause } from '../../src/lib/doctor/checks/images.js'
 import { renderReport } from '../../src/lib/doctor/run.js'
 import { findResource, startStandin, type Standin } from '../support/kube-standin/index.js'
@@ -17,8 +17,8 @@ let s: Standin
 /** Findings as `doctor --json` prints them. */
 type F = CheckFinding
 
-async function doctor(ns: string, flags: Partial<DoctorFlags> = {}) {
-  const report = await executeDoctor({ kubeconfig: s.kubeconfig, namespace: ns, only: ['cluster'], 'request-timeout': '10s', ...flags }, { logger: { info() {}, warn() {}, debug() {}, progress() {} }, interactive: false, confirm: async () => false }, {})
+async function doctor(ns: string, opts: Partial<DoctorOptions> = {}) {
+  const report = await executeDoctor({ kube: { kubeconfig: s.kubeconfig, namespace: ns, requestTimeout: '10s' }, only: ['cluster'], ...opts }, { logger: { info() {}, warn() {}, debug() {}, progress() {} }, interactive: false, confirm: async () => false }, {})
   const text = renderReport(report)
   expect(secretLeaks(text + JSON.stringify(report))).toEqual([])
   return { findings: report.checks.filter((c) => c.status !== 'skip') as F[], text, report }

@@ -16,7 +16,7 @@ describe('connection flags and error translation', () => {
   test('--request-timeout aborts a slow request: KUBE_TIMEOUT with the flag to raise', async () => {
     s.api.faults.delayMs = 1500
     try {
-      const k = connect({ kubeconfig: s.kubeconfig, 'request-timeout': '300ms' })
+      const k = connect({ kubeconfig: s.kubeconfig, requestTimeout: '300ms' })
       const e = await getSchedules(k).catch((x) => x)
       expect(e).toMatchObject({ code: 'KUBE_TIMEOUT' })
       expect(e.suggestions).toContain('Raise --request-timeout')

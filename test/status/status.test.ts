@@ -39,7 +39,7 @@ async function seedRuns(t: TestDatabase) {
 }
 
 const status = (env: Record<string, string>, kubeconfig = s.kubeconfig) => {
-  const conn = lazyConnect({ kubeconfig, namespace: 'seedtest', 'request-timeout': '5s' })
+  const conn = lazyConnect({ kubeconfig, namespace: 'seedtest', requestTimeout: '5s' })
   return collectStatus({ namespace: conn.namespace, connect: conn.connect, env, now: NOW })
 }
 

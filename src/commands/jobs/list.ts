@@ -1,6 +1,6 @@
 import { Flags } from '@oclif/core'
 import { BaseCommand } from '../../cli/base-command.js'
-import { kubeFlags } from '../../cli/flags.js'
+import { kubeFlags, kubeOptions } from '../../cli/flags.js'
 import { connect } from '../../lib/kube/connect.js'
 import { listJobs, type JobRow } from '../../lib/kube/jobs.js'
 import { renderTable } from '../../lib/output/index.js'
@@ -27,7 +27,7 @@ export default class JobsList extends BaseCommand {
   async run(): Promise<JobRow[]> {
     const { flags } = await this.parse(JobsList)
     this.output = flags.output
-    return listJobs(connect(flags), { failed: flags.failed, cronjob: flags.cronjob })
+    return listJobs(connect(kubeOptions(flags)), { failed: flags.failed, cronjob: flags.cronjob })
   }
 
   protected override render(rows: JobRow[]): void {

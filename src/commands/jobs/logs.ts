@@ -1,6 +1,6 @@
 import { Args, Flags } from '@oclif/core'
 import { BaseCommand } from '../../cli/base-command.js'
-import { kubeFlags } from '../../cli/flags.js'
+import { kubeFlags, kubeOptions } from '../../cli/flags.js'
 import { connect } from '../../lib/kube/connect.js'
 import { jobLogs } from '../../lib/kube/logs.js'
 import { redact } from '../../lib/errors/index.js'
@@ -18,7 +18,7 @@ export default class JobsLogs extends BaseCommand {
 
   async run(): Promise<{ job: string; pods: string[]; lines: string[] }> {
     const { args, flags } = await this.parse(JobsLogs)
-    const k = connect(flags)
+    const k = connect(kubeOptions(flags))
     const lines: string[] = []
     const r = await jobLogs(k, args.job, {
       line: (t) => {

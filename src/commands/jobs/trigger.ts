@@ -1,6 +1,6 @@
 import { Args, Flags } from '@oclif/core'
 import { BaseCommand } from '../../cli/base-command.js'
-import { kubeFlags } from '../../cli/flags.js'
+import { kubeFlags, kubeOptions } from '../../cli/flags.js'
 import { connect, parseDuration } from '../../lib/kube/connect.js'
 import { deleteJob, jobFailure, triggerJob, waitForJob, type WaitResult } from '../../lib/kube/jobs.js'
 import { jobLogs } from '../../lib/kube/logs.js'
@@ -31,7 +31,7 @@ export default class JobsTrigger extends BaseCommand {
 
   async run(): Promise<TriggerResult> {
     const { args, flags } = await this.parse(JobsTrigger)
-    const k = connect(flags)
+    const k = connect(kubeOptions(flags))
     const timeoutMs = parseDuration(flags.timeout, '--timeout')
     const job = await triggerJob(k, args.cronjob, { name: flags.name, dryRun: flags['dry-run'] })
     const name = job.metadata!.name!

@@ -1,6 +1,6 @@
 import { Args } from '@oclif/core'
 import { BaseCommand } from '../../cli/base-command.js'
-import { kubeFlags } from '../../cli/flags.js'
+import { kubeFlags, kubeOptions } from '../../cli/flags.js'
 import { connect } from '../../lib/kube/connect.js'
 import { getSchedules, type ScheduleInfo } from '../../lib/kube/schedule.js'
 import { renderTable } from '../../lib/output/index.js'
@@ -14,7 +14,7 @@ export default class ScheduleGet extends BaseCommand {
 
   async run(): Promise<ScheduleInfo[]> {
     const { args, flags } = await this.parse(ScheduleGet)
-    return getSchedules(connect(flags), args.cronjob)
+    return getSchedules(connect(kubeOptions(flags)), args.cronjob)
   }
 
   protected override render(rows: ScheduleInfo[]): void {

@@ -1,6 +1,6 @@
 import { Args, Flags } from '@oclif/core'
 import { BaseCommand } from '../../cli/base-command.js'
-import { kubeFlags } from '../../cli/flags.js'
+import { kubeFlags, kubeOptions } from '../../cli/flags.js'
 import { connect } from '../../lib/kube/connect.js'
 import { patchCronJob, renderChange, type ScheduleChange } from '../../lib/kube/schedule.js'
 
@@ -13,7 +13,7 @@ export default class ScheduleResume extends BaseCommand {
 
   async run(): Promise<ScheduleChange> {
     const { args, flags } = await this.parse(ScheduleResume)
-    return patchCronJob(connect(flags), args.cronjob, { suspend: false }, { dryRun: flags['dry-run'] })
+    return patchCronJob(connect(kubeOptions(flags)), args.cronjob, { suspend: false }, { dryRun: flags['dry-run'] })
   }
 
   protected override render(c: ScheduleChange): void {

@@ -1,6 +1,6 @@
 import { Args, Flags } from '@oclif/core'
 import { BaseCommand } from '../../cli/base-command.js'
-import { kubeFlags } from '../../cli/flags.js'
+import { kubeFlags, kubeOptions } from '../../cli/flags.js'
 import { connect } from '../../lib/kube/connect.js'
 import { patchCronJob, renderChange, resolveSchedule, type ScheduleChange } from '../../lib/kube/schedule.js'
 
@@ -17,7 +17,7 @@ export default class ScheduleSet extends BaseCommand {
   async run(): Promise<ScheduleChange> {
     const { args, flags } = await this.parse(ScheduleSet)
     const schedule = resolveSchedule(args.schedule, args.cronjob)
-    return patchCronJob(connect(flags), args.cronjob, { schedule }, { dryRun: flags['dry-run'] })
+    return patchCronJob(connect(kubeOptions(flags)), args.cronjob, { schedule }, { dryRun: flags['dry-run'] })
   }
 
   protected override render(c: ScheduleChange): void {

@@ -1,6 +1,6 @@
 import { Flags } from '@oclif/core'
 import { BaseCommand } from '../../cli/base-command.js'
-import { kubeFlags } from '../../cli/flags.js'
+import { kubeFlags, kubeOptions } from '../../cli/flags.js'
 import { connect } from '../../lib/kube/connect.js'
 import { ensureSecrets, readEnvFile, SECRET_SPECS, type EnsureResult, type Prompt } from '../../lib/kube/secrets.js'
 import { renderTable } from '../../lib/output/index.js'
@@ -26,7 +26,7 @@ Values come from the environment, --from-env-file (KEY=VALUE lines; - reads stdi
 
   async run(): Promise<EnsureResult> {
     const { flags } = await this.parse(SecretsEnsure)
-    const k = connect(flags)
+    const k = connect(kubeOptions(flags))
     const fromFile = flags['from-env-file'] ? readEnvFile(flags['from-env-file']) : {}
     const interactive = !flags['no-prompt'] && !this.jsonMode && Boolean(process.stdin.isTTY && process.stderr.isTTY) && flags['from-env-file'] !== '-'
     const prompt: Prompt | undefined = interactive

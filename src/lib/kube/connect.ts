@@ -7,11 +7,14 @@ import { makeClients, retryPolicyFromEnv, type KubeClients } from './client.js'
 
 export const DEFAULT_NAMESPACE = 'seedtest'
 
-export interface KubeFlagValues {
+/** How to reach the cluster, as kubectl's connection flags give it (see kubeOptions in src/cli/flags.ts). */
+export interface KubeConnectOptions {
+  /** Kubeconfig path(s), colon-separated (default: $KUBECONFIG, ~/.kube/config, in-cluster). */
   kubeconfig?: string
   context?: string
   namespace?: string
-  'request-timeout'?: string
+  /** One API request's time limit as a duration: 30s, 1m, 500ms; 0 for none (default 30s). */
+  requestTimeout?: string
 }
 
 /** `30s`, `1m`, `500ms`, `2h` or a bare number of seconds → milliseconds. */
@@ -42,13 +45,13 @@ export function noKubeconfig(env: NodeJS.ProcessEnv, tokenPath = SERVICEACCOUNT_
 }
 
 /** Loads the kubeconfig as kubectl does (flag, $KUBECONFIG, ~/.kube/config, in-cluster) and builds the clients. */
-export function loadKubeConfig(flags: KubeFlagValues): { kc: KubeConfig; inCluster: boolean } {
+export function loadKubeConfig(opts: KubeConnectOptions): { kc: KubeConfig; inCluster: boolean } {
   const kc = new KubeConfig()
   let inCluster = false
-  if (flags.kubeconfig) {
-    const files = flags.kubeconfig.split(':').filter(Boolean)
+  if (opts.kubeconfig) {
+    const files = opts.kubeconfig.split(':').filter(Boolean)
     const missing = files.filter((f) => !existsSync(f))
-    if (missing.length === files.length) throw usageError(`kubeconfig ${flags.kubeconfig} does not exist`, ['Pass --kubeconfig PATH or set KUBECONFIG'])
+    if (missing.length === files.length) throw usageError(`kubeconfig ${opts.kubeconfig} does not exist`, ['Pass --kubeconfig PATH or set KUBECONFIG'])
     kc.loadFromFile(files.find((f) => existsSync(f))!)
   } else {
     const none = noKubeconfig(process.env)
@@ -59,21 +62,21 @@ export function loadKubeConfig(flags: KubeFlagValues): { kc: KubeConfig; inClust
   if (!kc.getCurrentCluster()) {
     throw new SeedopsError('no Kubernetes cluster configured', { code: 'KUBE_NO_CONFIG', suggestions: ['Pass --kubeconfig PATH, set KUBECONFIG, or run inside a pod'] })
   }
-  if (flags.context) {
-    if (!kc.getContextObject(flags.context)) {
-      throw usageError(`context "${flags.context}" is not in the kubeconfig`, [`Contexts: ${kc.getContexts().map((c) => c.name).join(', ') || '(none)'}`, 'List them: kubectl config get-contexts'])
+  if (opts.context) {
+    if (!kc.getContextObject(opts.context)) {
+      throw usageError(`context "${opts.context}" is not in the kubeconfig`, [`Contexts: ${kc.getContexts().map((c) => c.name).join(', ') || '(none)'}`, 'List them: kubectl config get-contexts'])
     }
-    kc.setCurrentContext(flags.context)
+    kc.setCurrentContext(opts.context)
   }
   return { kc, inCluster }
 }
 
-export function connect(flags: KubeFlagValues): KubeClients {
-  const { kc, inCluster } = loadKubeConfig(flags)
+export function connect(opts: KubeConnectOptions): KubeClients {
+  const { kc, inCluster } = loadKubeConfig(opts)
   // The in-cluster config carries the pod's namespace; a kubeconfig context's namespace is ignored
   // on purpose: seedops' objects live in `seedtest` unless told otherwise.
-  const namespace = flags.namespace ?? (inCluster ? kc.getContextObject(kc.getCurrentContext())?.namespace : undefined) ?? DEFAULT_NAMESPACE
-  const timeout = parseDuration(flags['request-timeout'] ?? '30s')
+  const namespace = opts.namespace ?? (inCluster ? kc.getContextObject(kc.getCurrentContext())?.namespace : undefined) ?? DEFAULT_NAMESPACE
+  const timeout = parseDuration(opts.requestTimeout ?? '30s')
   return makeClients(kc, namespace, { timeoutMs: timeout || undefined, retry: retryPolicyFromEnv() })
 }
 
@@ -81,18 +84,18 @@ export function connect(flags: KubeFlagValues): KubeClients {
  * Connects once: the clients, or the error (no kubeconfig, bad context) that `cluster.reachable`
  * reports instead of aborting the whole doctor.
  */
-export function lazyConnect(flags: KubeFlagValues): { namespace: string; connect: () => KubeClients } {
+export function lazyConnect(opts: KubeConnectOptions): { namespace: string; connect: () => KubeClients } {
   let k: KubeClients | undefined
   let err: unknown
   // A bad retry knob is the user's to fix (exit 2), not a cluster check's failure.
   retryPolicyFromEnv()
   try {
-    k = connect(flags)
+    k = connect(opts)
   } catch (e) {
     err = e
   }
   return {
-    namespace: k?.namespace ?? flags.namespace ?? DEFAULT_NAMESPACE,
+    namespace: k?.namespace ?? opts.namespace ?? DEFAULT_NAMESPACE,
     connect: () => {
       if (k) return k
       throw err

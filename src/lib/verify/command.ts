@@ -66,7 +66,7 @@ function defaultCronJobLister(env: NodeJS.ProcessEnv = process.env): () => Promi
     const home = env.HOME || homedir()
     if (!env.KUBECONFIG && !existsSync(join(home, '.kube', 'config')) && !existsSync('/var/run/secrets/kubernetes.io/serviceaccount/token')) throw new Error('no kubeconfig')
     const { lazyConnect } = await import('../kube/connect.js')
-    const k = lazyConnect({ 'request-timeout': '5s' }).connect()
+    const k = lazyConnect({ requestTimeout: '5s' }).connect()
     return (await k.batch.listNamespacedCronJob({ namespace: k.namespace })).items
   }
 }
