@@ -1,4 +1,4 @@
 export * from './types.js'
-export { mergeReports, orderResults, runChecks, summarize, type RunOptions } from './run.js'
-export { renderChecks, summaryLine, type RenderOptions } from './render.js'
+export { mergeReports, runChecks } from './run.js'
+export { renderChecks } from './render.js'
 export { toJUnit } from './junit.js'

@@ -5,7 +5,7 @@ import type { CheckReport, CheckSummary } from './types.js'
 const plural = (n: number, w: string) => `${n} ${w}${n === 1 ? '' : 's'}`
 
 /** The last line: "No issues found: …" or "Found issues in N checks: …" (brew/flutter doctor). */
-export function summaryLine(s: CheckSummary): string {
+function summaryLine(s: CheckSummary): string {
   const skipped = s.skip ? `, ${s.skip} skipped` : ''
   if (!s.fail && !s.warn) return `No issues found: ${plural(s.ok, 'check')} ok${skipped}.`
   return `Found issues in ${plural(s.failedChecks.length + s.warnedChecks.length, 'check')}: ${plural(s.fail, 'failure')}, ${plural(s.warn, 'warning')}, ${s.ok} ok${skipped}.`

@@ -65,7 +65,7 @@ export async function runChecks<Ctx, Fix = unknown>(checks: Check<Ctx, Fix>[], c
 }
 
 /** Failures first, then warnings, ok and skipped; within a status, in the order of `ids` (run order), then as given. */
-export function orderResults<T extends CheckResult<unknown>>(results: T[], ids: string[] = []): T[] {
+function orderResults<T extends CheckResult<unknown>>(results: T[], ids: string[] = []): T[] {
   const pos = new Map(ids.map((id, i) => [id, i]))
   return results
     .map((r, i) => ({ r, i }))
@@ -73,7 +73,7 @@ export function orderResults<T extends CheckResult<unknown>>(results: T[], ids: 
     .map((x) => x.r)
 }
 
-export function summarize(results: CheckResult<unknown>[], checks: number): CheckSummary {
+function summarize(results: CheckResult<unknown>[], checks: number): CheckSummary {
   const count = (s: CheckStatus) => results.filter((r) => r.status === s).length
   const ids = (s: CheckStatus) => [...new Set(results.filter((r) => r.status === s).map((r) => r.id))]
   const failed = ids('fail')

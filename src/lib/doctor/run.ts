@@ -1,4 +1,4 @@
-import { CheckSkipped, renderChecks, runChecks as runAll, summaryLine as commonSummaryLine, toJUnit } from '../checks/index.js'
+import { CheckSkipped, renderChecks, runChecks as runAll, toJUnit } from '../checks/index.js'
 import { openDb, type Db } from '../db/index.js'
 import { SeedopsError, usageError } from '../errors/index.js'
 import type { KubeClients } from '../kube/client.js'
@@ -106,10 +106,6 @@ function notConfigured(id: string): string {
   if (id === 'storage.s3') return 'S3_BUCKET not set'
   if (id === 'irt.health') return 'R_IRT_BASE_URL not set'
   return 'nothing to check'
-}
-
-export function summaryLine(r: DoctorReport): string {
-  return commonSummaryLine(r.summary)
 }
 
 /** Human report: failures, then warnings, ok and skipped, each with its cause and fix; the summary last. */

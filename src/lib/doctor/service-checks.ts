@@ -188,4 +188,3 @@ export const irtHealth: DoctorCheck = {
 
 export const SERVICE_CHECKS: DoctorCheck[] = [dbReachable, dbSchema, dbFreshness, storageS3, irtHealth]
 
-export type { Finding }

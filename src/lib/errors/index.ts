@@ -35,8 +35,4 @@ export function usageError(message: string, suggestions: string[] = []): Seedops
   return new SeedopsError(message, { code: 'USAGE', exitCode: EXIT.USAGE, suggestions })
 }
 
-export function isSeedopsError(e: unknown): e is SeedopsError {
-  return e instanceof SeedopsError
-}
-
 export { translateError, redact, registerSecret } from './translate.js'

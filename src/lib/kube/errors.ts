@@ -39,10 +39,6 @@ function statusOf(e: unknown): { code: number; status: Status } | undefined {
 }
 
 /** Error code for a failed request (the `Status.reason` when the server gives one). */
-export function kubeStatusCode(e: unknown): number | undefined {
-  return statusOf(e)?.code
-}
-
 const NET = new Set(['ECONNREFUSED', 'ENOTFOUND', 'ETIMEDOUT', 'EHOSTUNREACH', 'ECONNRESET', 'EAI_AGAIN', 'CERT_HAS_EXPIRED', 'DEPTH_ZERO_SELF_SIGNED_CERT', 'UNABLE_TO_VERIFY_LEAF_SIGNATURE', 'SELF_SIGNED_CERT_IN_CHAIN'])
 
 function netCode(e: unknown): string | undefined {

@@ -152,8 +152,6 @@ export interface LoadOptions {
   reportImage?: string
 }
 
-export const IMAGE_LABEL = 'seedops.io/image-variant'
-
 /** The objects `seedops deploy` applies, with namespace and image pinned. */
 export function loadManifests(opts: LoadOptions = {}): KubeObject[] {
   // Pin before the overlay's images rule runs: build the base with our rule appended last.

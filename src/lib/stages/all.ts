@@ -1,5 +1,5 @@
 // The stage registry's contents: import each stage module here (one line per stage).
-import { registerStage, listStages, getStage } from './registry.js'
+import { registerStage, getStage } from './registry.js'
 
 let loaded = false
 export async function loadStages() {
@@ -16,4 +16,4 @@ export async function loadStages() {
   for (const m of mods) registerStage(m.default)
 }
 
-export { listStages, getStage }
+export { getStage }

@@ -11,7 +11,3 @@ export function registerStage(stage: Stage<any, any>): void {
 export function getStage(id: string): Stage<any, any> | undefined {
   return stages.get(id)
 }
-
-export function listStages(): Stage<any, any>[] {
-  return [...stages.values()]
-}

@@ -1,8 +1,6 @@
 import type pg from 'pg'
 import type { Outcome } from '../checks/index.js'
 
-export type { CheckResult, CheckStatus } from '../checks/index.js'
-
 export interface VerifyContext {
   q: Pick<pg.Pool, 'query'>
   /** As-of date YYYY-MM-DD (UTC). */
