@@ -6,6 +6,7 @@
 import { Flags } from '@oclif/core'
 import { DEFAULT_NAMESPACE, type KubeConnectOptions } from '../lib/kube/connect.js'
 import type { RunPlan } from '../lib/stages/command.js'
+import type { VerifyOptions } from '../lib/verify/command.js'
 
 /** The database every database command talks to. */
 export const dbFlags = {
@@ -65,6 +66,11 @@ export const verifyFlags = {
   junit: Flags.string({ description: 'Also write a JUnit XML report to this file (for CI).' }),
   'max-age-hours': Flags.integer({ description: "Freshness: the last successful run must be younger than this (default: from the stage's CronJob schedule, the interval between fires plus a grace: daily 26 h, weekly 192 h).", min: 0 }),
   days: Flags.integer({ description: 'Window length in days for coverage and range checks.', default: 7, min: 1, max: 366 }),
+}
+
+/** The verify options of dbFlags and verifyFlags. */
+export function verifyOptions(flags: { 'database-url'?: string; date?: string; junit?: string; 'max-age-hours'?: number; days: number }): VerifyOptions {
+  return { databaseUrl: flags['database-url'], date: flags.date, junit: flags.junit, maxAgeHours: flags['max-age-hours'], days: flags.days }
 }
 
 /** The run plan of a `run <stage>` command (days, dry run, database) from its dbFlags and stageFlags. */

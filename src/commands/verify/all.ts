@@ -1,6 +1,6 @@
 import { Flags } from '@oclif/core'
 import { BaseCommand } from '../../cli/base-command.js'
-import { dbFlags, verifyFlags } from '../../cli/flags.js'
+import { dbFlags, verifyFlags, verifyOptions } from '../../cli/flags.js'
 import { executeVerifyParts, renderVerify } from '../../lib/verify/command.js'
 import { featuresGroup } from '../../lib/verify/features.js'
 import { irtGroup, thetaGroup } from '../../lib/verify/irt.js'
@@ -25,7 +25,7 @@ export default class VerifyAll extends BaseCommand {
         // Each stage's freshness limit comes from its CronJob schedule (weekly for reports) unless --max-age-hours is given.
         { groups: [reportsGroup({})], stage: 'generate-report' },
       ],
-      flags,
+      verifyOptions(flags),
     )
     this.failed = r.summary.fail > 0
     return r

@@ -1,5 +1,5 @@
 import { BaseCommand } from '../../cli/base-command.js'
-import { dbFlags, verifyFlags } from '../../cli/flags.js'
+import { dbFlags, verifyFlags, verifyOptions } from '../../cli/flags.js'
 import { executeVerify, renderVerify } from '../../lib/verify/command.js'
 import { featuresGroup } from '../../lib/verify/features.js'
 import type { VerifyReport } from '../../lib/verify/run.js'
@@ -12,7 +12,7 @@ export default class VerifyFeatures extends BaseCommand {
 
   async run(): Promise<VerifyReport> {
     const { flags } = await this.parse(VerifyFeatures)
-    const r = await executeVerify([featuresGroup], flags, { stage: 'aggregate-features' })
+    const r = await executeVerify([featuresGroup], verifyOptions(flags), { stage: 'aggregate-features' })
     this.failed = r.summary.fail > 0
     return r
   }

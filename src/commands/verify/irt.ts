@@ -1,8 +1,8 @@
 import { Flags } from '@oclif/core'
 import { BaseCommand } from '../../cli/base-command.js'
-import { dbFlags, verifyFlags } from '../../cli/flags.js'
+import { dbFlags, verifyFlags, verifyOptions } from '../../cli/flags.js'
 import { executeVerify, renderVerify } from '../../lib/verify/command.js'
-import { driftOptionsFromFlags, irtGroup } from '../../lib/verify/irt.js'
+import { driftOptions, irtGroup } from '../../lib/verify/irt.js'
 import type { VerifyReport } from '../../lib/verify/run.js'
 
 export default class VerifyIrt extends BaseCommand {
@@ -25,7 +25,10 @@ export default class VerifyIrt extends BaseCommand {
 
   async run(): Promise<VerifyReport> {
     const { flags } = await this.parse(VerifyIrt)
-    const r = await executeVerify([irtGroup], flags, { stage: 'calibrate-irt', extraOptions: driftOptionsFromFlags(flags) })
+    const r = await executeVerify([irtGroup], verifyOptions(flags), {
+      stage: 'calibrate-irt',
+      extraOptions: driftOptions({ driftB: flags['drift-b'], driftA: flags['drift-a'], driftZ: flags['drift-z'], driftFailCount: flags['drift-fail-count'] }),
+    })
     this.failed = r.summary.fail > 0
     return r
   }

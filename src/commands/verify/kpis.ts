@@ -1,6 +1,6 @@
 import { Flags } from '@oclif/core'
 import { BaseCommand } from '../../cli/base-command.js'
-import { dbFlags, verifyFlags } from '../../cli/flags.js'
+import { dbFlags, verifyFlags, verifyOptions } from '../../cli/flags.js'
 import { KpiParams } from '../../lib/kpi/stage.js'
 import { resolveOptions } from '../../lib/stages/options.js'
 import { executeVerify, renderVerify } from '../../lib/verify/command.js'
@@ -28,7 +28,7 @@ export default class VerifyKpis extends BaseCommand {
     const { flags } = await this.parse(VerifyKpis)
     // compute-kpis' own option, so KPI_LOOKBACK_DAYS means the same here.
     const lookback = resolveOptions(KpiParams.pick({ lookbackDays: true }), { lookbackDays: flags['lookback-days'] }, process.env, 'verify kpis').options.lookbackDays
-    const r = await executeVerify([kpisGroup], flags, {
+    const r = await executeVerify([kpisGroup], verifyOptions(flags), {
       stage: 'compute-kpis',
       extraOptions: { minCoveragePct: flags['min-coverage'], lookbackDays: lookback, ...maxNullOptions(flags['max-null']) },
     })

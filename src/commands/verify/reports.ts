@@ -1,6 +1,6 @@
 import { Flags } from '@oclif/core'
 import { BaseCommand } from '../../cli/base-command.js'
-import { dbFlags, verifyFlags } from '../../cli/flags.js'
+import { dbFlags, verifyFlags, verifyOptions } from '../../cli/flags.js'
 import { executeVerify, renderVerify } from '../../lib/verify/command.js'
 import { reportsGroup } from '../../lib/verify/reports.js'
 import type { VerifyReport } from '../../lib/verify/run.js'
@@ -18,7 +18,7 @@ export default class VerifyReports extends BaseCommand {
 
   async run(): Promise<VerifyReport> {
     const { flags } = await this.parse(VerifyReports)
-    const r = await executeVerify([reportsGroup({ formats: flags.format })], flags, { stage: 'generate-report' })
+    const r = await executeVerify([reportsGroup({ formats: flags.format })], verifyOptions(flags), { stage: 'generate-report' })
     this.failed = r.summary.fail > 0
     return r
   }

@@ -1,5 +1,5 @@
 import { BaseCommand } from '../../cli/base-command.js'
-import { dbFlags, verifyFlags } from '../../cli/flags.js'
+import { dbFlags, verifyFlags, verifyOptions } from '../../cli/flags.js'
 import { executeVerify, renderVerify } from '../../lib/verify/command.js'
 import { thetaGroup } from '../../lib/verify/irt.js'
 import type { VerifyReport } from '../../lib/verify/run.js'
@@ -12,7 +12,7 @@ export default class VerifyTheta extends BaseCommand {
 
   async run(): Promise<VerifyReport> {
     const { flags } = await this.parse(VerifyTheta)
-    const r = await executeVerify([thetaGroup], flags, { stage: 'calibrate-irt' })
+    const r = await executeVerify([thetaGroup], verifyOptions(flags), { stage: 'calibrate-irt' })
     this.failed = r.summary.fail > 0
     return r
   }

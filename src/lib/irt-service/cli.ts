@@ -1,7 +1,7 @@
 import { EXIT, redact, translateError, type SeedopsError } from '../errors/index.js'
 import type { Logger } from '../output/index.js'
 import { runPrimary } from './cluster.js'
-import { resolveServiceConfig, runService, type ServeFlags } from './run.js'
+import { resolveServiceConfig, runService, type ServeOptions } from './run.js'
 
 /**
  * bin/run.js's fast path for `seedops irt serve`: the service's cold start without oclif, whose
@@ -11,7 +11,7 @@ import { resolveServiceConfig, runService, type ServeFlags } from './run.js'
  * handles, so usage errors and help read as for every other command.
  */
 export interface ServeArgv {
-  flags: ServeFlags
+  flags: ServeOptions
   json: boolean
   quiet: boolean
   verbose: boolean

@@ -12,7 +12,7 @@ import { DEFAULT_HEADERS_TIMEOUT_MS, DEFAULT_REQUEST_TIMEOUT_MS } from './limits
  * (--workers 1) or as a node:cluster primary with one worker process per core (cluster.ts).
  * Shared by the oclif command and bin/run.js's fast path, which skips oclif at start.
  */
-export interface ServeFlags {
+export interface ServeOptions {
   port?: number
   host?: string
   metricsPort?: number
@@ -57,14 +57,14 @@ function envInt(name: string, env: NodeJS.ProcessEnv, min: number, max: number):
   return n
 }
 
-export function resolveServiceConfig(flags: ServeFlags, env: NodeJS.ProcessEnv = process.env, logger?: Pick<Logger, 'info'>): ServiceConfig {
+export function resolveServiceConfig(opts: ServeOptions, env: NodeJS.ProcessEnv = process.env, logger?: Pick<Logger, 'info'>): ServiceConfig {
   const token = envFirst(TOKEN_ENV, env)?.value ?? null
-  if (!token && !flags.noAuth) {
+  if (!token && !opts.noAuth) {
     throw usageError('no token: set R_IRT_INTERNAL_TOKEN (secret r-irt-credentials, key token), or pass --no-auth for local use', ['In the cluster: seedops secrets ensure --only irt'])
   }
   registerSecret(token)
-  const withDb = flags.withDb ?? Boolean(env.DATABASE_URL)
-  let workers = flags.workers ?? envInt(WORKERS_ENV, env, 1, 256) ?? availableParallelism()
+  const withDb = opts.withDb ?? Boolean(env.DATABASE_URL)
+  let workers = opts.workers ?? envInt(WORKERS_ENV, env, 1, 256) ?? availableParallelism()
   if (workers < 1) throw usageError(`--workers must be at least 1, got ${workers}`)
   if (workers > 1 && withDb && !env.DATABASE_URL) {
     // The embedded PostgreSQL is one process's: its workers could not share it.
@@ -78,10 +78,10 @@ export function resolveServiceConfig(flags: ServeFlags, env: NodeJS.ProcessEnv =
     throw usageError(`${HEADERS_TIMEOUT_ENV} (${headersTimeoutMs ?? DEFAULT_HEADERS_TIMEOUT_MS}) must not exceed ${REQUEST_TIMEOUT_ENV} (${requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS})`)
   }
   return {
-    host: flags.host ?? '0.0.0.0',
-    port: flags.port ?? envInt('PORT', env, 0, 65535) ?? 8000,
-    metricsPort: flags.metricsPort ?? envInt('METRICS_PORT', env, 0, 65535) ?? 9464,
-    token: flags.noAuth ? null : token,
+    host: opts.host ?? '0.0.0.0',
+    port: opts.port ?? envInt('PORT', env, 0, 65535) ?? 8000,
+    metricsPort: opts.metricsPort ?? envInt('METRICS_PORT', env, 0, 65535) ?? 9464,
+    token: opts.noAuth ? null : token,
     withDb,
     workers,
     maxBodyBytes: envInt(MAX_BODY_ENV, env, 1024, 2 ** 31 - 1),

@@ -27,20 +27,20 @@ export interface StoreChoice {
  * --store local|s3 (env REPORT_STORE) when given; otherwise --out-dir → local, --bucket → S3,
  * env S3_BUCKET → S3, else the local folder REPORT_OUT_DIR or $SEEDOPS_HOME/reports.
  */
-export function resolveStoreConfig(flags: StoreChoice, env: NodeJS.ProcessEnv = process.env): StoreConfig {
-  const explicit = flags.store ?? envFirst(['REPORT_STORE'], env)?.value
+export function resolveStoreConfig(choice: StoreChoice, env: NodeJS.ProcessEnv = process.env): StoreConfig {
+  const explicit = choice.store ?? envFirst(['REPORT_STORE'], env)?.value
   if (explicit !== undefined && explicit !== 'local' && explicit !== 's3' && explicit !== 'auto') {
     throw usageError(`--store ${JSON.stringify(explicit)} is not a store kind`, ['Use --store local or --store s3 (env REPORT_STORE)'])
   }
-  const bucket = flags.bucket ?? envFirst(['S3_BUCKET'], env)?.value
+  const bucket = choice.bucket ?? envFirst(['S3_BUCKET'], env)?.value
   let kind: 'local' | 's3'
   if (explicit === 'local' || explicit === 's3') kind = explicit
-  else if (flags.outDir) kind = 'local'
-  else if (flags.bucket || bucket) kind = 's3'
+  else if (choice.outDir) kind = 'local'
+  else if (choice.bucket || bucket) kind = 's3'
   else kind = 'local'
 
   if (kind === 'local') {
-    const dir = flags.outDir ?? envFirst(['REPORT_OUT_DIR'], env)?.value ?? join(seedopsHome(env), 'reports')
+    const dir = choice.outDir ?? envFirst(['REPORT_OUT_DIR'], env)?.value ?? join(seedopsHome(env), 'reports')
     return { kind, dir: isAbsolute(dir) ? dir : resolve(dir) }
   }
   if (!bucket) throw usageError('S3 store selected but no bucket given', ['Set S3_BUCKET (configmap report-config) or pass --bucket NAME', 'Or write to a folder: --out-dir DIR'])

@@ -45,15 +45,8 @@ export interface VerifyOptions {
   now?: Date
 }
 
-/** The flag record of the verify commands, until they pass VerifyOptions themselves. */
-type VerifyCliFlags = { 'database-url'?: string; date?: string; junit?: string; 'max-age-hours'?: number; days: number }
-const toOptions = (f: VerifyCliFlags | VerifyOptions): VerifyOptions => {
-  const cli = f as Partial<VerifyCliFlags> & Partial<VerifyOptions>
-  return { ...(f as VerifyOptions), databaseUrl: cli.databaseUrl ?? cli['database-url'], maxAgeHours: cli.maxAgeHours ?? cli['max-age-hours'] }
-}
-
-export async function executeVerify(groups: CheckGroup[], flags: VerifyCliFlags | VerifyOptions, opts: Omit<VerifyPart, 'groups'> = {}): Promise<VerifyReport> {
-  return executeVerifyParts([{ groups, ...opts }], flags)
+export async function executeVerify(groups: CheckGroup[], options: VerifyOptions, part: Omit<VerifyPart, 'groups'> = {}): Promise<VerifyReport> {
+  return executeVerifyParts([{ groups, ...part }], options)
 }
 
 /**
@@ -72,8 +65,7 @@ function defaultCronJobLister(env: NodeJS.ProcessEnv = process.env): () => Promi
 }
 
 /** Runs several groups on one connection, each with its own default as-of and freshness limit, as one report. */
-export async function executeVerifyParts(parts: VerifyPart[], flags: VerifyCliFlags | VerifyOptions): Promise<VerifyReport> {
-  const o = toOptions(flags)
+export async function executeVerifyParts(parts: VerifyPart[], o: VerifyOptions): Promise<VerifyReport> {
   const now = o.now ?? new Date()
   // Only when a limit is not given: the schedules decide it.
   const cadences = o.maxAgeHours === undefined ? await resolveCadences(expectedFor({ dir: o.manifests }), o.listCronJobs ?? defaultCronJobLister(), now) : new Map()

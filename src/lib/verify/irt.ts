@@ -182,16 +182,16 @@ export const thetaGroup: CheckGroup = {
   ],
 }
 
-/** verify irt's drift flags → check options (undefined: the check's default). */
-export function driftOptionsFromFlags(flags: { 'drift-b'?: string; 'drift-a'?: string; 'drift-z'?: string; 'drift-fail-count'?: number }): Record<string, number> {
+/** verify irt's drift thresholds as given (strings from --drift-b/-a/-z) → check options (undefined: the check's default). */
+export function driftOptions(given: { driftB?: string; driftA?: string; driftZ?: string; driftFailCount?: number }): Record<string, number> {
   const pos = (name: string, v: string | undefined) => {
     if (v === undefined) return undefined
     const n = Number(v)
     if (!(Number.isFinite(n) && n > 0)) throw usageError(`--${name} must be a positive number, got ${JSON.stringify(v)}`, [`e.g. --${name} ${name === 'drift-b' ? '0.3' : '0.25'}`])
     return n
   }
-  const z = flags['drift-z'] === undefined ? undefined : Number(flags['drift-z'])
-  if (z !== undefined && !(Number.isFinite(z) && z >= 0)) throw usageError(`--drift-z must be a number ≥ 0, got ${JSON.stringify(flags['drift-z'])}`, ['e.g. --drift-z 3, or --drift-z 0 for the thresholds alone'])
-  const out: Record<string, number | undefined> = { driftB: pos('drift-b', flags['drift-b']), driftA: pos('drift-a', flags['drift-a']), driftZ: z, driftFailCount: flags['drift-fail-count'] }
+  const z = given.driftZ === undefined ? undefined : Number(given.driftZ)
+  if (z !== undefined && !(Number.isFinite(z) && z >= 0)) throw usageError(`--drift-z must be a number ≥ 0, got ${JSON.stringify(given.driftZ)}`, ['e.g. --drift-z 3, or --drift-z 0 for the thresholds alone'])
+  const out: Record<string, number | undefined> = { driftB: pos('drift-b', given.driftB), driftA: pos('drift-a', given.driftA), driftZ: z, driftFailCount: given.driftFailCount }
   return Object.fromEntries(Object.entries(out).filter(([, v]) => v !== undefined)) as Record<string, number>
 }
