@@ -324,6 +324,7 @@ export async function runStage<P, S>(db: Db, stage: Stage<P, S>, params: P, opts
     // holds the lock meanwhile: when the holder's process is known to be gone, wait for it up to
     // settings.lockWaitMs (--lock-wait) instead of refusing a retry; a live holder is refused at once.
     let waitingFor: string | undefined
+    let recheck = 0
     for (;;) {
       const lock = await tx.query<{ ok: boolean }>(`SELECT pg_try_advisory_lock(hashtext($1)) AS ok`, [key])
       if (lock.rows[0]?.ok) break
@@ -333,6 +334,8 @@ export async function runStage<P, S>(db: Db, stage: Stage<P, S>, params: P, opts
         continue
       }
       const holder = await findHolder(db, tx, stage.id, key, scope)
+      // The holder finished between our try and our look (no run left 'running'): try the lock again before refusing.
+      if (!holder.run && recheck++ < 3) continue
       if (holder.gone && now < goneWaitUntil) {
         const id = `${holder.run?.id}/${holder.backendPid}`
         if (waitingFor !== id) {
