@@ -232,7 +232,7 @@ describe.each(DB_KINDS)('SIGKILL during each stage (%s)', (kind: DbKind) => {
           await sleep(Math.random() * 20)
         } else if (await seen(child, 'run #')) {
           await sleep(Math.random() * windowMs[childKind])
-        }
+        } else problems.push(`ended before its run started (exit ${child.exitCode}): ${child.err().slice(-300)}`)
         child.kill('SIGKILL')
         await exited(child)
 

@@ -2,6 +2,7 @@
 // costs more than most stages' write): node stage-child.mjs <stage> <asOf> '<given options JSON>'.
 // Same runner, same database code as `seedops run <stage>` (built dist/), logs on stderr, exit 0/1.
 import { join } from 'node:path'
+import process from 'node:process'
 const dist = join(import.meta.dirname, '..', '..', '..', 'dist', 'src', 'lib')
 const [stageId, asOf, given = '{}'] = process.argv.slice(2)
 const { openDb } = await import(join(dist, 'db', 'index.js'))
