@@ -4,6 +4,8 @@
  * merged by their key), JSON patch (RFC 6902) and server-side apply (merge of the applied
  * configuration into the live object, lists merged by key like strategic merge).
  */
+import { LIST_KEYS } from './schema.js'
+
 type Json = any
 
 const isObj = (v: unknown): v is Record<string, Json> => typeof v === 'object' && v !== null && !Array.isArray(v)
@@ -22,25 +24,9 @@ export function mergePatch(target: Json, patch: Json): Json {
   return out
 }
 
-/** Patch-merge keys of the list fields in the core types (from the types' `patchMergeKey` tags). */
-const MERGE_KEYS: Record<string, string> = {
-  containers: 'name',
-  initContainers: 'name',
-  ephemeralContainers: 'name',
-  env: 'name',
-  volumes: 'name',
-  volumeMounts: 'mountPath',
-  volumeDevices: 'devicePath',
-  imagePullSecrets: 'name',
-  ports: 'containerPort',
-  conditions: 'type',
-  ownerReferences: 'uid',
-  hostAliases: 'ip',
-  tolerations: '', // atomic
-}
-
 function strategicList(field: string, live: Json[] | undefined, patch: Json[], deleteNulls: boolean): Json[] {
-  const key = MERGE_KEYS[field]
+  // The same merge keys the schema gives server-side apply (lists not there, e.g. tolerations, are atomic).
+  const key = LIST_KEYS[field]
   if (!key || !Array.isArray(live) || !patch.every(isObj)) return clone(patch.filter((p) => !(isObj(p) && p.$patch)))
   // Services list ports keyed by `port`; pods by `containerPort`.
   const k = field === 'ports' && patch.some((p) => p.port !== undefined && p.containerPort === undefined) ? 'port' : key
